@@ -1,0 +1,67 @@
+# imagine — GNU Make build. `make help` lists the targets.
+#
+# One static library (build/libimagine.a) from src/ minus src/main.c, one binary (build/imagine),
+# one test binary per tests/unit/test_*.c. No -march=native: oneDNN picks its ISA at run time, and
+# our own vector code uses per-function target attributes chosen with __builtin_cpu_supports.
+
+CC       ?= gcc
+BUILD    ?= build
+OPT      ?= -O2
+CFLAGS   ?=
+SAN      ?=
+CFLAGS_ALL = -std=c11 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE \
+             -Iinclude -Isrc $(SAN) $(CFLAGS)
+LDLIBS   = -ldnnl -ljansson -lm
+LDFLAGS_ALL = -fopenmp $(SAN) $(LDFLAGS)
+SHARED  ?= $(abspath ../shared)
+
+LIB_SRC  = $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
+TEST_BIN = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all help test debug bench clean deps
+all: $(BUILD)/imagine
+
+help:
+	@echo "make            build build/libimagine.a and build/imagine (oneDNN 2.x, OpenMP)"
+	@echo "make test       build and run every unit test (reads ../shared, override with SHARED=)"
+	@echo "make debug      the same under ASan + UBSan, in build-debug/"
+	@echo "make bench      imagine bench ops: per-op ms, GFLOP/s, % of the measured peak"
+	@echo "make deps       apt-get the Debian packages the build needs (run as root)"
+	@echo "make CUDA=1     (not yet: the CUDA backend is a later issue)"
+
+deps:
+	./.ci/deps
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+$(BUILD)/libimagine.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/imagine: $(BUILD)/obj/src/main.o $(BUILD)/libimagine.a
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libimagine.a tests/unit/test.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -Itests/unit -MMD -MP -o $@ $< $(BUILD)/libimagine.a $(LDFLAGS_ALL) $(LDLIBS)
+
+test: $(TEST_BIN) $(BUILD)/imagine
+	@fail=0; for t in $(TEST_BIN); do \
+	  echo "== $$t"; IMAGINE_SHARED=$(SHARED) $$t || { echo "FAIL $$t"; fail=1; }; \
+	done; \
+	if [ $$fail = 0 ]; then echo "all tests passed"; else echo "some tests FAILED"; exit 1; fi
+
+debug:
+	$(MAKE) BUILD=build-debug OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test
+
+bench: $(BUILD)/imagine
+	$(BUILD)/imagine bench ops
+
+clean:
+	rm -rf build build-debug
+
+-include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)

@@ -1,0 +1,38 @@
+/* common.c — see common.h. */
+#include "common.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+ig_status ig__fail(ig_err *err, ig_status st, const char *fmt, ...) {
+    if (err && err->status == IG_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->status = st;
+    }
+    return st;
+}
+
+void ig__assert_fail(const char *expr, const char *file, int line) {
+    fprintf(stderr, "imagine: internal error: %s failed at %s:%d\n", expr, file, line);
+    abort();
+}
+
+void *ig__alloc(size_t size_bytes) {
+    void *p = NULL;
+    size_t n = (size_bytes + 63) & ~(size_t)63;
+    if (n < size_bytes || posix_memalign(&p, 64, n ? n : 64) != 0) return NULL;
+    return p;
+}
+
+void ig__free(void *p) { free(p); }
+
+double ig__now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}

@@ -1,0 +1,257 @@
+/* dnnl.c — oneDNN backend plumbing: process-wide engine and stream (created once, the only globals
+ * besides the CPU-feature table), ISA queries, memory descriptors from tensors, post-ops, weight
+ * packing and the shared scratchpad. The ops themselves are in conv.c, linear.c and gemm.c. */
+#include "dnnl_int.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+dnnl_engine_t ig__dnnl_eng;
+dnnl_stream_t ig__dnnl_stream;
+static dnnl_status_t g_init_status = dnnl_success;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static struct {
+    void *buf;
+    size_t size;
+    double setup_s;
+} g_scratch;
+
+static void init_once(void) {
+    g_init_status = dnnl_engine_create(&ig__dnnl_eng, dnnl_cpu, 0);
+    if (g_init_status == dnnl_success)
+        g_init_status = dnnl_stream_create(&ig__dnnl_stream, ig__dnnl_eng, dnnl_stream_default_flags);
+}
+
+ig_status ig__dnnl_init(ig_err *err) {
+    pthread_once(&g_once, init_once);
+    return ig__dnnl_check(err, g_init_status, "creating the oneDNN CPU engine");
+}
+
+ig_status ig__dnnl_check(ig_err *err, dnnl_status_t st, const char *what) {
+    if (st == dnnl_success) return IG_OK;
+    const char *why = st == dnnl_out_of_memory       ? "out of memory"
+                      : st == dnnl_invalid_arguments ? "invalid arguments"
+                      : st == dnnl_unimplemented     ? "no implementation for these shapes/types"
+                                                     : "runtime error";
+    return ig__fail(err, st == dnnl_out_of_memory ? IG_ERR_NOMEM : IG_ERR_BACKEND, "oneDNN: %s: %s (status %d)", what,
+                    why, (int)st);
+}
+
+bool ig__dnnl_has_native_bf16(void) {
+    unsigned isa = (unsigned)dnnl_get_effective_cpu_isa();
+    return (isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16;
+}
+
+const char *ig__dnnl_isa_name(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_sse41: return "sse41";
+    default: return "other";
+    }
+}
+
+dnnl_data_type_t ig__dnnl_dt(ig_dtype dt) {
+    switch (dt) {
+    case IG_F32: return dnnl_f32;
+    case IG_BF16: return dnnl_bf16;
+    case IG_F16: return dnnl_f16;
+    }
+    return dnnl_data_type_undef;
+}
+
+dnnl_status_t ig__dnnl_md(dnnl_memory_desc_t *md, const ig_tensor *t) {
+    dnnl_dims_t dims = {0}, strides = {0};
+    for (int i = 0; i < t->n_dims; i++) dims[i] = t->ne[i], strides[i] = t->st[i];
+    return dnnl_memory_desc_init_by_strides(md, t->n_dims, dims, ig__dnnl_dt(t->dtype), strides);
+}
+
+dnnl_status_t ig__dnnl_append_act(dnnl_post_ops_t po, ig_act act) {
+    switch (act) {
+    case IG_ACT_NONE: return dnnl_success;
+    case IG_ACT_SILU: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.0f, 0.0f);
+    case IG_ACT_GELU_ERF: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
+    case IG_ACT_GELU_TANH: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
+    case IG_ACT_QUICK_GELU: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f);
+    }
+    return dnnl_invalid_arguments;
+}
+
+ig_status ig__dnnl_pack(const ig_tensor *src, int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides,
+                        const dnnl_memory_desc_t *want, void **out, ig_err *err) {
+    double t0 = ig__now_s();
+    float *plain = NULL;
+    void *packed = NULL;
+    dnnl_memory_t m_src = NULL, m_dst = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_memory_desc_t md_src;
+    *out = NULL;
+
+    /* f16/bf16/strided checkpoint data -> dense f32 in the tensor's own logical order. */
+    const int64_t n = ig_tensor_nelem(src);
+    plain = ig__alloc((size_t)n * sizeof(float));
+    if (!plain) {
+        ig__fail(err, IG_ERR_NOMEM, "out of memory packing weights");
+        goto fail;
+    }
+    ig_tensor dense = ig_tensor_plain(IG_F32, src->n_dims, src->ne, plain);
+    ig_tensor_copy(&dense, src);
+
+    DNNL_TRY(err, dnnl_memory_desc_init_by_strides(&md_src, ndims, dims, dnnl_f32, strides));
+    packed = ig__alloc(dnnl_memory_desc_get_size(want));
+    if (!packed) {
+        ig__fail(err, IG_ERR_NOMEM, "out of memory packing weights");
+        goto fail;
+    }
+    DNNL_TRY(err, dnnl_memory_create(&m_src, &md_src, ig__dnnl_eng, plain));
+    DNNL_TRY(err, dnnl_memory_create(&m_dst, want, ig__dnnl_eng, packed));
+    DNNL_TRY(err, dnnl_reorder_primitive_desc_create(&rpd, &md_src, ig__dnnl_eng, want, ig__dnnl_eng, NULL));
+    DNNL_TRY(err, dnnl_primitive_create(&r, rpd));
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, m_src}, {DNNL_ARG_TO, m_dst}};
+    DNNL_TRY(err, dnnl_primitive_execute(r, ig__dnnl_stream, 2, args));
+    DNNL_TRY(err, dnnl_stream_wait(ig__dnnl_stream));
+    *out = packed;
+    packed = NULL;
+fail:
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (m_dst) dnnl_memory_destroy(m_dst);
+    if (m_src) dnnl_memory_destroy(m_src);
+    ig__free(packed);
+    ig__free(plain);
+    ig__dnnl_setup_add(ig__now_s() - t0);
+    return *out ? IG_OK : (err->status ? err->status : IG_ERR_BACKEND);
+}
+
+ig_status ig__dnnl_scratch_reserve(const dnnl_primitive_desc_t pd, dnnl_memory_t *mem, ig_err *err) {
+    const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+    size_t need = md ? dnnl_memory_desc_get_size(md) : 0;
+    *mem = NULL;
+    if (need > g_scratch.size) {
+        void *p = ig__alloc(need);
+        if (!p) return ig__fail(err, IG_ERR_NOMEM, "out of memory for a %zu-byte oneDNN scratchpad", need);
+        ig__free(g_scratch.buf);
+        g_scratch.buf = p;
+        g_scratch.size = need;
+    }
+    if (!need) return IG_OK;
+    /* The handle is re-pointed at every execute (the buffer may have grown since). */
+    return ig__dnnl_check(err, dnnl_memory_create(mem, md, ig__dnnl_eng, g_scratch.buf), "scratchpad memory");
+}
+
+void *ig__dnnl_scratch_buf(void) { return g_scratch.buf; }
+
+void ig__dnnl_setup_add(double seconds) { g_scratch.setup_s += seconds; }
+double ig__dnnl_setup_seconds(void) { return g_scratch.setup_s; }
+
+ig__dnnl_op *ig__dnnl_op_get(void **priv, ig_err *err) {
+    if (!*priv) {
+        *priv = calloc(1, sizeof(ig__dnnl_op));
+        if (!*priv) ig__fail(err, IG_ERR_NOMEM, "out of memory for an op cache");
+    }
+    return *priv;
+}
+
+ig_status ig__dnnl_weights_for(ig__dnnl_op *op, int part, const ig_tensor *src, int ndims, const dnnl_dims_t dims,
+                               const dnnl_dims_t strides, const dnnl_memory_desc_t *want, void **data, ig_err *err) {
+    for (ig__dnnl_packed *p = op->packed; p; p = p->next)
+        if (p->part == part && dnnl_memory_desc_equal(&p->md, want)) {
+            *data = p->data;
+            return IG_OK;
+        }
+    ig__dnnl_packed *p = calloc(1, sizeof *p);
+    if (!p) return ig__fail(err, IG_ERR_NOMEM, "out of memory packing weights");
+    if (ig__dnnl_pack(src, ndims, dims, strides, want, &p->data, err) != IG_OK) {
+        free(p);
+        return err->status;
+    }
+    p->md = *want;
+    p->part = part;
+    p->next = op->packed;
+    op->packed = p;
+    *data = p->data;
+    return IG_OK;
+}
+
+ig_status ig__dnnl_prim_setup(ig__dnnl_prim *p, dnnl_primitive_desc_t pd, void *wei, const float *bias, ig_err *err) {
+    DNNL_TRY(err, dnnl_primitive_create(&p->prim, pd));
+    const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1);
+    DNNL_TRY(err, dnnl_memory_create(&p->m_src, &p->src_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
+    DNNL_TRY(err, dnnl_memory_create(&p->m_dst, &p->dst_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
+    DNNL_TRY(err, dnnl_memory_create(&p->m_wei, wmd, ig__dnnl_eng, wei));
+    if (bias && bmd && bmd->ndims) DNNL_TRY(err, dnnl_memory_create(&p->m_bias, bmd, ig__dnnl_eng, (void *)bias));
+    if (p->has_res) DNNL_TRY(err, dnnl_memory_create(&p->m_res, &p->res_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
+    if (p->gate) DNNL_TRY(err, dnnl_memory_create(&p->m_mul, &p->mul_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
+    if (ig__dnnl_scratch_reserve(pd, &p->m_scratch, err) != IG_OK) goto fail;
+    return IG_OK;
+fail:
+    return err->status ? err->status : IG_ERR_BACKEND;
+}
+
+ig_status ig__dnnl_prim_run(ig__dnnl_prim *p, const void *src, void *dst, const void *res, const void *mul,
+                            ig_err *err) {
+    dnnl_exec_arg_t args[8];
+    int n = 0;
+    DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_src, (void *)src));
+    DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_dst, dst));
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SRC, p->m_src};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, p->m_wei};
+    args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, p->m_dst};
+    if (p->m_bias) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->m_bias};
+    if (p->m_scratch) {
+        DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_scratch, ig__dnnl_scratch_buf()));
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->m_scratch};
+    }
+    if (p->m_mul) {
+        DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_mul, (void *)mul));
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->mul_idx) | DNNL_ARG_SRC_1, p->m_mul};
+    }
+    if (p->m_res) {
+        DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_res, (void *)res));
+        args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->res_idx) | DNNL_ARG_SRC_1, p->m_res};
+    }
+    DNNL_TRY(err, dnnl_primitive_execute(p->prim, ig__dnnl_stream, n, args));
+    DNNL_TRY(err, dnnl_stream_wait(ig__dnnl_stream));
+    return IG_OK;
+fail:
+    return err->status ? err->status : IG_ERR_BACKEND;
+}
+
+void ig__dnnl_prim_free(ig__dnnl_prim *p) {
+    if (!p) return;
+    ig__dnnl_prim_free(p->gate);
+    dnnl_memory_t mems[] = {p->m_src, p->m_wei, p->m_bias, p->m_dst, p->m_res, p->m_mul, p->m_scratch};
+    for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
+        if (mems[i]) dnnl_memory_destroy(mems[i]);
+    if (p->prim) dnnl_primitive_destroy(p->prim);
+    ig__free(p->tmp);
+    free(p);
+}
+
+void ig__dnnl_op_release(ig_engine *e, void *priv) {
+    ig__dnnl_op *op = priv;
+    if (!op) return;
+    while (op->prims) {
+        ig__dnnl_prim *n = op->prims->next;
+        ig__dnnl_prim_free(op->prims);
+        op->prims = n;
+    }
+    while (op->packed) {
+        ig__dnnl_packed *n = op->packed->next;
+        ig__free(op->packed->data);
+        free(op->packed);
+        op->packed = n;
+    }
+    ig__free(op->bias[0]);
+    ig__free(op->bias[1]);
+    free(op);
+}
