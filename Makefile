@@ -20,13 +20,15 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all help test debug bench clean deps
+.PHONY: all help run check test debug bench clean deps
 all: $(BUILD)/imagine
 
 help:
 	@echo "make            build build/libimagine.a and build/imagine (oneDNN 2.x, OpenMP)"
 	@echo "make test       build and run every unit test (reads ../shared, override with SHARED=)"
 	@echo "make debug      the same under ASan + UBSan, in build-debug/"
+	@echo "make run        install missing Debian packages, build, run imagine (today: bench ops)"
+	@echo "make check      install missing Debian packages, then make test and make debug (what CI runs)"
 	@echo "make bench      imagine bench ops: per-op ms, GFLOP/s, % of the measured peak"
 	@echo "make deps       apt-get the Debian packages the build needs (run as root)"
 	@echo "make CUDA=1     (not yet: the CUDA backend is a later issue)"
@@ -54,6 +56,13 @@ test: $(TEST_BIN) $(BUILD)/imagine
 	  echo "== $$t"; IMAGINE_SHARED=$(SHARED) $$t || { echo "FAIL $$t"; fail=1; }; \
 	done; \
 	if [ $$fail = 0 ]; then echo "all tests passed"; else echo "some tests FAILED"; exit 1; fi
+
+run: deps
+	$(MAKE) bench
+
+check: deps
+	$(MAKE) test
+	$(MAKE) debug
 
 debug:
 	$(MAKE) BUILD=build-debug OPT=-O1 SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" test

@@ -28,6 +28,7 @@ float ig__ref_act_value(ig_act act, float x); /* scalar activation, f32 */
 ig_status ig__dnnl_init(ig_err *err);   /* oneDNN engine + stream, once per process */
 bool ig__dnnl_has_native_bf16(void);    /* avx512_core_bf16 or AMX reported by oneDNN */
 const char *ig__dnnl_isa_name(void);
+double ig__dnnl_setup_seconds(void);    /* spent creating primitives and packing weights so far */
 ig_status ig__dnnl_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y);
 ig_status ig__dnnl_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y);
 void ig__dnnl_op_release(ig_engine *e, void *priv);

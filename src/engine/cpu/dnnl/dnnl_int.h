@@ -38,9 +38,7 @@ ig_status ig__dnnl_pack(const ig_tensor *src, int ndims, const dnnl_dims_t dims,
 ig_status ig__dnnl_scratch_reserve(const dnnl_primitive_desc_t pd, dnnl_memory_t *mem, ig_err *err);
 void *ig__dnnl_scratch_buf(void); /* current base; set as the scratchpad handle before each execute */
 
-/* Seconds spent creating primitives and packing weights since start (bench reports it apart). */
-void ig__dnnl_setup_add(double seconds);
-double ig__dnnl_setup_seconds(void);
+void ig__dnnl_setup_add(double seconds); /* adds to ig__dnnl_setup_seconds (cpu.h) */
 
 #endif
 

@@ -1,0 +1,11 @@
+/* bench.h — `imagine bench` subcommands. */
+#ifndef IG_BENCH_H
+#define IG_BENCH_H
+
+#include <omp.h>
+
+static inline int omp_threads(void) { return omp_get_max_threads(); }
+
+int ig_bench_ops(int argc, char **argv); /* argv after "ops" */
+
+#endif

@@ -1,0 +1,40 @@
+/* arena.h — activation memory for one generation: a bump allocator sized by a dry run.
+ *
+ * The model runs its graph once with the arena in dry mode (allocations are counted, nothing is
+ * computed), ig_arena_commit then allocates the high-water mark in one block, and the real runs
+ * allocate from it with marks and resets: no malloc inside the sampling loop (ggml gallocr reserve).
+ *
+ *     ig_arena a = {0};
+ *     ig_arena_begin_dry(&a);  forward(&a, dry=true);  ig_arena_commit(&a, &err);
+ *     for each step: size_t m = ig_arena_mark(&a); forward(&a, dry=false); ig_arena_reset(&a, m);
+ *     ig_arena_free(&a);
+ */
+#ifndef IG_ARENA_H
+#define IG_ARENA_H
+
+#include "../common.h"
+#include "tensor.h"
+
+typedef struct ig_arena {
+    char *base;
+    size_t cap;  /* bytes in base */
+    size_t used; /* bump offset */
+    size_t peak; /* high-water mark of used */
+    bool dry;    /* counting only: allocations return NULL data */
+} ig_arena;
+
+void ig_arena_begin_dry(ig_arena *a);
+/* Allocates the dry run's high-water mark (no-op if cap already suffices) and leaves dry mode. */
+ig_status ig_arena_commit(ig_arena *a, ig_err *err);
+/* 64-byte aligned; NULL in dry mode or when the committed block is exhausted (a dry-run mismatch:
+ * the caller reports it). */
+void *ig_arena_alloc(ig_arena *a, size_t size_bytes);
+static inline size_t ig_arena_mark(const ig_arena *a) { return a->used; }
+static inline void ig_arena_reset(ig_arena *a, size_t mark) { a->used = mark; }
+void ig_arena_free(ig_arena *a); /* accepts a zeroed arena */
+
+/* Activation tensors from the arena (data NULL in dry mode or when exhausted). */
+ig_tensor ig_arena_nhwc(ig_arena *a, ig_dtype dt, int64_t n, int64_t c, int64_t h, int64_t w);
+ig_tensor ig_arena_plain(ig_arena *a, ig_dtype dt, int n_dims, const int64_t *ne);
+
+#endif

@@ -1,0 +1,211 @@
+/* test_dnnl.c — oneDNN conv2d and linear (the "cpu" backend) and the reference backend's versions of
+ * them, against naive float64 loops written here, on fresh random inputs with odd sizes.
+ *
+ * Tolerances (relative to max|ref|): f32 2e-5 (f32 accumulation over <= 3*3*320 terms);
+ * bf16 1.5e-2 (inputs and weights rounded to bf16 before the float64 reference, so what remains is
+ * f32 accumulation plus bf16 rounding of the output, 2^-9 relative, and of the post-op inputs). */
+#include <string.h>
+
+#include "engine/engine.h"
+#include "test.h"
+
+typedef struct {
+    int n, c, k, h, w, r, stride, pad;
+    ig_act act;
+    bool bias, res, nhwc;
+    ig_dtype dt;
+} conv_case;
+
+static double act_f64(ig_act a, double x) {
+    switch (a) {
+    case IG_ACT_NONE: return x;
+    case IG_ACT_SILU: return x / (1 + exp(-x));
+    case IG_ACT_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case IG_ACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+    case IG_ACT_QUICK_GELU: return x / (1 + exp(-1.702 * x));
+    }
+    return NAN;
+}
+
+static float round_dt(float v, ig_dtype dt) { return dt == IG_BF16 ? ig_bf16_to_f32(ig_f32_to_bf16(v)) : v; }
+
+/* A tensor of shape ne filled with U(lo, hi) rounded to dt; values also returned as f32 (NCHW order). */
+static ig_tensor make(ig_dtype dt, int n_dims, const int64_t *ne, bool nhwc, float lo, float hi, float **vals) {
+    int64_t n = 1;
+    for (int i = 0; i < n_dims; i++) n *= ne[i];
+    float *v = malloc((size_t)n * sizeof(float));
+    for (int64_t i = 0; i < n; i++) v[i] = round_dt(test_randf(lo, hi), dt);
+    void *mem = malloc((size_t)n * 4);
+    ig_tensor t = nhwc ? ig_tensor_nhwc(dt, ne[0], ne[1], ne[2], ne[3], mem) : ig_tensor_plain(dt, n_dims, ne, mem);
+    ig_tensor src = ig_tensor_plain(IG_F32, n_dims, ne, v);
+    ig_tensor_copy(&t, &src);
+    *vals = v;
+    return t;
+}
+
+static void read_back(const ig_tensor *t, float *out) {
+    ig_tensor dst = ig_tensor_plain(IG_F32, t->n_dims, t->ne, out);
+    ig_tensor_copy(&dst, t);
+}
+
+static void run_conv(ig_engine *e, const conv_case *cc) {
+    const int Ho = (cc->h + 2 * cc->pad - cc->r) / cc->stride + 1, Wo = (cc->w + 2 * cc->pad - cc->r) / cc->stride + 1;
+    int64_t xs[4] = {cc->n, cc->c, cc->h, cc->w}, ws[4] = {cc->k, cc->c, cc->r, cc->r}, bs[1] = {cc->k},
+            ys[4] = {cc->n, cc->k, Ho, Wo};
+    float *xv, *wv, *bv, *rv, *yv;
+    const float wscale = 1.0f / sqrtf((float)(cc->c * cc->r * cc->r));
+    ig_tensor x = make(cc->dt, 4, xs, cc->nhwc, -1, 1, &xv);
+    /* Weights stay f32 in the "checkpoint"; the backend converts them to x's dtype, so the reference
+     * uses them rounded to that dtype. */
+    ig_tensor w = make(IG_F32, 4, ws, false, -wscale, wscale, &wv);
+    for (int64_t i = 0; i < cc->k * cc->c * cc->r * cc->r; i++) wv[i] = round_dt(wv[i], cc->dt);
+    ig_tensor b = make(IG_F32, 1, bs, false, -0.5f, 0.5f, &bv);
+    ig_tensor res = make(cc->dt, 4, ys, cc->nhwc, -1, 1, &rv);
+    yv = malloc((size_t)cc->n * cc->k * Ho * Wo * 4);
+    ig_tensor y = cc->nhwc ? ig_tensor_nhwc(cc->dt, cc->n, cc->k, Ho, Wo, yv) : ig_tensor_plain(cc->dt, 4, ys, yv);
+    ig_conv2d op = {.w = w, .stride = cc->stride, .pad = cc->pad, .act = cc->act};
+    if (cc->bias) op.b = b;
+
+    const size_t ny = (size_t)cc->n * cc->k * Ho * Wo;
+    double *ref = malloc(ny * sizeof(double));
+    for (int n = 0; n < cc->n; n++)
+        for (int k = 0; k < cc->k; k++)
+            for (int oh = 0; oh < Ho; oh++)
+                for (int ow = 0; ow < Wo; ow++) {
+                    double s = cc->bias ? bv[k] : 0;
+                    for (int c = 0; c < cc->c; c++)
+                        for (int i = 0; i < cc->r; i++)
+                            for (int j = 0; j < cc->r; j++) {
+                                int ih = oh * cc->stride - cc->pad + i, iw = ow * cc->stride - cc->pad + j;
+                                if (ih < 0 || iw < 0 || ih >= cc->h || iw >= cc->w) continue;
+                                s += (double)xv[((n * cc->c + c) * cc->h + ih) * cc->w + iw] *
+                                     wv[((k * cc->c + c) * cc->r + i) * cc->r + j];
+                            }
+                    size_t o = (((size_t)n * cc->k + k) * Ho + oh) * Wo + ow;
+                    ref[o] = act_f64(cc->act, s) + (cc->res ? rv[o] : 0);
+                }
+    /* Run twice: the second call reuses the cached primitive and packed weights. */
+    float *got = malloc(ny * sizeof(float));
+    char name[160];
+    snprintf(name, sizeof name, "%s conv %dx%d %d->%d %dx%d s%d p%d act%d%s%s %s %s", e->be->name, cc->r, cc->r, cc->c,
+             cc->k, cc->h, cc->w, cc->stride, cc->pad, cc->act, cc->bias ? " bias" : "", cc->res ? " res" : "",
+             ig_dtype_name(cc->dt), cc->nhwc ? "nhwc" : "nchw");
+    for (int rep = 0; rep < 2; rep++) {
+        memset(yv, 0xff, ny * ig_dtype_size(cc->dt)); /* NaN: every output must be written */
+        e->err = (ig_err){0};
+        ig_status st = ig_op_conv2d(e, &op, &x, cc->res ? &res : NULL, &y);
+        if (st != IG_OK) fprintf(stderr, "  %s: %s\n", name, e->err.msg);
+        CHECK(st == IG_OK);
+        read_back(&y, got);
+        check_close(name, got, ref, ny, 0, cc->dt == IG_BF16 ? 1.5e-2 : 2e-5);
+    }
+    ig_conv2d_release(e, &op);
+    free(ref), free(got), free(xv), free(wv), free(bv), free(rv), free(yv);
+    free(x.data), free(w.data), free(b.data), free(res.data);
+}
+
+static void run_linear(ig_engine *e, int B, int T, int I, int O, ig_act act, bool geglu, bool bias, bool res,
+                       ig_dtype dt) {
+    const int Oy = geglu ? O / 2 : O;
+    int64_t xs[3] = {B, T, I}, ws[2] = {O, I}, bs[1] = {O}, ys[3] = {B, T, Oy};
+    float *xv, *wv, *bv, *rv;
+    const float wscale = 1.0f / sqrtf((float)I);
+    ig_tensor x = make(dt, 3, xs, false, -1, 1, &xv);
+    ig_tensor w = make(IG_F32, 2, ws, false, -wscale, wscale, &wv);
+    for (int64_t i = 0; i < (int64_t)O * I; i++) wv[i] = round_dt(wv[i], dt);
+    ig_tensor b = make(IG_F32, 1, bs, false, -0.5f, 0.5f, &bv);
+    ig_tensor r = make(dt, 3, ys, false, -1, 1, &rv);
+    const size_t ny = (size_t)B * T * Oy;
+    void *yv = malloc(ny * 4);
+    ig_tensor y = ig_tensor_plain(dt, 3, ys, yv);
+    ig_linear op = {.w = w, .act = act, .geglu = geglu};
+    if (bias) op.b = b;
+    double *ref = malloc(ny * sizeof(double));
+    for (int m = 0; m < B * T; m++)
+        for (int o = 0; o < Oy; o++) {
+            double h = bias ? bv[o] : 0, g = geglu && bias ? bv[o + Oy] : 0;
+            for (int i = 0; i < I; i++) {
+                h += (double)xv[m * I + i] * wv[o * I + i];
+                if (geglu) g += (double)xv[m * I + i] * wv[(o + Oy) * I + i];
+            }
+            double v = geglu ? h * act_f64(IG_ACT_GELU_ERF, g) : act_f64(act, h);
+            ref[(size_t)m * Oy + o] = v + (res ? rv[(size_t)m * Oy + o] : 0);
+        }
+    float *got = malloc(ny * sizeof(float));
+    char name[160];
+    snprintf(name, sizeof name, "%s linear %dx%d %d->%d act%d%s%s%s %s", e->be->name, B, T, I, O, act,
+             geglu ? " geglu" : "", bias ? " bias" : "", res ? " res" : "", ig_dtype_name(dt));
+    for (int rep = 0; rep < 2; rep++) {
+        memset(yv, 0xff, ny * ig_dtype_size(dt));
+        e->err = (ig_err){0};
+        ig_status st = ig_op_linear(e, &op, &x, res ? &r : NULL, &y);
+        if (st != IG_OK) fprintf(stderr, "  %s: %s\n", name, e->err.msg);
+        CHECK(st == IG_OK);
+        read_back(&y, got);
+        check_close(name, got, ref, ny, 0, dt == IG_BF16 ? 1.5e-2 : 2e-5);
+    }
+    ig_linear_release(e, &op);
+    free(ref), free(got), free(xv), free(wv), free(bv), free(rv), free(yv);
+    free(x.data), free(w.data), free(b.data), free(r.data);
+}
+
+/* Bad shapes are refused with a message, never a crash. */
+static void run_errors(ig_engine *e) {
+    float buf[4096] = {0};
+    int64_t xs[4] = {1, 3, 8, 8}, ws[4] = {4, 5, 3, 3};
+    ig_tensor x = ig_tensor_nhwc(IG_F32, 1, 3, 8, 8, buf), y = ig_tensor_nhwc(IG_F32, 1, 4, 8, 8, buf + 1024);
+    ig_conv2d op = {.w = ig_tensor_plain(IG_F32, 4, ws, buf + 2048), .stride = 1, .pad = 1};
+    e->err = (ig_err){0};
+    CHECK(ig_op_conv2d(e, &op, &x, NULL, &y) == IG_ERR_INVALID);
+    CHECK(strstr(e->err.msg, "channels") != NULL);
+    (void)xs;
+    int64_t ls[2] = {6, 7}, lx[2] = {5, 8}, ly[2] = {5, 6};
+    ig_linear lin = {.w = ig_tensor_plain(IG_F32, 2, ls, buf)};
+    ig_tensor lxt = ig_tensor_plain(IG_F32, 2, lx, buf + 100), lyt = ig_tensor_plain(IG_F32, 2, ly, buf + 200);
+    e->err = (ig_err){0};
+    CHECK(ig_op_linear(e, &lin, &lxt, NULL, &lyt) == IG_ERR_INVALID);
+    ig_conv2d_release(e, &op);
+    ig_linear_release(e, &lin);
+}
+
+int main(void) {
+    test_seed();
+    ig_err err = {0};
+    ig_engine *cpu = NULL, *ref = NULL;
+    if (ig_engine_create(&cpu, "cpu", IG_PRECISION_F32, &err) || ig_engine_create(&ref, "ref", IG_PRECISION_F32, &err)) {
+        fprintf(stderr, "engine: %s\n", err.msg);
+        return 1;
+    }
+    const conv_case convs[] = {
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, true, IG_F32},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, false, IG_F32},
+        {1, 13, 7, 9, 11, 3, 2, 1, IG_ACT_SILU, true, true, true, IG_F32},  /* downsample: odd size, stride 2 */
+        {2, 40, 24, 12, 10, 3, 2, 0, IG_ACT_NONE, false, false, true, IG_F32}, /* VAE-style pad 0, stride 2 */
+        {2, 21, 17, 7, 5, 1, 1, 0, IG_ACT_GELU_ERF, true, true, true, IG_F32}, /* 1x1 shortcut */
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32},
+        {1, 96, 80, 20, 20, 3, 1, 1, IG_ACT_QUICK_GELU, true, true, true, IG_F32},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16},
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_BF16},
+        {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16},
+        {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16},
+    };
+    for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) {
+        run_conv(cpu, &convs[i]);
+        if (convs[i].c * convs[i].h * convs[i].w < 4000) run_conv(ref, &convs[i]);
+    }
+    ig_engine *engines[2] = {cpu, ref};
+    for (int k = 0; k < 2; k++) {
+        ig_engine *e = engines[k];
+        run_linear(e, 1, 37, 29, 19, IG_ACT_NONE, false, true, false, IG_F32);
+        run_linear(e, 2, 13, 40, 24, IG_ACT_GELU_ERF, false, true, true, IG_F32);
+        run_linear(e, 2, 13, 40, 24, IG_ACT_GELU_TANH, false, false, false, IG_F32);
+        run_linear(e, 2, 9, 33, 46, IG_ACT_NONE, true, true, false, IG_F32);
+        run_linear(e, 2, 9, 33, 46, IG_ACT_NONE, true, true, true, IG_F32);
+        run_linear(e, 1, 77, 64, 96, IG_ACT_QUICK_GELU, false, true, true, IG_BF16);
+        run_linear(e, 2, 31, 48, 80, IG_ACT_NONE, true, true, false, IG_BF16);
+        run_errors(e);
+    }
+    ig_engine_free(cpu);
+    ig_engine_free(ref);
+    return test_finish("test_dnnl");
+}
