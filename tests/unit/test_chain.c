@@ -8,7 +8,7 @@
  * rounded to bf16 between every op, as the bf16 path stores them). */
 #include <string.h>
 
-#include "engine/engine.h"
+#include "engine/cpu/cpu.h"
 #include "test.h"
 
 typedef struct {
@@ -146,7 +146,7 @@ int main(void) {
     const shape shapes[] = {{2, 40, 40, 12, 11, 8}, {1, 64, 32, 9, 13, 8}, {2, 96, 96, 16, 16, 32}};
     for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
         run(cpu, &shapes[i], IG_F32);
-        run(cpu, &shapes[i], IG_BF16);
+        if (ig__dnnl_has_native_bf16()) run(cpu, &shapes[i], IG_BF16); /* the engine's bf16 path exists only there */
         if (i < 2) run(ref, &shapes[i], IG_F32);
     }
     ig_engine_free(cpu);

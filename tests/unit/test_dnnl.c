@@ -6,7 +6,7 @@
  * f32 accumulation plus bf16 rounding of the output, 2^-9 relative, and of the post-op inputs). */
 #include <string.h>
 
-#include "engine/engine.h"
+#include "engine/cpu/cpu.h"
 #include "test.h"
 
 typedef struct {
@@ -189,7 +189,11 @@ int main(void) {
         {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16},
         {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16},
     };
+    /* bf16 runs only where oneDNN has it natively (the engine never picks it elsewhere). */
+    const bool bf16 = ig__dnnl_has_native_bf16();
+    if (!bf16) printf("  oneDNN reports no native bf16 here (%s): bf16 cases skipped\n", ig__dnnl_isa_name());
     for (size_t i = 0; i < sizeof convs / sizeof *convs; i++) {
+        if (convs[i].dt == IG_BF16 && !bf16) continue;
         run_conv(cpu, &convs[i]);
         if (convs[i].c * convs[i].h * convs[i].w < 4000) run_conv(ref, &convs[i]);
     }
@@ -201,8 +205,10 @@ int main(void) {
         run_linear(e, 2, 13, 40, 24, IG_ACT_GELU_TANH, false, false, false, IG_F32);
         run_linear(e, 2, 9, 33, 46, IG_ACT_NONE, true, true, false, IG_F32);
         run_linear(e, 2, 9, 33, 46, IG_ACT_NONE, true, true, true, IG_F32);
-        run_linear(e, 1, 77, 64, 96, IG_ACT_QUICK_GELU, false, true, true, IG_BF16);
-        run_linear(e, 2, 31, 48, 80, IG_ACT_NONE, true, true, false, IG_BF16);
+        if (bf16 || e == ref) {
+            run_linear(e, 1, 77, 64, 96, IG_ACT_QUICK_GELU, false, true, true, IG_BF16);
+            run_linear(e, 2, 31, 48, 80, IG_ACT_NONE, true, true, false, IG_BF16);
+        }
         run_errors(e);
     }
     ig_engine_free(cpu);
