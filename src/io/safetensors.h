@@ -1,0 +1,78 @@
+/* safetensors.h — read (mmap, zero-copy) and write .safetensors checkpoints.
+ *
+ * File format (https://github.com/huggingface/safetensors): an 8-byte little-endian u64 N, then N
+ * bytes of JSON {"name": {"dtype", "shape", "data_offsets": [begin, end]}, ..., "__metadata__":
+ * {str: str}}, then the data block; offsets are relative to the data block (byte 8 + N), data is
+ * little-endian, C order.
+ *
+ * Owns: parsing and validating the header, name lookup, views into the mapping, and writing.
+ * Leaves to others: dtype conversion and packing (models/, engine/), which checkpoint keys a model
+ * needs (models/names_*.c), and folder layouts (io/modeldir.c).
+ *
+ *     ig_st_file *f = NULL;
+ *     ig_tensor w;
+ *     if (ig_st_open(&f, "unet/diffusion_pytorch_model.safetensors", &err) != IG_OK ||
+ *         ig_st_get(f, "conv_in.weight", &w, &err) != IG_OK) ...;   // w.data points into the mapping
+ *     ig_st_close(f);                                                // w.data is gone now
+ */
+#ifndef IG_SAFETENSORS_H
+#define IG_SAFETENSORS_H
+
+#include <stddef.h>
+
+#include "imagine.h"
+#include "engine/tensor.h"
+
+typedef struct ig_st_file ig_st_file;
+
+/* Maps path read-only and validates the whole header up front (every tensor's dtype, shape and
+ * offsets against the file size), so later calls cannot address memory outside the file.
+ * Tensors of dtypes imagine does not compute in (I64, U8, F64, F8_*, ...) or with more than
+ * IG_MAX_DIMS dims are listed and do not fail the open; ig_st_get refuses them.
+ * On failure *out is NULL and err names the file (and the tensor, where there is one).
+ * Caller closes with ig_st_close. */
+ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err);
+
+/* The same over a buffer the caller owns and keeps alive (and unmodified) until ig_st_close;
+ * nothing is copied. label names the buffer in messages and in ig_st_path (NULL: "<memory>"). */
+ig_status ig_st_open_memory(ig_st_file **out, const void *data, size_t size, const char *label, ig_err *err);
+
+/* Unmaps (for ig_st_open) and frees; every view, name and metadata string from f dies with it.
+ * Accepts NULL. */
+void ig_st_close(ig_st_file *f);
+
+int ig_st_count(const ig_st_file *f);
+/* The i-th tensor name in strcmp order, 0 <= i < ig_st_count(f); NULL when out of range. */
+const char *ig_st_name(const ig_st_file *f, int i);
+
+/* A plain (contiguous, row-major) view of tensor `name`, dtype IG_F32, IG_BF16 or IG_F16,
+ * shape exactly as stored (0-d tensors have n_dims 0). out->data points into the read-only
+ * mapping: it must not be written (it is only non-const because ig_tensor is), and it lives until
+ * ig_st_close. Errors: IG_ERR_NOT_FOUND when absent; IG_ERR_UNSUPPORTED for another dtype, more
+ * than IG_MAX_DIMS dims, or data not aligned to its element size (a writer that did not pad). */
+ig_status ig_st_get(const ig_st_file *f, const char *name, ig_tensor *out, ig_err *err);
+
+/* The safetensors dtype string of tensor `name` ("F32", "I64", ...), NULL when absent; for
+ * callers that want to skip tensors ig_st_get would refuse. */
+const char *ig_st_dtype(const ig_st_file *f, const char *name);
+
+/* "__metadata__" value for key, NULL when absent. Lives until ig_st_close. */
+const char *ig_st_metadata(const ig_st_file *f, const char *key);
+
+/* The path given to ig_st_open (or the label given to ig_st_open_memory). */
+const char *ig_st_path(const ig_st_file *f);
+
+typedef struct ig_st_entry {
+    const char *name; /* checkpoint key, valid UTF-8, unique, not "__metadata__" */
+    ig_tensor t;      /* any strides; written contiguous (row-major) */
+} ig_st_entry;
+
+/* Writes n tensors (n >= 0) and optional metadata (NULL, or a NULL-terminated list key, value,
+ * key, value, ..., NULL) to path. Layout follows the reference writer: tensors sorted by element
+ * size (largest first) then name, back to back, header padded with spaces to a multiple of 8, so
+ * every tensor is aligned to its element size. Writes path.tmp, fsyncs, then renames it over
+ * path, so a reader never sees half a file (two writers of the same path at once collide). */
+ig_status ig_st_write(const char *path, const ig_st_entry *entries, int n, const char *const *metadata_kv,
+                      ig_err *err);
+
+#endif
