@@ -15,6 +15,8 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static struct {
     void *buf;
     size_t size;
+    void *tmp; /* shared intermediate (the geglu gate): one op runs at a time, so one buffer serves all */
+    size_t tmp_size;
     double setup_s;
 } g_scratch;
 
@@ -149,6 +151,18 @@ ig_status ig__dnnl_scratch_reserve(const dnnl_primitive_desc_t pd, dnnl_memory_t
 
 void *ig__dnnl_scratch_buf(void) { return g_scratch.buf; }
 
+ig_status ig__dnnl_tmp_reserve(size_t size_bytes, ig_err *err) {
+    if (size_bytes <= g_scratch.tmp_size) return IG_OK;
+    void *p = ig__alloc(size_bytes);
+    if (!p) return ig__fail(err, IG_ERR_NOMEM, "out of memory for a %zu-byte intermediate", size_bytes);
+    ig__free(g_scratch.tmp);
+    g_scratch.tmp = p;
+    g_scratch.tmp_size = size_bytes;
+    return IG_OK;
+}
+
+void *ig__dnnl_tmp_buf(void) { return g_scratch.tmp; }
+
 void ig__dnnl_setup_add(double seconds) { g_scratch.setup_s += seconds; }
 double ig__dnnl_setup_seconds(void) { return g_scratch.setup_s; }
 
@@ -233,7 +247,6 @@ void ig__dnnl_prim_free(ig__dnnl_prim *p) {
     for (size_t i = 0; i < sizeof mems / sizeof *mems; i++)
         if (mems[i]) dnnl_memory_destroy(mems[i]);
     if (p->prim) dnnl_primitive_destroy(p->prim);
-    ig__free(p->tmp);
     free(p);
 }
 

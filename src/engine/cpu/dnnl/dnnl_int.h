@@ -37,6 +37,9 @@ ig_status ig__dnnl_pack(const ig_tensor *src, int ndims, const dnnl_dims_t dims,
  * Primitives run one at a time on the stream, so one buffer serves them all. */
 ig_status ig__dnnl_scratch_reserve(const dnnl_primitive_desc_t pd, dnnl_memory_t *mem, ig_err *err);
 void *ig__dnnl_scratch_buf(void); /* current base; set as the scratchpad handle before each execute */
+/* A second shared buffer for intermediates between the primitives of one op (the geglu gate). */
+ig_status ig__dnnl_tmp_reserve(size_t size_bytes, ig_err *err);
+void *ig__dnnl_tmp_buf(void);
 
 void ig__dnnl_setup_add(double seconds); /* adds to ig__dnnl_setup_seconds (cpu.h) */
 
@@ -63,7 +66,6 @@ typedef struct ig__dnnl_prim {
     dnnl_memory_t m_src, m_wei, m_bias, m_dst, m_res, m_mul, m_scratch;
     int res_idx, mul_idx;       /* post-op positions of the binary add (residual) / mul (geglu) */
     dnnl_memory_desc_t mul_md;
-    void *tmp;                  /* geglu: gate activations (M, F), y's dtype */
     struct ig__dnnl_prim *gate; /* geglu: the primitive producing tmp */
     struct ig__dnnl_prim *next;
 } ig__dnnl_prim;

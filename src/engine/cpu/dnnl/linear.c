@@ -1,7 +1,7 @@
 /* linear.c — torch Linear on oneDNN matmul: y = act(x w^T + b) [+ res] over the last dim, with the
  * activation and the residual add fused as post-ops. GEGLU (diffusers' feed-forward) is two
- * matmuls over the halves of w: the gate half writes gelu(x wg^T + bg) to a cached buffer, the value
- * half multiplies it in as a binary post-op, so the 2F-wide product is never stored.
+ * matmuls over the halves of w: the gate half writes gelu(x wg^T + bg) to a shared intermediate, the
+ * value half multiplies it in as a binary post-op, so the 2F-wide product is never stored.
  * x rows are flattened: (..., I) -> (M, I); weights packed once (format_any) in x's dtype. */
 #include <stdlib.h>
 #include <string.h>
@@ -79,11 +79,7 @@ static ig_status create(ig_engine *e, ig_linear *lin, ig__dnnl_op *op, ig__dnnl_
         dnnl_dims_t dims = {M, F};
         DNNL_TRY(err, dnnl_memory_desc_init_by_tag(&g->dst_md, 2, dims, p->dst_md.data_type, dnnl_ab));
         p->mul_md = g->dst_md;
-        g->tmp = ig__alloc(dnnl_memory_desc_get_size(&g->dst_md));
-        if (!g->tmp) {
-            ig__fail(err, IG_ERR_NOMEM, "out of memory for a geglu buffer");
-            goto fail;
-        }
+        if (ig__dnnl_tmp_reserve(dnnl_memory_desc_get_size(&g->dst_md), err) != IG_OK) goto fail;
         if (create_part(e, lin, op, g, 1, F, F, IG_ACT_GELU_ERF) != IG_OK) goto fail;
         if (create_part(e, lin, op, p, 0, 0, F, IG_ACT_NONE) != IG_OK) goto fail;
     } else if (create_part(e, lin, op, p, 0, 0, lin->w.ne[0], lin->act) != IG_OK)
@@ -125,8 +121,9 @@ ig_status ig__dnnl_linear(ig_engine *e, ig_linear *lin, const ig_tensor *x, cons
         p->next = op->prims;
         op->prims = p;
     }
-    if (p->gate && ig__dnnl_prim_run(p->gate, x->data, p->gate->tmp, NULL, NULL, err) != IG_OK) return err->status;
-    return ig__dnnl_prim_run(p, x->data, y->data, res ? res->data : NULL, p->gate ? p->gate->tmp : NULL, err);
+    /* geglu: the gate half writes gelu(x wg^T + bg) into the shared intermediate, the value half reads it */
+    if (p->gate && ig__dnnl_prim_run(p->gate, x->data, ig__dnnl_tmp_buf(), NULL, NULL, err) != IG_OK) return err->status;
+    return ig__dnnl_prim_run(p, x->data, y->data, res ? res->data : NULL, p->gate ? ig__dnnl_tmp_buf() : NULL, err);
 fail:
     return err->status;
 }
