@@ -1,0 +1,40 @@
+/* weights.h — a model component's tensors, looked up by checkpoint key with their shapes checked.
+ *
+ * Keys stay the checkpoint's own ("down_blocks.1.attentions.0.proj_in.weight"), so grep finds them.
+ * Views point into the mmapped files (no copy); small vectors the engine wants in f32 (norm scales
+ * and shifts) are converted once and owned here. A missing tensor or a shape that disagrees is an
+ * error naming the component, the key and both shapes. */
+#ifndef IG_MODELS_WEIGHTS_H
+#define IG_MODELS_WEIGHTS_H
+
+#include "common.h"
+#include "engine/tensor.h"
+#include "io/safetensors.h"
+
+#define IG_WEIGHTS_MAX_FILES 8
+
+typedef struct ig_weights {
+    const char *label;                       /* "unet", "vae", ... for messages */
+    ig_st_file *files[IG_WEIGHTS_MAX_FILES]; /* searched in order */
+    int n_files;
+    char prefix[96]; /* prepended to every key (single-file checkpoints: "model.diffusion_model.") */
+    void **owned;    /* f32 conversions made by ig_weights_vec */
+    int n_owned, cap_owned;
+} ig_weights;
+
+/* Opens one more safetensors file into w (w zeroed or already holding files). */
+ig_status ig_weights_add_file(ig_weights *w, const char *path, ig_err *err);
+/* Closes the files and frees the conversions; every view from w dies. Accepts a zeroed w. */
+void ig_weights_close(ig_weights *w);
+
+/* The tensor named by the printf-style key, checked to have n_dims dims and, where shape[i] >= 0,
+ * that size (shape NULL: any). */
+ig_status ig_weights_get(ig_weights *w, ig_tensor *out, int n_dims, const int64_t *shape, ig_err *err,
+                         const char *key_fmt, ...) __attribute__((format(printf, 6, 7)));
+/* A 1-D tensor of n elements as f32 (converted once when stored as f16/bf16). */
+ig_status ig_weights_vec(ig_weights *w, ig_tensor *out, int64_t n, ig_err *err, const char *key_fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Whether the key exists (for optional tensors such as conv_shortcut). */
+bool ig_weights_has(const ig_weights *w, const char *key_fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
