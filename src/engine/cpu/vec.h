@@ -1,7 +1,10 @@
 /* vec.h — AVX-512 helpers shared by our own CPU kernels (norms, elementwise ops, attention):
- * bf16 <-> f32 loads and stores and a fast exp. Every function is static inline and carries its
- * own target attribute, so a file including this needs no -m flags; callers pick the AVX-512 path
- * at run time with ig__cpu_has_avx512() and keep a scalar path beside it.
+ * bf16 <-> f32 loads and stores (software rounding, or the AVX512_BF16 instruction where
+ * ig__cpu_has_avx512bf16()), dtype-generic loads/stores for kernels that take f32 or bf16, double
+ * accumulation helpers, and vector math: exp, reciprocal, sigmoid, SiLU, tanh, erf/erfc, the GELUs.
+ * Every function is static inline and carries its own target attribute, so a file including this
+ * needs no -m flags; callers pick the AVX-512 path at run time with ig__cpu_has_avx512() and keep a
+ * scalar path beside it (ig__ldf/ig__stf for its element access).
  *
  * Accuracy: ig__v_exp has relative error <= 2.3e-7 (about 2 ulp) on [-87, 88] (degree-6 polynomial on
  * |r| <= ln2/2, Cody-Waite range reduction; measured against exp() in double). Inputs are clamped to
@@ -12,6 +15,8 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "../tensor.h"
 
 #define IG_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
 
@@ -62,20 +67,46 @@ IG_AVX512 static inline __m512 ig__v_exp(__m512 x) {
     return _mm512_scalef_ps(p, n); /* p * 2^n, exact, handles under/overflow */
 }
 
-/* ---- dtype-generic loads and stores: element i of a row that is bf16 (bf16 = true) or f32. ---- */
+/* ---- scalar element access for the scalar paths: element i of a bf16 (bf16 = true) or f32 row ---- */
+static inline size_t ig__esz(bool bf16) { return bf16 ? 2 : 4; }
+static inline float ig__ldf(const void *p, int64_t i, bool bf16) {
+    return bf16 ? ig_bf16_to_f32(((const uint16_t *)p)[i]) : ((const float *)p)[i];
+}
+static inline void ig__stf(void *p, int64_t i, bool bf16, float v) {
+    if (bf16) ((uint16_t *)p)[i] = ig_f32_to_bf16(v);
+    else ((float *)p)[i] = v;
+}
+
+/* ---- dtype-generic loads (element i of a bf16 (bf16 = true) or f32 row) and stores ---- */
 IG_AVX512 static inline __m512 ig__v_ld(const void *base, int64_t i, bool bf16) {
     return bf16 ? ig__v_load_bf16((const uint16_t *)base + i) : _mm512_loadu_ps((const float *)base + i);
 }
 IG_AVX512 static inline __m512 ig__v_maskld(const void *base, int64_t i, bool bf16, __mmask16 m) {
     return bf16 ? ig__v_maskload_bf16((const uint16_t *)base + i, m) : _mm512_maskz_loadu_ps(m, (const float *)base + i);
 }
-IG_AVX512 static inline void ig__v_st(void *base, int64_t i, bool bf16, __m512 v) {
-    if (bf16) ig__v_store_bf16((uint16_t *)base + i, v);
-    else _mm512_storeu_ps((float *)base + i, v);
+/* bf16 stores come in two kinds: rounded in software (ig__v_cvt_bf16, any AVX-512 CPU) or by the
+ * AVX512_BF16 instruction vcvtneps2bf16 (Cooper Lake, Sapphire Rapids, Zen 4): one instruction
+ * instead of ~10, same round-to-nearest-even, NaN kept quiet, but f32 denormal inputs become zero.
+ * The instruction is emitted with inline asm so this file needs no avx512bf16 target (binutils
+ * >= 2.33 assembles it); only call it where ig__cpu_has_avx512bf16(). */
+static inline bool ig__cpu_has_avx512bf16(void) { return __builtin_cpu_supports("avx512bf16"); }
+IG_AVX512 static inline __m256i ig__v_cvt_bf16_hw(__m512 v) {
+    __m256i r;
+    __asm__("vcvtneps2bf16 %1, %0" : "=v"(r) : "v"(v));
+    return r;
 }
-IG_AVX512 static inline void ig__v_maskst(void *base, int64_t i, bool bf16, __mmask16 m, __m512 v) {
-    if (bf16) ig__v_maskstore_bf16((uint16_t *)base + i, m, v);
-    else _mm512_mask_storeu_ps((float *)base + i, m, v);
+/* What a dtype-generic store writes: f32, bf16 (software rounding) or bf16 (hardware rounding). */
+enum { IG_V_F32 = 0, IG_V_BF16 = 1, IG_V_BF16_HW = 2 };
+static inline int ig__v_kind(bool bf16) {
+    return !bf16 ? IG_V_F32 : ig__cpu_has_avx512bf16() ? IG_V_BF16_HW : IG_V_BF16;
+}
+IG_AVX512 static inline void ig__v_st(void *base, int64_t i, int kind, __m512 v) {
+    if (kind == IG_V_F32) _mm512_storeu_ps((float *)base + i, v);
+    else _mm256_storeu_si256((__m256i *)((uint16_t *)base + i), kind == IG_V_BF16_HW ? ig__v_cvt_bf16_hw(v) : ig__v_cvt_bf16(v));
+}
+IG_AVX512 static inline void ig__v_maskst(void *base, int64_t i, int kind, __mmask16 m, __m512 v) {
+    if (kind == IG_V_F32) _mm512_mask_storeu_ps((float *)base + i, m, v);
+    else _mm256_mask_storeu_epi16((uint16_t *)base + i, m, kind == IG_V_BF16_HW ? ig__v_cvt_bf16_hw(v) : ig__v_cvt_bf16(v));
 }
 /* Mask of the first n lanes (n < 16 for a tail; n >= 16 gives all lanes). */
 static inline __mmask16 ig__v_tail(int64_t n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1u); }
@@ -93,16 +124,28 @@ IG_AVX512 static inline void ig__v_acc_sq_pd(__m512d *lo, __m512d *hi, __m512 v)
     *hi = _mm512_fmadd_pd(b, b, *hi);
 }
 
-/* ---- vector math on top of ig__v_exp. Errors measured against libm in double (tests/unit/test_ops.c
- * checks them): sigmoid, silu, quick-gelu, gelu-tanh <= ~5e-7 relative; tanh <= ~6e-7 relative;
- * erf, erfc, gelu-erf <= ~3e-7 relative (erfc relative even deep in the tail, so gelu(x) for
- * negative x keeps its relative accuracy instead of cancelling in 1 + erf). ---- */
+/* ---- vector math on top of ig__v_exp. Errors against libm in double, measured by
+ * tests/unit/test_ops.c over [-30, 30] and near 0: exp, sigmoid, tanh, erf, silu <= ~3e-7 relative.
+ * GELUs and quick-GELU are <= ~1e-6 relative where |f(x)| > 1e-4 (gelu-tanh ~1.5e-6: its cubic inner
+ * argument is rounded four times in f32, as in torch); deeper in the negative tail the
+ * relative error grows like |arg| * 6e-8 (rounding of an exponent argument of size |arg|, as in
+ * torch's own f32 code), while the absolute error stays below 1e-10. erfc is evaluated directly for
+ * the negative side of gelu(x), so it never cancels in 1 + erf(x). ---- */
 
-/* 1 / (1 + exp(-x)). Large |x| saturates cleanly: exp(-x) -> inf gives 0, exp(-x) -> ~0 gives 1.
- * A true division, not rcp14 + Newton: rcp14(inf) then Newton makes NaN, and the op stays memory bound. */
+/* 1 / d for 16 floats: rcp14 plus one Newton step (~1 ulp; no vdivps, which costs 10+ cycles per
+ * vector). Only for d whose reciprocal is a normal float (rcp14(inf) = 0 would make the step NaN). */
+IG_AVX512 static inline __m512 ig__v_rcp(__m512 d) {
+    __m512 r = _mm512_rcp14_ps(d);
+    return _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+}
+/* 1 / (1 + exp(-x)), as 1 / (1 + e) for x >= 0 and e / (1 + e) for x < 0 with e = exp(-|x|) in
+ * (0, 1]: the denominator stays in [1, 2], so nothing overflows. For x < -87 the result is ~1e-38
+ * (exp's clamp) rather than underflowing further; NaN is not propagated here (silu and the GELUs
+ * multiply by x, which does). */
 IG_AVX512 static inline __m512 ig__v_sigmoid(__m512 x) {
-    const __m512 one = _mm512_set1_ps(1.0f);
-    return _mm512_div_ps(one, _mm512_add_ps(one, ig__v_exp(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    __m512 e = ig__v_exp(_mm512_or_ps(x, _mm512_set1_ps(-0.0f))); /* exp(-|x|) */
+    __m512 r = ig__v_rcp(_mm512_add_ps(_mm512_set1_ps(1.0f), e));
+    return _mm512_mask_mul_ps(r, _mm512_movepi32_mask(_mm512_castps_si512(x)), e, r);
 }
 /* SiLU x * sigmoid(x) (torch.nn.functional.silu). */
 IG_AVX512 static inline __m512 ig__v_silu(__m512 x) { return _mm512_mul_ps(x, ig__v_sigmoid(x)); }
@@ -112,7 +155,7 @@ IG_AVX512 static inline __m512 ig__v_quick_gelu(__m512 x) {
 }
 
 /* tanh: odd Taylor series through u^15 for |u| < 0.4 (truncation < 1e-10 relative), else
- * 1 - 2 / (1 + exp(2|u|)) with the sign put back (absolute error ~2e-7 where |tanh| >= 0.38). */
+ * (1 - e) / (1 + e), e = exp(-2|u|), with the sign put back (absolute error ~2e-7 where |tanh| >= 0.38). */
 IG_AVX512 static inline __m512 ig__v_tanh(__m512 x) {
     const __m512 sign = _mm512_set1_ps(-0.0f);
     __m512 a = _mm512_andnot_ps(sign, x);
@@ -127,18 +170,19 @@ IG_AVX512 static inline __m512 ig__v_tanh(__m512 x) {
     p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(-1.0f / 3.0f));
     __m512 small = _mm512_fmadd_ps(_mm512_mul_ps(p, u2), x, x);
     const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 e = ig__v_exp(_mm512_add_ps(a, a));
-    __m512 big = _mm512_sub_ps(one, _mm512_div_ps(_mm512_set1_ps(2.0f), _mm512_add_ps(one, e)));
+    __m512 e = ig__v_exp(_mm512_mul_ps(a, _mm512_set1_ps(-2.0f))); /* in (0, 0.45] where this is used */
+    __m512 big = _mm512_mul_ps(_mm512_sub_ps(one, e), ig__v_rcp(_mm512_add_ps(one, e)));
     big = _mm512_or_ps(big, s);
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, _mm512_set1_ps(0.4f), _CMP_LT_OQ), big, small);
 }
 
-/* erfc(z) for z >= 0: Numerical Recipes' erfcc (Chebyshev fit, fractional error < 1.2e-7 for all z >= 0):
- * t = 1 / (1 + z/2), erfc = t exp(-z^2 + P(t)). z^2 is carried as a rounded square plus its exact
- * error (fma), so the exponent does not lose ~z^2 * 6e-8 to rounding. */
-IG_AVX512 static inline __m512 ig__v_erfc_pos(__m512 z) {
+/* erfc(z) for z >= 0 (NaN -> garbage, callers multiply by x): Numerical Recipes' erfcc (Chebyshev fit, fractional error < 1.2e-7 for all z >= 0):
+ * t = 1 / (1 + z/2), erfc = t exp(-z^2 + P(t)), with z^2 given as zz + zz_err (zz_err the exact
+ * rounding error of zz), so what remains is the rounding of the exponent, ~z^2 * 6e-8 relative. */
+IG_AVX512 static inline __m512 ig__v_erfc_pos_zz(__m512 z, __m512 zz, __m512 zz_err) {
     const __m512 one = _mm512_set1_ps(1.0f);
-    __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), one));
+    /* z capped at 1e4 (erfc is 0 in f32 long before) so 1 + z/2 has a normal reciprocal */
+    __m512 t = ig__v_rcp(_mm512_fmadd_ps(_mm512_min_ps(z, _mm512_set1_ps(1e4f)), _mm512_set1_ps(0.5f), one));
     __m512 p = _mm512_set1_ps(0.17087277f);
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
@@ -149,10 +193,11 @@ IG_AVX512 static inline __m512 ig__v_erfc_pos(__m512 z) {
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
     p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+    return _mm512_mul_ps(t, ig__v_exp(_mm512_sub_ps(_mm512_sub_ps(p, zz), zz_err)));
+}
+IG_AVX512 static inline __m512 ig__v_erfc_pos(__m512 z) {
     __m512 zz = _mm512_mul_ps(z, z);
-    __m512 zz_err = _mm512_fmsub_ps(z, z, zz); /* z*z - zz, exact */
-    __m512 arg = _mm512_sub_ps(_mm512_sub_ps(p, zz), zz_err);
-    return _mm512_mul_ps(t, ig__v_exp(arg));
+    return ig__v_erfc_pos_zz(z, zz, _mm512_fmsub_ps(z, z, zz));
 }
 /* erf: odd Taylor series through z^15 for |z| < 0.5 (keeps relative accuracy near 0, where
  * 1 - erfc cancels), else sign(z) (1 - erfc(|z|)). */
@@ -177,9 +222,11 @@ IG_AVX512 static inline __m512 ig__v_erf(__m512 x) {
  * 1 - erfc(|x|/sqrt 2)/2 for x >= 0 and erfc(|x|/sqrt 2)/2 for x < 0, so the negative side keeps
  * erfc's relative accuracy instead of 1 + erf(x) cancelling. */
 IG_AVX512 static inline __m512 ig__v_gelu_erf(__m512 x) {
+    const __m512 half = _mm512_set1_ps(0.5f);
     __m512 a = _mm512_andnot_ps(_mm512_set1_ps(-0.0f), x);
-    __m512 h = _mm512_mul_ps(ig__v_erfc_pos(_mm512_mul_ps(a, _mm512_set1_ps(0.70710678118654752f))),
-                             _mm512_set1_ps(0.5f));
+    __m512 xx = _mm512_mul_ps(x, x); /* z^2 = x^2 / 2 taken from x, not from the rounded z */
+    __m512 zz = _mm512_mul_ps(xx, half), zz_err = _mm512_mul_ps(_mm512_fmsub_ps(x, x, xx), half);
+    __m512 h = _mm512_mul_ps(ig__v_erfc_pos_zz(_mm512_mul_ps(a, _mm512_set1_ps(0.70710678118654752f)), zz, zz_err), half);
     __m512 phi = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ),
                                       _mm512_sub_ps(_mm512_set1_ps(1.0f), h), h);
     return _mm512_mul_ps(x, phi);
