@@ -3,7 +3,8 @@
  * A backend is a struct of function pointers (ggml_backend_i): "cpu" (oneDNN + our own kernels)
  * and "ref" (plain fp32 loops) today, "cuda" (cuDNN + cuBLAS) later, with nothing above this
  * header changing. ops.c validates shapes and dtypes once, so backend functions may assume
- * well-formed arguments (they still refuse layouts they do not handle with IG_ERR_UNSUPPORTED).
+ * well-formed arguments; a fast path handed a layout it was not written for falls back to the
+ * reference rather than failing.
  */
 #ifndef IG_ENGINE_H
 #define IG_ENGINE_H

@@ -5,11 +5,12 @@
  * (cpu/ref.c, plain fp32 loops: the oracle the tests hold every fast path to).
  *
  * Conventions
- *  - Images are (N, C, H, W); fast paths want NHWC strides (tensor.h) and report
- *    IG_ERR_UNSUPPORTED otherwise. The reference accepts any strides.
+ *  - Images are (N, C, H, W); fast paths are written for NHWC strides (tensor.h) and fall back to
+ *    the reference for other layouts (correct, slow). The reference accepts any strides.
  *  - Token tensors are (B, T, C), contiguous. An NHWC image is the token tensor (N, H*W, C).
  *  - Elements are f32 or bf16 (activations); weights may also be f16. Arithmetic and
- *    accumulation are f32 (reductions in double), results rounded to the output dtype.
+ *    accumulation are f32, reductions finished in double (short f32 partial sums first, at most
+ *    16 terms, where that keeps a norm bandwidth-bound), results rounded to the output dtype.
  *  - Outputs never alias inputs unless a prototype says so.
  *  - Ops with weights (conv, linear) take a long-lived op object: the backend keeps the weights
  *    converted and reordered into its preferred layout, and its primitives per input shape,
@@ -59,11 +60,12 @@ ig_status ig_op_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig
 ig_status ig_op_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y);
 
 /* Group norm over (C/G channels x H x W) per (n, group), then y = act(xhat * gamma[c] + beta[c]).
- * x, y (N, C, H, W); gamma, beta (C) f32; act NONE or SILU. Statistics in double. */
+ * x, y (N, C, H, W); gamma, beta (C) f32; act NONE or SILU. Biased variance, eps inside the root
+ * (torch). In place allowed (y == x). */
 ig_status ig_op_group_norm(ig_engine *e, const ig_tensor *x, int n_groups, float eps, const ig_tensor *gamma,
                            const ig_tensor *beta, ig_act act, ig_tensor *y);
 
-/* Layer norm over the last dim C: x, y (..., C); gamma, beta (C) f32 (data NULL: 1 and 0). */
+/* Layer norm over the last dim C: x, y (..., C); gamma, beta (C) f32 (data NULL: 1 and 0). In place allowed. */
 ig_status ig_op_layer_norm(ig_engine *e, const ig_tensor *x, float eps, const ig_tensor *gamma,
                            const ig_tensor *beta, ig_tensor *y);
 
