@@ -1,16 +1,18 @@
-/* main.c — the imagine command: subcommands dispatch to the library. Today: bench ops, version. */
+/* main.c — the imagine command: subcommands dispatch to the library. Today: generate, bench ops, version. */
 #include <stdio.h>
 #include <string.h>
 
 #include "bench/bench.h"
+#include "cli/cli.h"
 #include "imagine.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: imagine <command> [options]\n"
+            "  generate --model DIR --prompt TEXT [...]   text to image (imagine generate --help)\n"
             "  bench ops [--reps N]   time each engine op on SD 512x512 shapes against the measured peak\n"
             "  version                print the version\n"
-            "(serve and generate come with the pipeline and server issues)\n");
+            "(serve comes with the server issue)\n");
 }
 
 int main(int argc, char **argv) {
@@ -22,6 +24,7 @@ int main(int argc, char **argv) {
         printf("imagine %s\n", IG_VERSION);
         return 0;
     }
+    if (!strcmp(argv[1], "generate")) return ig_cli_generate(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) {
         if (argc >= 3 && !strcmp(argv[2], "ops")) return ig_bench_ops(argc - 3, argv + 3);
         fprintf(stderr, "imagine bench: unknown target '%s' (ops)\n", argc >= 3 ? argv[2] : "");

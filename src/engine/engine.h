@@ -35,6 +35,7 @@ struct ig_engine {
     const ig_backend *be;
     ig_dtype act_dtype; /* activation dtype the engine chose: IG_BF16 only where the backend has native bf16 */
     ig_err err;         /* ops record their failure here; caller clears it */
+    double flops;       /* multiply-adds x 2 of conv, linear and attention run so far (benchmarks) */
 };
 
 /* backend: "cpu", "ref" or NULL (cpu). precision AUTO reads IMAGINE_PRECISION (f32|bf16|auto), then

@@ -31,6 +31,7 @@ ig_status ig_op_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig
     if (has_data(&op->b) && (op->b.n_dims != 1 || op->b.ne[0] != w->ne[0])) return bad(e, "conv2d", "bias must be (K), got", &op->b);
     if (has_data(res) && !ig_tensor_same_shape(res, y)) return bad(e, "conv2d", "residual shape differs from output, res", res);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "conv2d", "activations must be f32 or bf16", x);
+    e->flops += 2.0 * (double)y->ne[0] * (double)y->ne[1] * (double)x->ne[1] * (double)(R * R) * (double)(Ho * Wo);
     return e->be->conv2d(e, op, x, has_data(res) ? res : NULL, y);
 }
 
@@ -48,6 +49,7 @@ ig_status ig_op_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig
     if (has_data(res) && (!ig_tensor_same_shape(res, y) || !ig_tensor_is_contiguous(res)))
         return bad(e, "linear", "residual must be contiguous and shaped like y, res", res);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "linear", "activations must be f32 or bf16", x);
+    e->flops += 2.0 * (double)(ig_tensor_nelem(x) / w->ne[1]) * (double)w->ne[1] * (double)w->ne[0];
     return e->be->linear(e, op, x, has_data(res) ? res : NULL, y);
 }
 
@@ -105,6 +107,7 @@ ig_status ig_op_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, 
         return bad(e, "attention", "q, k, v, out must be contiguous", NULL);
     if (!act_dtype_ok(q->dtype) || k->dtype != q->dtype || v->dtype != q->dtype || !act_dtype_ok(out->dtype))
         return bad(e, "attention", "q, k, v must share one dtype, f32 or bf16", q);
+    e->flops += 4.0 * (double)q->ne[0] * (double)q->ne[1] * (double)k->ne[1] * (double)q->ne[2];
     return e->be->attention(e, q, k, v, n_heads, scale, out);
 }
 
