@@ -86,7 +86,7 @@ static void free_conv(ig_engine *e, ig_conv2d *op) {
 
 static ig_status run_conv(ctx *c) { return ig_op_conv2d(c->e, &c->conv, &c->x, NULL, &c->y); }
 static ig_status run_linear(ctx *c) { return ig_op_linear(c->e, &c->lin, &c->x, NULL, &c->y); }
-static ig_status run_attn(ctx *c) { return ig_op_attention(c->e, &c->q, &c->k, &c->v, 10, 0.125f, &c->y); }
+static ig_status run_attn(ctx *c) { return ig_op_attention(c->e, &c->q, &c->k, &c->v, 10, 0.125f, false, &c->y); }
 static ig_status run_gn(ctx *c) {
     return ig_op_group_norm(c->e, &c->x, 32, 1e-5f, &c->gamma, &c->beta, IG_ACT_SILU, &c->y);
 }

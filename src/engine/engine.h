@@ -22,7 +22,7 @@ typedef struct ig_backend {
                             const ig_tensor *beta, ig_tensor *y);
     ig_status (*softmax)(ig_engine *e, const ig_tensor *x, float scale, ig_tensor *y);
     ig_status (*attention)(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
-                           float scale, ig_tensor *out);
+                           float scale, bool causal, ig_tensor *out);
     ig_status (*act)(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y);
     ig_status (*binary)(ig_engine *e, ig_binary kind, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
     ig_status (*upsample2x)(ig_engine *e, const ig_tensor *x, ig_tensor *y);

@@ -95,20 +95,21 @@ ig_status ig_op_softmax(ig_engine *e, const ig_tensor *x, float scale, ig_tensor
 }
 
 ig_status ig_op_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
-                          float scale, ig_tensor *out) {
+                          float scale, bool causal, ig_tensor *out) {
     if (q->n_dims != 3 || k->n_dims != 3 || v->n_dims != 3) return bad(e, "attention", "q, k, v must be (B, T, H*D), q", q);
     if (n_heads < 1 || q->ne[2] % n_heads) return bad(e, "attention", "channels not divisible by heads, q", q);
     if (k->ne[0] != q->ne[0] || k->ne[2] != q->ne[2]) return bad(e, "attention", "k does not match q, k", k);
     if (!ig_tensor_same_shape(k, v)) return bad(e, "attention", "v does not match k, v", v);
     if (!ig_tensor_same_shape(q, out)) return bad(e, "attention", "out does not match q, out", out);
     if (k->ne[1] < 1) return bad(e, "attention", "no keys", k);
+    if (causal && k->ne[1] != q->ne[1]) return bad(e, "attention", "causal attention needs as many keys as queries, k", k);
     if (!ig_tensor_is_contiguous(q) || !ig_tensor_is_contiguous(k) || !ig_tensor_is_contiguous(v) ||
         !ig_tensor_is_contiguous(out))
         return bad(e, "attention", "q, k, v, out must be contiguous", NULL);
     if (!act_dtype_ok(q->dtype) || k->dtype != q->dtype || v->dtype != q->dtype || !act_dtype_ok(out->dtype))
         return bad(e, "attention", "q, k, v must share one dtype, f32 or bf16", q);
     e->flops += 4.0 * (double)q->ne[0] * (double)q->ne[1] * (double)k->ne[1] * (double)q->ne[2];
-    return e->be->attention(e, q, k, v, n_heads, scale, out);
+    return e->be->attention(e, q, k, v, n_heads, scale, causal, out);
 }
 
 ig_status ig_op_act(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y) {

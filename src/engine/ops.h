@@ -74,9 +74,10 @@ ig_status ig_op_softmax(ig_engine *e, const ig_tensor *x, float scale, ig_tensor
 
 /* Multi-head scaled dot-product attention, heads packed in the channel dim (diffusers layout):
  * q (B, Tq, H*D), k and v (B, Tk, H*D), out (B, Tq, H*D); out_h = softmax(q_h k_h^T * scale) v_h.
+ * causal: query i sees keys j <= i only (CLIP's text encoder; needs Tq == Tk).
  * Memory-bounded: never materialises more than a block of the score matrix per thread. */
 ig_status ig_op_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
-                          float scale, ig_tensor *out);
+                          float scale, bool causal, ig_tensor *out);
 
 /* y = act(x), any shape, same layout for x and y. In place allowed. */
 ig_status ig_op_act(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y);

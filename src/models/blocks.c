@@ -144,7 +144,7 @@ static ig_status attention_forward(ig_fw *f, ig_attention *at, const ig_tensor *
     OP(f, ig_op_linear(e, &at->q, x, NULL, &q));
     OP(f, ig_op_linear(e, &at->k, ctx, NULL, &k));
     OP(f, ig_op_linear(e, &at->v, ctx, NULL, &v));
-    OP(f, ig_op_attention(e, &q, &k, &v, at->heads, 1.0f / sqrtf((float)at->dim_head), &a));
+    OP(f, ig_op_attention(e, &q, &k, &v, at->heads, 1.0f / sqrtf((float)at->dim_head), false, &a));
     OP(f, ig_op_linear(e, &at->o, &a, res, out));
     ig_arena_reset(f->a, mark);
     return IG_OK;

@@ -683,7 +683,7 @@ static void test_ref_attention(void) {
         char name[160];
         snprintf(name, sizeof name, "attention ref B%lld Tq%lld Tk%lld H%lld D%lld %s", (long long)B, (long long)Tq, (long long)Tk,
                  (long long)Hh, (long long)D, dn(cs[t].dt));
-        if (run_ok(engines[0], ig_op_attention(engines[0], &tq, &tk, &tv, (int)Hh, cs[t].scale, &to))) check_t(name, &to, ref);
+        if (run_ok(engines[0], ig_op_attention(engines[0], &tq, &tk, &tv, (int)Hh, cs[t].scale, false, &to))) check_t(name, &to, ref);
         tfree(&tq), tfree(&tk), tfree(&tv), tfree(&to);
         free(q), free(k), free(v), free(ref), free(p);
     }

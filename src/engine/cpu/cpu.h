@@ -17,7 +17,7 @@ ig_status ig__ref_layer_norm(ig_engine *e, const ig_tensor *x, float eps, const 
                              const ig_tensor *beta, ig_tensor *y);
 ig_status ig__ref_softmax(ig_engine *e, const ig_tensor *x, float scale, ig_tensor *y);
 ig_status ig__ref_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
-                            float scale, ig_tensor *out);
+                            float scale, bool causal, ig_tensor *out);
 ig_status ig__ref_act(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y);
 ig_status ig__ref_binary(ig_engine *e, ig_binary kind, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
 ig_status ig__ref_upsample2x(ig_engine *e, const ig_tensor *x, ig_tensor *y);
@@ -54,6 +54,6 @@ ig_status ig__cpu_concat(ig_engine *e, const ig_tensor *a, const ig_tensor *b, i
 
 /* attn.c */
 ig_status ig__cpu_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
-                            float scale, ig_tensor *out);
+                            float scale, bool causal, ig_tensor *out);
 
 #endif

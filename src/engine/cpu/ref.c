@@ -205,7 +205,7 @@ ig_status ig__ref_softmax(ig_engine *e, const ig_tensor *x, float scale, ig_tens
 
 /* Heads packed in channels: head h of token t is channels [h D, (h+1) D) of row t. */
 ig_status ig__ref_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
-                            float scale, ig_tensor *out) {
+                            float scale, bool causal, ig_tensor *out) {
     const int64_t B = q->ne[0], Tq = q->ne[1], Tk = k->ne[1], D = q->ne[2] / n_heads;
     ig_status st = IG_OK;
     double *p = ig__alloc((size_t)Tk * sizeof *p);
@@ -217,7 +217,8 @@ ig_status ig__ref_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k
         for (int64_t h = 0; h < n_heads; h++)
             for (int64_t i = 0; i < Tq; i++) {
                 double m = -INFINITY, sum = 0;
-                for (int64_t j = 0; j < Tk; j++) {
+                const int64_t nk = causal ? i + 1 : Tk; /* causal: keys after i are masked out entirely */
+                for (int64_t j = 0; j < nk; j++) {
                     double s = 0;
                     for (int64_t d = 0; d < D; d++)
                         s += ld(q, b * q->st[0] + i * q->st[1] + (h * D + d) * q->st[2]) *
@@ -225,10 +226,10 @@ ig_status ig__ref_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k
                     p[j] = s * (double)scale;
                     m = fmax(m, p[j]);
                 }
-                for (int64_t j = 0; j < Tk; j++) sum += (p[j] = exp(p[j] - m));
+                for (int64_t j = 0; j < nk; j++) sum += (p[j] = exp(p[j] - m));
                 for (int64_t d = 0; d < D; d++) {
                     double acc = 0;
-                    for (int64_t j = 0; j < Tk; j++) acc += p[j] * ld(v, b * v->st[0] + j * v->st[1] + (h * D + d) * v->st[2]);
+                    for (int64_t j = 0; j < nk; j++) acc += p[j] * ld(v, b * v->st[0] + j * v->st[1] + (h * D + d) * v->st[2]);
                     sto(out, b * out->st[0] + i * out->st[1] + (h * D + d) * out->st[2], acc / sum);
                 }
             }

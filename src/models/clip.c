@@ -1,0 +1,117 @@
+/* clip.c — HF CLIPTextModel forward (transformers models/clip/modeling_clip.py): embeddings, then per
+ * layer x += out_proj(causal_attn(ln1(x))) and x += fc2(act(fc1(ln2(x)))), then final_layer_norm.
+ * Runs in f32 whatever the engine's activation dtype (see clip.h). */
+#include "clip.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        ig_status st_ = (x);                                                                       \
+        if (st_ != IG_OK) return st_;                                                              \
+    } while (0)
+#define OP(f, call)                                                                                \
+    do {                                                                                           \
+        if (!(f)->a->dry) TRY(call);                                                               \
+    } while (0)
+
+static ig_status lin(ig_weights *w, ig_linear *l, int i, const char *name, int out, int in, ig_err *err) {
+    int64_t ws[2] = {out, in}, bs[1] = {out};
+    TRY(ig_weights_get(w, &l->w, 2, ws, err, "text_model.encoder.layers.%d.%s.weight", i, name));
+    TRY(ig_weights_get(w, &l->b, 1, bs, err, "text_model.encoder.layers.%d.%s.bias", i, name));
+    return IG_OK;
+}
+
+ig_status ig_clip_load(ig_clip *c, const ig_clip_config *cfg, ig_weights *w, ig_err *err) {
+    *c = (ig_clip){.cfg = *cfg};
+    const int D = cfg->hidden, F = cfg->intermediate;
+    if (cfg->layers < 1 || cfg->layers > IG_CLIP_MAX_LAYERS || cfg->heads < 1 || D % cfg->heads)
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "text encoder: %d layers of %d heads over %d channels is not supported",
+                        cfg->layers, cfg->heads, D);
+    int64_t te[2] = {cfg->vocab_size, D}, pe[2] = {cfg->max_positions, D};
+    TRY(ig_weights_get(w, &c->tok_emb, 2, te, err, "text_model.embeddings.token_embedding.weight"));
+    TRY(ig_weights_get(w, &c->pos_emb, 2, pe, err, "text_model.embeddings.position_embedding.weight"));
+    for (int i = 0; i < cfg->layers; i++) {
+        ig_clip_layer *L = &c->layer[i];
+        TRY(ig_weights_vec(w, &L->ln1g, D, err, "text_model.encoder.layers.%d.layer_norm1.weight", i));
+        TRY(ig_weights_vec(w, &L->ln1b, D, err, "text_model.encoder.layers.%d.layer_norm1.bias", i));
+        TRY(ig_weights_vec(w, &L->ln2g, D, err, "text_model.encoder.layers.%d.layer_norm2.weight", i));
+        TRY(ig_weights_vec(w, &L->ln2b, D, err, "text_model.encoder.layers.%d.layer_norm2.bias", i));
+        TRY(lin(w, &L->q, i, "self_attn.q_proj", D, D, err));
+        TRY(lin(w, &L->k, i, "self_attn.k_proj", D, D, err));
+        TRY(lin(w, &L->v, i, "self_attn.v_proj", D, D, err));
+        TRY(lin(w, &L->o, i, "self_attn.out_proj", D, D, err));
+        TRY(lin(w, &L->fc1, i, "mlp.fc1", F, D, err));
+        TRY(lin(w, &L->fc2, i, "mlp.fc2", D, F, err));
+        L->fc1.act = cfg->act;
+    }
+    TRY(ig_weights_vec(w, &c->lnf_g, D, err, "text_model.final_layer_norm.weight"));
+    TRY(ig_weights_vec(w, &c->lnf_b, D, err, "text_model.final_layer_norm.bias"));
+    return IG_OK;
+}
+
+static ig_status f32_plain(ig_fw *f, ig_tensor *t, int n_dims, const int64_t *ne) {
+    *t = ig_arena_plain(f->a, IG_F32, n_dims, ne);
+    if (!t->data && !f->a->dry) return ig__fail(&f->e->err, IG_ERR_NOMEM, "activation arena exhausted");
+    return IG_OK;
+}
+
+ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T, ig_tensor *out) {
+    ig_engine *e = f->e;
+    const ig_clip_config *cfg = &c->cfg;
+    const int64_t D = cfg->hidden;
+    if (T > cfg->max_positions)
+        return ig__fail(&e->err, IG_ERR_INVALID, "text encoder: %d tokens, at most %d", T, cfg->max_positions);
+    const size_t mark = ig_arena_mark(f->a);
+    int64_t xs[3] = {B, T, D}, hs[3] = {B, T, cfg->intermediate};
+    ig_tensor x, y, n, q, k, v, a, h;
+    TRY(f32_plain(f, &x, 3, xs));
+    TRY(f32_plain(f, &y, 3, xs));
+    TRY(f32_plain(f, &n, 3, xs));
+    TRY(f32_plain(f, &q, 3, xs));
+    TRY(f32_plain(f, &k, 3, xs));
+    TRY(f32_plain(f, &v, 3, xs));
+    TRY(f32_plain(f, &a, 3, xs));
+    TRY(f32_plain(f, &h, 3, hs));
+    if (!f->a->dry) {
+        /* embeddings: token_embedding[id] + position_embedding[position] */
+        for (int b = 0; b < B; b++)
+            for (int t = 0; t < T; t++) {
+                int32_t id = ids[b * T + t];
+                if (id < 0 || id >= cfg->vocab_size)
+                    return ig__fail(&e->err, IG_ERR_INVALID, "text encoder: token id %d outside the vocabulary", id);
+                float *dst = (float *)x.data + ((size_t)b * T + t) * D;
+                for (int64_t d = 0; d < D; d++) {
+                    int64_t ti[2] = {id, d}, pi[2] = {t, d};
+                    dst[d] = ig_tensor_get(&c->tok_emb, ti) + ig_tensor_get(&c->pos_emb, pi);
+                }
+            }
+    }
+    const float scale = 1.0f / sqrtf((float)(D / cfg->heads));
+    for (int i = 0; i < cfg->layers; i++) {
+        ig_clip_layer *L = &c->layer[i];
+        OP(f, ig_op_layer_norm(e, &x, cfg->eps, &L->ln1g, &L->ln1b, &n));
+        OP(f, ig_op_linear(e, &L->q, &n, NULL, &q));
+        OP(f, ig_op_linear(e, &L->k, &n, NULL, &k));
+        OP(f, ig_op_linear(e, &L->v, &n, NULL, &v));
+        OP(f, ig_op_attention(e, &q, &k, &v, cfg->heads, scale, true, &a)); /* CLIP's causal mask */
+        OP(f, ig_op_linear(e, &L->o, &a, &x, &y));
+        OP(f, ig_op_layer_norm(e, &y, cfg->eps, &L->ln2g, &L->ln2b, &n));
+        OP(f, ig_op_linear(e, &L->fc1, &n, NULL, &h));
+        OP(f, ig_op_linear(e, &L->fc2, &h, &y, &x));
+    }
+    OP(f, ig_op_layer_norm(e, &x, cfg->eps, &c->lnf_g, &c->lnf_b, out));
+    ig_arena_reset(f->a, mark);
+    return IG_OK;
+}
+
+void ig_clip_release(ig_engine *e, ig_clip *c) {
+    if (!c) return;
+    for (int i = 0; i < IG_CLIP_MAX_LAYERS; i++) {
+        ig_clip_layer *L = &c->layer[i];
+        ig_linear *ls[] = {&L->q, &L->k, &L->v, &L->o, &L->fc1, &L->fc2};
+        for (size_t j = 0; j < sizeof ls / sizeof *ls; j++) ig_linear_release(e, ls[j]);
+    }
+}

@@ -1,0 +1,34 @@
+/* clip.h — the CLIP text encoder (HF CLIPTextModel: token + position embeddings, pre-LN transformer
+ * layers with causal self-attention, final layer norm) that turns 77 token ids into the UNet's
+ * context. Always computed in f32: 77 tokens cost little, and the states feed every UNet step. */
+#ifndef IG_MODELS_CLIP_H
+#define IG_MODELS_CLIP_H
+
+#include "blocks.h"
+
+#define IG_CLIP_MAX_LAYERS 32
+
+typedef struct ig_clip_config {
+    int vocab_size, max_positions, hidden, intermediate, heads, layers;
+    ig_act act; /* quick_gelu (SD 1.x, OpenAI CLIP) or gelu (erf; SD 2.x, OpenCLIP) */
+    float eps;
+} ig_clip_config;
+
+typedef struct ig_clip_layer {
+    ig_tensor ln1g, ln1b, ln2g, ln2b;
+    ig_linear q, k, v, o, fc1, fc2;
+} ig_clip_layer;
+
+typedef struct ig_clip {
+    ig_clip_config cfg;
+    ig_tensor tok_emb, pos_emb, lnf_g, lnf_b;
+    ig_clip_layer layer[IG_CLIP_MAX_LAYERS];
+} ig_clip;
+
+/* Keys under "text_model." as HF CLIPTextModel stores them. */
+ig_status ig_clip_load(ig_clip *c, const ig_clip_config *cfg, ig_weights *w, ig_err *err);
+/* ids (B, T) int32 -> out (B, T, hidden) f32 plain: last_hidden_state (after the final layer norm). */
+ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T, ig_tensor *out);
+void ig_clip_release(ig_engine *e, ig_clip *c);
+
+#endif

@@ -1,0 +1,35 @@
+/* sd.h — a Stable Diffusion 1.x / 2.x model loaded from a diffusers folder (model_index.json,
+ * tokenizer/, text_encoder/, unet/, vae/, scheduler/, each with its config.json and safetensors).
+ * The architecture comes from the configs; what imagine cannot serve (another block type, a class
+ * embedding, ...) is refused naming the config key. Weights stay mmapped (f32, f16 or bf16). */
+#ifndef IG_MODELS_SD_H
+#define IG_MODELS_SD_H
+
+#include "clip.h"
+#include "models/bpe.h"
+#include "pipeline/sched.h"
+#include "unet.h"
+#include "vae.h"
+
+typedef struct ig_sd_model {
+    char dir[1024];
+    ig_bpe *bpe;
+    ig_weights w_text, w_unet, w_vae;
+    ig_clip clip;
+    ig_unet unet;
+    ig_vae vae;
+    ig_sched_config sched; /* scheduler/scheduler_config.json */
+    char sched_class[64];  /* its _class_name, e.g. "PNDMScheduler" */
+} ig_sd_model;
+
+/* Loads the folder. Caller frees with ig_sd_close. */
+ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err);
+void ig_sd_close(ig_engine *e, ig_sd_model *m); /* accepts NULL; e releases the backend caches */
+
+/* Parsers, exposed for tests and the single-file loader. */
+ig_status ig_sd_unet_config(const char *path, ig_unet_config *cfg, ig_err *err);
+ig_status ig_sd_vae_config(const char *path, ig_vae_config *cfg, ig_err *err);
+ig_status ig_sd_clip_config(const char *path, ig_clip_config *cfg, ig_err *err);
+ig_status ig_sd_sched_config(const char *path, ig_sched_config *cfg, char *class_name, size_t class_len, ig_err *err);
+
+#endif
