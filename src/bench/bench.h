@@ -6,6 +6,7 @@
 
 static inline int omp_threads(void) { return omp_get_max_threads(); }
 
-int ig_bench_ops(int argc, char **argv); /* argv after "ops" */
+int ig_bench_ops(int argc, char **argv);   /* argv after "ops" */
+int ig_bench_model(int argc, char **argv); /* argv after "bench": --model DIR [--width ...] */
 
 #endif

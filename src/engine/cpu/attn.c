@@ -615,6 +615,25 @@ static ig_status widen_inputs(attn_plan *p, float **buf) {
     return IG_OK;
 }
 
+/* Scratch kept between calls and only ever grown: the sampling loop calls attention with the same
+ * few shapes every step, so after the first step it allocates nothing. One buffer, carved into the
+ * per-thread workspaces and the packed K/V; attention runs one call at a time per process (the
+ * engine's ops are not reentrant, as oneDNN's shared scratchpad in dnnl/ isn't). */
+static struct {
+    char *base;
+    size_t size;
+} g_scratch;
+
+static char *scratch_reserve(size_t size_bytes) {
+    if (size_bytes > g_scratch.size) {
+        char *p = ig__alloc(size_bytes);
+        if (!p) return NULL;
+        ig__free(g_scratch.base);
+        g_scratch.base = p, g_scratch.size = size_bytes;
+    }
+    return g_scratch.base;
+}
+
 ig_status ig__cpu_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
                             float scale, bool causal, ig_tensor *out) {
     ig_err *err = e ? &e->err : NULL;
@@ -635,12 +654,15 @@ ig_status ig__cpu_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k
     const int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     attn_ws probe;
     p.ws_bytes = ws_layout(&p, NULL, &probe);
-    p.ws = ig__alloc(p.ws_bytes * (size_t)nt);
-    if (p.path == PATH_AMX) {
-        p.kpack = ig__alloc((size_t)(2 * p.group * p.tkp * p.dp) * 2);
-        p.vpack = ig__alloc((size_t)(2 * p.group * p.tkp * p.dv) * 2);
+    const size_t ws_all = (p.ws_bytes * (size_t)nt + 63) & ~(size_t)63;
+    const size_t kp_bytes = p.path == PATH_AMX ? ((size_t)(2 * p.group * p.tkp * p.dp) * 2 + 63) & ~(size_t)63 : 0;
+    const size_t vp_bytes = p.path == PATH_AMX ? (size_t)(2 * p.group * p.tkp * p.dv) * 2 : 0;
+    char *scratch = scratch_reserve(ws_all + kp_bytes + vp_bytes);
+    if (scratch) {
+        p.ws = scratch;
+        if (p.path == PATH_AMX) p.kpack = (uint16_t *)(scratch + ws_all), p.vpack = (uint16_t *)(scratch + ws_all + kp_bytes);
     }
-    if (!p.ws || (p.path == PATH_AMX && (!p.kpack || !p.vpack))) {
+    if (!scratch) {
         st = IG_ERR_NOMEM;
         goto fail_nomem;
     }
@@ -677,9 +699,6 @@ fail_nomem:
     st = ig__fail(err, IG_ERR_NOMEM, "attention: out of memory for scratch (B=%lld T=%lld H=%lld D=%lld)",
                   (long long)p.B, (long long)p.Tq, (long long)p.H, (long long)p.D);
 done:
-    ig__free(p.vpack);
-    ig__free(p.kpack);
-    ig__free(p.ws);
     ig__free(wide);
     return st;
 }
