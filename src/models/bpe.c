@@ -350,6 +350,13 @@ int32_t ig_bpe_eos_id(const ig_bpe *b) { return b->eos_id; }
 int32_t ig_bpe_pad_id(const ig_bpe *b) { return b->pad_id; }
 int32_t ig_bpe_vocab_size(const ig_bpe *b) { return b->n_vocab; }
 
+ig_status ig_bpe_set_pad_id(ig_bpe *b, int32_t pad_id, ig_err *err) {
+    if (pad_id < 0 || pad_id >= b->n_vocab)
+        return ig__fail(err, IG_ERR_INVALID, "pad id %d outside the vocabulary [0, %d)", (int)pad_id, (int)b->n_vocab);
+    b->pad_id = pad_id;
+    return IG_OK;
+}
+
 const char *ig_bpe_token(const ig_bpe *b, int32_t id) {
     return (id >= 0 && id < b->n_vocab) ? b->blob + b->tok_off[id] : NULL;
 }

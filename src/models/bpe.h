@@ -60,6 +60,9 @@ void ig_bpe_free(ig_bpe *b); /* accepts NULL */
 int32_t ig_bpe_bos_id(const ig_bpe *b);     /* "<|startoftext|>", 49406 for CLIP */
 int32_t ig_bpe_eos_id(const ig_bpe *b);     /* "<|endoftext|>", 49407 for CLIP */
 int32_t ig_bpe_pad_id(const ig_bpe *b);     /* see ig_bpe_load_dir */
+/* Replaces the pad id, for models whose padding is not in a tokenizer folder (single-file SD 2.x
+ * checkpoints: OpenCLIP pads with 0, "!"). Not while another thread encodes. */
+ig_status ig_bpe_set_pad_id(ig_bpe *b, int32_t pad_id, ig_err *err);
 int32_t ig_bpe_vocab_size(const ig_bpe *b); /* 49408 for CLIP */
 /* The vocabulary string of id (byte-encoded, as in vocab.json), NULL when out of range; lives until
  * ig_bpe_free. */

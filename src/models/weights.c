@@ -20,24 +20,62 @@ void ig_weights_close(ig_weights *w) {
     for (int i = 0; i < w->n_files; i++) ig_st_close(w->files[i]);
     for (int i = 0; i < w->n_owned; i++) ig__free(w->owned[i]);
     free(w->owned);
+    if (w->map_free) w->map_free(w->map_ud);
     const char *label = w->label;
     *w = (ig_weights){.label = label};
 }
 
-static ig_status lookup(const ig_weights *w, const char *key, ig_tensor *out, ig_err *err) {
-    char full[512];
-    if ((size_t)snprintf(full, sizeof full, "%s%s", w->prefix, key) >= sizeof full)
+/* src for key (the map's answer, or key itself) and full = prefix + the file's key. */
+static ig_status source(const ig_weights *w, const char *key, ig_weights_src *src, char *full, size_t len,
+                        ig_err *err) {
+    *src = (ig_weights_src){0};
+    snprintf(src->key, sizeof src->key, "%s", key);
+    if (w->map && !w->map(w->map_ud, key, src))
+        return ig__fail(err, IG_ERR_NOT_FOUND, "%s: tensor '%s' has no counterpart in %s", w->label, key,
+                        w->n_files ? ig_st_path(w->files[0]) : "(no files)");
+    if ((size_t)snprintf(full, len, "%s%s", w->prefix, src->key) >= len)
         return ig__fail(err, IG_ERR_INVALID, "%s: key too long: %s", w->label, key);
+    return IG_OK;
+}
+
+/* Applies src's row range and reshape to the stored tensor t (plain, from ig_st_get). */
+static ig_status view(const ig_weights *w, const char *full, const ig_weights_src *src, ig_tensor *t, ig_err *err) {
+    if (src->n_rows > 0) {
+        if (t->n_dims < 1 || src->row0 < 0 || src->row0 + src->n_rows > t->ne[0])
+            return ig__fail(err, IG_ERR_INVALID, "%s: tensor '%s' has %lld rows, rows %lld..%lld were asked for",
+                            w->label, full, (long long)(t->n_dims ? t->ne[0] : 0), (long long)src->row0,
+                            (long long)(src->row0 + src->n_rows - 1));
+        t->data = (char *)t->data + (size_t)(src->row0 * t->st[0]) * ig_dtype_size(t->dtype);
+        t->ne[0] = src->n_rows;
+    }
+    if (src->n_dims > 0) {
+        int64_t n = 1;
+        for (int i = 0; i < src->n_dims; i++) n *= src->ne[i];
+        if (src->n_dims > IG_MAX_DIMS || n != ig_tensor_nelem(t))
+            return ig__fail(err, IG_ERR_INVALID, "%s: tensor '%s' (%lld elements) cannot be viewed with %d dims of %lld",
+                            w->label, full, (long long)ig_tensor_nelem(t), src->n_dims, (long long)n);
+        *t = ig_tensor_plain(t->dtype, src->n_dims, src->ne, t->data); /* a row range of a plain tensor is plain */
+    }
+    return IG_OK;
+}
+
+/* full gets the file key (for messages). */
+static ig_status lookup(const ig_weights *w, const char *key, ig_tensor *out, char *full, size_t len, ig_err *err) {
+    ig_weights_src src;
+    if (source(w, key, &src, full, len, err) != IG_OK) return err->status;
     for (int i = 0; i < w->n_files; i++) {
         if (!ig_st_dtype(w->files[i], full)) continue;
-        return ig_st_get(w->files[i], full, out, err);
+        if (ig_st_get(w->files[i], full, out, err) != IG_OK) return err->status;
+        return view(w, full, &src, out, err);
     }
-    return ig__fail(err, IG_ERR_NOT_FOUND, "%s: tensor '%s' not found in %s%s", w->label, full,
+    return ig__fail(err, IG_ERR_NOT_FOUND, "%s: tensor '%s'%s%s%s not found in %s%s", w->label, full,
+                    w->map ? " (for '" : "", w->map ? key : "", w->map ? "')" : "",
                     w->n_files ? ig_st_path(w->files[0]) : "(no files)", w->n_files > 1 ? " and the other files" : "");
 }
 
 static ig_status get(ig_weights *w, ig_tensor *out, int n_dims, const int64_t *shape, ig_err *err, const char *key) {
-    if (lookup(w, key, out, err) != IG_OK) return err->status;
+    char full[512];
+    if (lookup(w, key, out, full, sizeof full, err) != IG_OK) return err->status;
     bool ok = out->n_dims == n_dims;
     for (int i = 0; ok && shape && i < n_dims; i++) ok = shape[i] < 0 || shape[i] == out->ne[i];
     if (!ok) {
@@ -49,8 +87,8 @@ static ig_status get(ig_weights *w, ig_tensor *out, int n_dims, const int64_t *s
             else snprintf(want + l, sizeof want - l, "%s?", i ? ", " : "");
         }
         strncat(want, ")", sizeof want - strlen(want) - 1);
-        return ig__fail(err, IG_ERR_INVALID, "%s: tensor '%s%s' has shape %s, the config needs %s", w->label, w->prefix,
-                        key, got, want);
+        return ig__fail(err, IG_ERR_INVALID, "%s: tensor '%s'%s%s%s has shape %s, the config needs %s", w->label, full,
+                        w->map ? " (for '" : "", w->map ? key : "", w->map ? "')" : "", got, want);
     }
     return IG_OK;
 }
@@ -90,11 +128,12 @@ ig_status ig_weights_vec(ig_weights *w, ig_tensor *out, int64_t n, ig_err *err, 
 
 bool ig_weights_has(const ig_weights *w, const char *key_fmt, ...) {
     char key[400], full[512];
+    ig_weights_src src;
     va_list ap;
     va_start(ap, key_fmt);
     vsnprintf(key, sizeof key, key_fmt, ap);
     va_end(ap);
-    snprintf(full, sizeof full, "%s%s", w->prefix, key);
+    if (source(w, key, &src, full, sizeof full, &(ig_err){0}) != IG_OK) return false;
     for (int i = 0; i < w->n_files; i++)
         if (ig_st_dtype(w->files[i], full)) return true;
     return false;

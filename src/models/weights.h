@@ -13,18 +13,38 @@
 
 #define IG_WEIGHTS_MAX_FILES 8
 
+/* Where a requested key's tensor is stored, for checkpoints that name or lay it out otherwise
+ * (single-file LDM checkpoints): under another key, as rows of a fused tensor (OpenCLIP's
+ * attn.in_proj_weight holds q|k|v), or with other dims (a 1x1 conv stored for a linear). */
+typedef struct ig_weights_src {
+    char key[400];           /* the file's key; prefix is prepended as for any key */
+    int64_t row0, n_rows;    /* n_rows > 0: only rows [row0, row0 + n_rows) of dim 0 */
+    int n_dims;              /* > 0: then viewed with shape ne[0..n_dims), same element count */
+    int64_t ne[IG_MAX_DIMS];
+} ig_weights_src;
+
+/* Called with src->key = key and the rest zeroed (so returning true alone keeps the key as it is);
+ * fills src and returns true, or returns false when the checkpoint has no such tensor. The view
+ * stays inside the stored tensor (the row range is checked) and is contiguous, so it is as good as
+ * a stored tensor: no copy. */
+typedef bool (*ig_weights_map_fn)(void *ud, const char *key, ig_weights_src *src);
+
 typedef struct ig_weights {
     const char *label;                       /* "unet", "vae", ... for messages */
     ig_st_file *files[IG_WEIGHTS_MAX_FILES]; /* searched in order */
     int n_files;
     char prefix[96]; /* prepended to every key (single-file checkpoints: "model.diffusion_model.") */
+    ig_weights_map_fn map;         /* NULL: keys are looked up as asked */
+    void *map_ud;                  /* map's argument */
+    void (*map_free)(void *ud);    /* called on map_ud by ig_weights_close; NULL: not owned */
     void **owned;    /* f32 conversions made by ig_weights_vec */
     int n_owned, cap_owned;
 } ig_weights;
 
 /* Opens one more safetensors file into w (w zeroed or already holding files). */
 ig_status ig_weights_add_file(ig_weights *w, const char *path, ig_err *err);
-/* Closes the files and frees the conversions; every view from w dies. Accepts a zeroed w. */
+/* Closes the files, frees the conversions and map_ud (with map_free); every view from w dies.
+ * Accepts a zeroed w. */
 void ig_weights_close(ig_weights *w);
 
 /* The tensor named by the printf-style key, checked to have n_dims dims and, where shape[i] >= 0,

@@ -1,0 +1,269 @@
+/* single.c — reading one original SD 1.x / 2.x checkpoint file into ig_sd_model: the architecture
+ * from tensor shapes (the rules and what they assume are in single.h), then the same loaders as a
+ * diffusers folder, each component's ig_weights translating keys through names_sd.c. */
+#include "single.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((x) != IG_OK) goto fail;                                                               \
+    } while (0)
+
+/* Where each component lives in the file. */
+#define P_UNET "model.diffusion_model."
+#define P_VAE "first_stage_model."
+#define P_CLIP "cond_stage_model.transformer."   /* SD 1.x: HF CLIPTextModel names */
+#define P_OPENCLIP "cond_stage_model.model."     /* SD 2.x: OpenCLIP names */
+
+#define MAX_SCAN 64 /* no SD file has more input blocks or text layers than this */
+
+/* The stored shape of the float tensor named by the printf-style key; false when absent (or of a
+ * dtype imagine does not compute in). */
+__attribute__((format(printf, 4, 5))) static bool shape_of(const ig_st_file *f, int *n_dims, int64_t *ne,
+                                                           const char *fmt, ...) {
+    char key[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    ig_tensor t;
+    if (!ig_st_dtype(f, key) || ig_st_get(f, key, &t, &(ig_err){0}) != IG_OK) return false;
+    *n_dims = t.n_dims;
+    for (int i = 0; i < IG_MAX_DIMS; i++) ne[i] = i < t.n_dims ? t.ne[i] : 1;
+    return true;
+}
+
+__attribute__((format(printf, 2, 3))) static bool has(const ig_st_file *f, const char *fmt, ...) {
+    char key[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    return ig_st_dtype(f, key) != NULL;
+}
+
+/* The shape of a tensor the inference cannot do without, which must have n_dims dims. */
+__attribute__((format(printf, 5, 6))) static ig_status need(const ig_st_file *f, ig_err *err, int n_dims,
+                                                            int64_t *ne, const char *fmt, ...) {
+    char key[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(key, sizeof key, fmt, ap);
+    va_end(ap);
+    int nd = 0;
+    if (!shape_of(f, &nd, ne, "%s", key))
+        return ig__fail(err, IG_ERR_INVALID, "%s: no float tensor '%s': not a Stable Diffusion 1.x/2.x single-file checkpoint",
+                        ig_st_path(f), key);
+    if (nd != n_dims)
+        return ig__fail(err, IG_ERR_INVALID, "%s: tensor '%s' has %d dims, %d expected", ig_st_path(f), key, nd, n_dims);
+    return IG_OK;
+}
+
+/* Gives w the key translation fn over a copy of names (freed by ig_weights_close). */
+static ig_status set_map(ig_weights *w, const char *prefix, ig_weights_map_fn fn, const ig__ldm_names *names,
+                         ig_err *err) {
+    snprintf(w->prefix, sizeof w->prefix, "%s", prefix);
+    w->map = fn;
+    if (!names) return IG_OK;
+    ig__ldm_names *n = malloc(sizeof *n);
+    if (!n) return ig__fail(err, IG_ERR_NOMEM, "%s: out of memory", w->label);
+    *n = *names;
+    w->map_ud = n, w->map_free = free;
+    return IG_OK;
+}
+
+/* Text encoder: OpenCLIP (SD 2.x) or HF CLIP (SD 1.x); sets *openclip. */
+static ig_status infer_text(const ig_st_file *f, const ig_sd_single_opts *o, ig_weights *w, ig_clip_config *c,
+                            bool *openclip, ig_err *err) {
+    const char *path = ig_st_path(f);
+    int64_t te[IG_MAX_DIMS], pe[IG_MAX_DIMS], fc[IG_MAX_DIMS];
+    int n = 0;
+    *c = (ig_clip_config){.eps = 1e-5f};
+    *openclip = has(f, P_OPENCLIP "token_embedding.weight");
+    if (*openclip) {
+        if (need(f, err, 2, te, P_OPENCLIP "token_embedding.weight") || need(f, err, 2, pe, P_OPENCLIP "positional_embedding") ||
+            need(f, err, 2, fc, P_OPENCLIP "transformer.resblocks.0.mlp.c_fc.weight"))
+            return err->status;
+        while (n < MAX_SCAN && has(f, P_OPENCLIP "transformer.resblocks.%d.ln_1.weight", n)) n++;
+        /* SD 2.x conditions on the penultimate layer: every resblock but the last, then ln_final */
+        if (n < 2)
+            return ig__fail(err, IG_ERR_INVALID, "%s: the OpenCLIP text encoder has %d resblocks; SD 2.x uses all but "
+                            "the last, so it needs at least 2", path, n);
+        c->layers = n - 1;
+        c->act = IG_ACT_GELU_ERF;
+        ig__ldm_names names = {.text_hidden = (int)te[1], .text_layers = c->layers};
+        if (set_map(w, P_OPENCLIP, ig__ldm_openclip_key, &names, err)) return err->status;
+    } else {
+        const bool nested = has(f, P_CLIP "text_model.embeddings.token_embedding.weight");
+        const char *base = nested ? P_CLIP "text_model." : P_CLIP;
+        if (!nested && !has(f, P_CLIP "embeddings.token_embedding.weight"))
+            return ig__fail(err, IG_ERR_INVALID, "%s: no text encoder (neither " P_CLIP "text_model.* nor "
+                            P_OPENCLIP "*)%s", path,
+                            has(f, "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight")
+                                ? ": this is an SDXL checkpoint, which is not supported"
+                                : "");
+        if (need(f, err, 2, te, "%sembeddings.token_embedding.weight", base) ||
+            need(f, err, 2, pe, "%sembeddings.position_embedding.weight", base) ||
+            need(f, err, 2, fc, "%sencoder.layers.0.mlp.fc1.weight", base))
+            return err->status;
+        while (n < MAX_SCAN && has(f, "%sencoder.layers.%d.layer_norm1.weight", base, n)) n++;
+        c->layers = n;
+        c->act = IG_ACT_QUICK_GELU;
+        if (set_map(w, P_CLIP, nested ? NULL : ig__ldm_clip_flat_key, NULL, err)) return err->status;
+    }
+    c->vocab_size = (int)te[0], c->hidden = (int)te[1], c->max_positions = (int)pe[0], c->intermediate = (int)fc[0];
+    c->heads = o->text_heads > 0 ? o->text_heads : c->hidden / 64;
+    if (pe[1] != te[1] || c->heads < 1 || c->hidden % c->heads)
+        return ig__fail(err, IG_ERR_INVALID, "%s: text encoder of width %d (positions %lld wide) cannot have %d heads",
+                        path, c->hidden, (long long)pe[1], c->heads);
+    return IG_OK;
+}
+
+static ig_status infer_unet(const ig_st_file *f, const ig_sd_single_opts *o, bool sd2, ig_weights *w,
+                            ig_unet_config *u, ig_err *err) {
+    const char *path = ig_st_path(f);
+    int64_t ne[IG_MAX_DIMS];
+    int nd = 0;
+    *u = (ig_unet_config){.norm_eps = 1e-5f, .flip_sin_to_cos = true, .freq_shift = 0};
+    if (need(f, err, 4, ne, P_UNET "input_blocks.0.0.weight")) return err->status;
+    u->block_out[0] = (int)ne[0], u->in_channels = (int)ne[1];
+    if (need(f, err, 4, ne, P_UNET "out.2.weight")) return err->status;
+    u->out_channels = (int)ne[0];
+    if (has(f, P_UNET "label_emb.0.0.weight") || has(f, P_UNET "label_emb.weight"))
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: the UNet has a class embedding (label_emb: SDXL, unCLIP or the "
+                        "upscaler), which is not supported", path);
+    if (has(f, P_UNET "middle_block.1.transformer_blocks.1.norm1.weight"))
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: transformers of depth > 1 (SDXL-style) are not supported", path);
+
+    /* input_blocks: 0 is conv_in, then per level L resnets (+ transformers) and, but for the last
+     * level, a downsampler (…0.op); so the first op sits at L + 1 and there are nb * (L + 1). */
+    int n_in = 1, n_out = 0, L = -1;
+    while (n_in < MAX_SCAN && (has(f, P_UNET "input_blocks.%d.0.in_layers.0.weight", n_in) ||
+                               has(f, P_UNET "input_blocks.%d.0.op.weight", n_in))) {
+        if (L < 0 && has(f, P_UNET "input_blocks.%d.0.op.weight", n_in)) L = n_in - 1;
+        n_in++;
+    }
+    while (n_out < MAX_SCAN && has(f, P_UNET "output_blocks.%d.0.in_layers.0.weight", n_out)) n_out++;
+    if (L < 0) L = n_in - 1; /* one level, no downsampler */
+    const int nb = L > 0 ? n_in / (L + 1) : 0;
+    if (L < 1 || L + 1 > IG_UNET_MAX_LAYERS || nb < 1 || nb > IG_UNET_MAX_BLOCKS || n_in != nb * (L + 1) ||
+        n_out != nb * (L + 1))
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: %d input and %d output blocks (first downsampler at %d) is not "
+                        "a UNet layout imagine supports (1-%d levels of 1-%d resnets)", path, n_in, n_out, L + 1,
+                        IG_UNET_MAX_BLOCKS, IG_UNET_MAX_LAYERS - 1);
+    u->n_blocks = nb, u->layers_per_block = L;
+    for (int i = 0; i < nb; i++) {
+        const int first = 1 + i * (L + 1);
+        if (need(f, err, 4, ne, P_UNET "input_blocks.%d.0.out_layers.3.weight", first)) return err->status;
+        u->block_out[i] = (int)ne[0];
+        u->down_attn[i] = has(f, P_UNET "input_blocks.%d.1.proj_in.weight", first);
+        u->up_attn[i] = has(f, P_UNET "output_blocks.%d.1.proj_in.weight", i * (L + 1));
+        if (i < nb - 1 && !has(f, P_UNET "input_blocks.%d.0.op.weight", first + L))
+            return ig__fail(err, IG_ERR_INVALID, "%s: no downsampler '" P_UNET "input_blocks.%d.0.op.weight'", path,
+                            first + L);
+    }
+    /* proj_in: a linear (2-D weight) in SD 2.x, a 1x1 conv (4-D) in SD 1.x */
+    if (!shape_of(f, &nd, ne, P_UNET "middle_block.1.proj_in.weight") || (nd != 2 && nd != 4))
+        return ig__fail(err, IG_ERR_INVALID, "%s: no 2-D or 4-D '" P_UNET "middle_block.1.proj_in.weight'", path);
+    u->use_linear_projection = nd == 2;
+    if (need(f, err, 2, ne, P_UNET "middle_block.1.transformer_blocks.0.attn2.to_k.weight")) return err->status;
+    u->cross_attention_dim = (int)ne[1];
+    u->norm_groups = o->unet_norm_groups > 0 ? o->unet_norm_groups : 32;
+    for (int i = 0; i < nb; i++) {
+        /* SD 1.x: num_heads 8; SD 2.x: num_head_channels 64 */
+        u->heads[i] = o->unet_heads > 0 ? o->unet_heads : sd2 ? u->block_out[i] / 64 : 8;
+        if (u->heads[i] < 1 || u->block_out[i] % u->heads[i] || u->block_out[i] % u->norm_groups)
+            return ig__fail(err, IG_ERR_INVALID, "%s: UNet level %d has %d channels, which do not split into %d heads "
+                            "(%s) and %d groups (set the options for a model that differs from SD)", path, i,
+                            u->block_out[i], u->heads[i],
+                            o->unet_heads > 0 ? "as asked" : sd2 ? "SD 2.x: one per 64 channels" : "SD 1.x: 8",
+                            u->norm_groups);
+    }
+    ig__ldm_names names = {.n_blocks = nb, .layers_per_block = L};
+    memcpy(names.up_attn, u->up_attn, sizeof names.up_attn);
+    return set_map(w, P_UNET, ig__ldm_unet_key, &names, err);
+}
+
+static ig_status infer_vae(const ig_st_file *f, const ig_sd_single_opts *o, ig_weights *w, ig_vae_config *v,
+                           ig_err *err) {
+    const char *path = ig_st_path(f);
+    int64_t ne[IG_MAX_DIMS];
+    *v = (ig_vae_config){.scaling_factor = o->vae_scaling_factor > 0 ? o->vae_scaling_factor : 0.18215f};
+    if (need(f, err, 4, ne, P_VAE "decoder.conv_in.weight")) return err->status;
+    v->latent_channels = (int)ne[1];
+    if (need(f, err, 4, ne, P_VAE "decoder.conv_out.weight")) return err->status;
+    v->out_channels = (int)ne[0];
+    int nb = 0, n_res = 0;
+    while (nb < MAX_SCAN && has(f, P_VAE "decoder.up.%d.block.0.conv1.weight", nb)) nb++;
+    while (n_res < MAX_SCAN && has(f, P_VAE "decoder.up.0.block.%d.conv1.weight", n_res)) n_res++;
+    if (nb < 1 || nb > IG_VAE_MAX_BLOCKS || n_res < 2 || n_res > IG_VAE_MAX_LAYERS)
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: a VAE decoder of %d levels of %d resnets is not supported", path,
+                        nb, n_res);
+    v->n_blocks = nb, v->layers_per_block = n_res - 1;
+    v->norm_groups = o->vae_norm_groups > 0 ? o->vae_norm_groups : 32;
+    for (int k = 0; k < nb; k++) {
+        /* decoder.up.k works at diffusers' block_out_channels[k] */
+        if (need(f, err, 4, ne, P_VAE "decoder.up.%d.block.0.conv2.weight", k)) return err->status;
+        v->block_out[k] = (int)ne[0];
+        if (v->block_out[k] % v->norm_groups)
+            return ig__fail(err, IG_ERR_INVALID, "%s: VAE level %d has %d channels, not divisible by %d groups", path, k,
+                            v->block_out[k], v->norm_groups);
+    }
+    v->mid_attention = has(f, P_VAE "decoder.mid.attn_1.q.weight");
+    v->post_quant_conv = has(f, P_VAE "post_quant_conv.weight");
+    ig__ldm_names names = {.n_blocks = nb, .layers_per_block = n_res - 1, .vae_mid_channels = v->block_out[nb - 1]};
+    return set_map(w, P_VAE, ig__ldm_vae_key, &names, err);
+}
+
+ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *vocab_dir, const ig_sd_single_opts *opts,
+                            ig_err *err) {
+    static const ig_sd_single_opts defaults = IG_SD_SINGLE_OPTS_INIT;
+    const ig_sd_single_opts *o = opts ? opts : &defaults;
+    ig_unet_config ucfg;
+    ig_vae_config vcfg;
+    ig_clip_config ccfg;
+    bool openclip = false;
+    ig_sd_model *m = calloc(1, sizeof *m);
+    *out = NULL;
+    if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory loading %s", file);
+    snprintf(m->dir, sizeof m->dir, "%s", file);
+    m->w_text.label = "text_encoder", m->w_unet.label = "unet", m->w_vae.label = "vae";
+    /* the file is mapped once per component: three views of the same page cache, no extra memory */
+    TRY(ig_weights_add_file(&m->w_text, file, err));
+    TRY(ig_weights_add_file(&m->w_unet, file, err));
+    TRY(ig_weights_add_file(&m->w_vae, file, err));
+    const ig_st_file *f = m->w_unet.files[0];
+    TRY(infer_text(f, o, &m->w_text, &ccfg, &openclip, err));
+    TRY(infer_unet(f, o, openclip, &m->w_unet, &ucfg, err));
+    TRY(infer_vae(f, o, &m->w_vae, &vcfg, err));
+    if (ucfg.cross_attention_dim != ccfg.hidden) {
+        ig__fail(err, IG_ERR_INVALID, "%s: the UNet's cross-attention width %d differs from the text encoder's %d", file,
+                 ucfg.cross_attention_dim, ccfg.hidden);
+        goto fail;
+    }
+    TRY(ig_bpe_load_dir(&m->bpe, vocab_dir, err));
+    if (o->pad_id >= 0 || openclip) TRY(ig_bpe_set_pad_id(m->bpe, o->pad_id >= 0 ? o->pad_id : 0, err));
+
+    /* the scheduler_config.json SD 1.x and 2.x folders ship (PNDM / DDIM; the samplers read the same fields) */
+    m->sched = (ig_sched_config)IG_SCHED_CONFIG_INIT;
+    m->sched.num_train_timesteps = 1000;
+    m->sched.beta_start = 0.00085, m->sched.beta_end = 0.012;
+    m->sched.beta_schedule = IG_BETA_SCALED_LINEAR;
+    m->sched.steps_offset = 1;
+    m->sched.set_alpha_to_one = 0, m->sched.clip_sample = 0;
+    m->sched.prediction_type = o->prediction_type ? o->prediction_type : IG_PREDICTION_EPSILON;
+    snprintf(m->sched_class, sizeof m->sched_class, "%s", openclip ? "DDIMScheduler" : "PNDMScheduler");
+
+    TRY(ig_clip_load(&m->clip, &ccfg, &m->w_text, err));
+    TRY(ig_unet_load(&m->unet, &ucfg, &m->w_unet, err));
+    TRY(ig_vae_load(&m->vae, &vcfg, &m->w_vae, err));
+    *out = m;
+    return IG_OK;
+fail:
+    ig_sd_close(NULL, m);
+    return err->status ? err->status : IG_ERR_INVALID;
+}

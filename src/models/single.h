@@ -1,0 +1,73 @@
+/* single.h — a Stable Diffusion 1.x / 2.x model from one original (LDM / CompVis) checkpoint file,
+ * as SD 1.5 and sd_turbo ship it: model.diffusion_model.* (UNet), cond_stage_model.* (text encoder:
+ * HF CLIP names for SD 1.x, OpenCLIP names with a fused q|k|v in_proj for SD 2.x) and
+ * first_stage_model.* (VAE), in one .safetensors.
+ *
+ * Owns: recognising the format, inferring the architecture from tensor shapes (there is no config in
+ * the file), and the checkpoint-key translation (names_sd.c) that lets unet.c, vae.c and clip.c ask
+ * for their diffusers keys unchanged. Weights stay mmapped: renamed tensors, q/k/v row ranges of the
+ * fused in_proj and the VAE's 1x1-conv attention weights seen as linears are views, not copies.
+ * Leaves to others: the networks (unet.c, vae.c, clip.c), the tokenizer (bpe.c: vocab.json and
+ * merges.txt come from a folder the caller names), the diffusers folder layout (sd.c).
+ *
+ * What a single file cannot say, and what is assumed (override with ig_sd_single_opts):
+ *   - prediction type: epsilon (SD 1.x, SD 2.x-base, sd-turbo). SD 2.x at 768 (v2-1_768) is
+ *     v-prediction: set opts.prediction_type = IG_PREDICTION_V. diffusers guesses it from a
+ *     global_step the .ckpt may carry; a .safetensors has none.
+ *   - attention heads: SD 1.x (CLIP-L text encoder) 8 per transformer; SD 2.x (OpenCLIP) one per
+ *     64 channels (diffusers' attention_head_dim [5, 10, 20, 20]). Text encoder: one per 64
+ *     channels (CLIP-L 12, OpenCLIP-H 16).
+ *   - group norms: 32 groups (UNet and VAE), eps 1e-5 in the UNet; VAE scaling factor 0.18215.
+ *   - text encoder: SD 1.x runs every CLIP layer (quick_gelu); SD 2.x runs OpenCLIP's resblocks but
+ *     the last, then ln_final (gelu), as ldm's FrozenOpenCLIPEmbedder(layer="penultimate") does and
+ *     as diffusers' converted SD 2 text encoder (23 of 24 layers + final_layer_norm) stores it.
+ *   - padding: SD 2.x pads prompts with id 0 ("!"), as open_clip.tokenize does and as SD 2.x's
+ *     diffusers tokenizer says; SD 1.x with what vocab_dir's special_tokens_map.json says (eos when
+ *     it has none).
+ *   - scheduler: the SD one (scaled_linear 0.00085..0.012, 1000 steps, steps_offset 1,
+ *     set_alpha_to_one false, clip_sample false); other fields take each sampler's defaults. m->sched
+ *     may be changed after opening (sd_turbo folders also say timestep_spacing "trailing").
+ * Only the non-EMA UNet weights (model.diffusion_model.*) are read, as diffusers does by default.
+ * SDXL (conditioner.*), class-conditioned UNets (label_emb) and transformer depth > 1 are refused. */
+#ifndef IG_MODELS_SINGLE_H
+#define IG_MODELS_SINGLE_H
+
+#include "sd.h"
+
+typedef struct ig_sd_single_opts {
+    ig_prediction prediction_type; /* IG_PREDICTION_UNSET: epsilon */
+    int unet_heads;                /* > 0: this many heads in every UNet transformer; 0: see above */
+    int unet_norm_groups;          /* 0: 32 */
+    int text_heads;                /* 0: hidden / 64 */
+    int vae_norm_groups;           /* 0: 32 */
+    float vae_scaling_factor;      /* 0: 0.18215 */
+    int32_t pad_id;                /* < 0: see above; >= 0: this id */
+} ig_sd_single_opts;
+
+#define IG_SD_SINGLE_OPTS_INIT {.pad_id = -1}
+
+/* Loads `file` with the tokenizer from vocab_dir (vocab.json, merges.txt, optional
+ * special_tokens_map.json / tokenizer_config.json). opts NULL: IG_SD_SINGLE_OPTS_INIT. m->dir is
+ * the file's path. Caller frees with ig_sd_close. */
+ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *vocab_dir, const ig_sd_single_opts *opts,
+                            ig_err *err);
+
+/* ---- internal: the key translation of names_sd.c, exposed for single.c and its test ---- */
+
+/* What the translations need to know of the architecture (map_ud of the component's ig_weights). */
+typedef struct ig__ldm_names {
+    int n_blocks, layers_per_block;     /* UNet / VAE levels, resnets per down level */
+    bool up_attn[IG_UNET_MAX_BLOCKS];   /* UNet up level i has transformers: its upsampler is at .2 */
+    int vae_mid_channels;               /* VAE: the attention's C, to see (C, C, 1, 1) as (C, C) */
+    int text_hidden, text_layers;       /* OpenCLIP: rows of each q/k/v slice, layers in use */
+} ig__ldm_names;
+
+/* ig_weights_map_fn's: diffusers key -> key under the component's prefix in the single file. */
+bool ig__ldm_unet_key(void *names, const char *key, ig_weights_src *src);     /* "model.diffusion_model." */
+bool ig__ldm_vae_key(void *names, const char *key, ig_weights_src *src);      /* "first_stage_model." */
+bool ig__ldm_openclip_key(void *names, const char *key, ig_weights_src *src); /* "cond_stage_model.model." */
+/* Old SD 1.x files (transformers < 4.x naming): cond_stage_model.transformer.embeddings.*, no
+ * "text_model." level. names unused. */
+bool ig__ldm_clip_flat_key(void *names, const char *key, ig_weights_src *src);
+
+#endif
