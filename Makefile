@@ -53,7 +53,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libimagine.a tests/unit/test.h
 
 test: $(TEST_BIN) $(BUILD)/imagine
 	@fail=0; for t in $(TEST_BIN); do \
-	  echo "== $$t"; IMAGINE_SHARED=$(SHARED) $$t || { echo "FAIL $$t"; fail=1; }; \
+	  echo "== $$t"; IMAGINE_SHARED=$(SHARED) IMAGINE_BIN=$(BUILD)/imagine $$t || { echo "FAIL $$t"; fail=1; }; \
 	done; \
 	if [ $$fail = 0 ]; then echo "all tests passed"; else echo "some tests FAILED"; exit 1; fi
 

@@ -4,11 +4,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "engine/engine.h"
 #include "image/image.h"
+#include "models/single.h"
 #include "pipeline/txt2img.h"
 
 typedef struct {
@@ -45,18 +47,42 @@ static int parse_spacing(const char *s, ig_spacing *out) {
     return 0;
 }
 
+/* The CLIP vocabulary for single-file checkpoints: --vocab, else $IMAGINE_ASSETS/clip, else
+ * <binary's folder>/../assets/clip (the repository layout: build/imagine and assets/clip). */
+static void default_vocab(char *out, size_t len) {
+    const char *env = getenv("IMAGINE_ASSETS");
+    if (env && *env) {
+        snprintf(out, len, "%s/clip", env);
+        return;
+    }
+    char exe[1024];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(out, len, "assets/clip");
+        return;
+    }
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(out, len, "%s/../assets/clip", exe);
+}
+
 static int write_file(void *ctx, const void *data, size_t len) { return fwrite(data, 1, len, ctx) == len ? 0 : -1; }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: imagine generate --model DIR --prompt TEXT [--negative-prompt TEXT] [--seed N] [--steps N]\n"
                "       [--cfg F] [--sampler euler|euler_a|dpmpp_2m_karras|lcm|turbo]\n"
                "       [--timestep-spacing leading|linspace|trailing] [--width W] [--height H] [--n N]\n"
-               "       [--out FILE.png] [--out-latent FILE.bin] [--precision f32|bf16|auto]\n");
+               "       [--out FILE.png] [--out-latent FILE.bin] [--precision f32|bf16|auto]\n"
+               "--model is a diffusers folder or a single-file .safetensors checkpoint (SD 1.x / 2.x); for a\n"
+               "single file, [--vocab DIR] names the CLIP vocab.json/merges.txt folder and\n"
+               "[--prediction epsilon|v_prediction] what the UNet predicts (SD 2.1-768: v_prediction).\n");
 }
 
 int ig_cli_generate(int argc, char **argv) {
     ig_gen_params p = IG_GEN_PARAMS_INIT;
-    const char *model = NULL, *out = "out.png", *out_latent = NULL, *precision = "auto";
+    const char *model = NULL, *out = "out.png", *out_latent = NULL, *precision = "auto", *vocab = NULL;
+    ig_sd_single_opts sopts = IG_SD_SINGLE_OPTS_INIT;
     int rc = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -82,6 +108,15 @@ int ig_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--out-latent")) out_latent = v;
         else if (!strcmp(a, "--precision")) precision = v;
+        else if (!strcmp(a, "--vocab")) vocab = v;
+        else if (!strcmp(a, "--prediction")) {
+            if (!strcmp(v, "epsilon")) sopts.prediction_type = IG_PREDICTION_EPSILON;
+            else if (!strcmp(v, "v_prediction") || !strcmp(v, "v")) sopts.prediction_type = IG_PREDICTION_V;
+            else {
+                fprintf(stderr, "imagine generate: --prediction is epsilon or v_prediction, not '%s'\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--sampler")) {
             if (parse_sampler(v, &p.sampler)) {
                 fprintf(stderr, "imagine generate: unknown sampler '%s'\n", v);
@@ -120,7 +155,13 @@ int ig_cli_generate(int argc, char **argv) {
     ig_image *im = NULL;
     progress_state ps = {.t0 = 0, .tty = isatty(2)};
     p.progress = progress, p.progress_ud = &ps;
-    if (ig_engine_create(&e, "cpu", prec, &err) || ig_sd_open(&m, model, &err)) goto done;
+    struct stat st;
+    const bool single = stat(model, &st) == 0 && S_ISREG(st.st_mode);
+    char vdir[1100];
+    if (vocab) snprintf(vdir, sizeof vdir, "%s", vocab);
+    else default_vocab(vdir, sizeof vdir);
+    if (ig_engine_create(&e, "cpu", prec, &err)) goto done;
+    if (single ? ig_sd_open_single(&m, model, vdir, &sopts, &err) : ig_sd_open(&m, model, &err)) goto done;
     const size_t n_lat = (size_t)p.n_images * m->unet.cfg.in_channels * (p.height / 8) * (p.width / 8);
     const size_t n_px = (size_t)p.n_images * p.height * p.width * 3;
     lat = malloc(n_lat * sizeof(float));
