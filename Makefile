@@ -20,7 +20,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all help run check test debug bench clean deps
+.PHONY: all help run check test debug bench bench-model clean deps
 all: $(BUILD)/imagine
 
 help:
@@ -30,6 +30,7 @@ help:
 	@echo "make run        install missing Debian packages, build, run imagine (today: bench ops)"
 	@echo "make check      install missing Debian packages, then make test and make debug (what CI runs)"
 	@echo "make bench      imagine bench ops: per-op ms, GFLOP/s, % of the measured peak"
+	@echo "make bench-model  a full-size SD-Turbo-shaped random model (cached in ~/.cache/imagine), 512x512 1 step"
 	@echo "make deps       apt-get the Debian packages the build needs (run as root)"
 	@echo "make CUDA=1     (not yet: the CUDA backend is a later issue)"
 
@@ -69,6 +70,12 @@ debug:
 
 bench: $(BUILD)/imagine
 	$(BUILD)/imagine bench ops
+
+$(BUILD)/make_random_model: tools/make_random_model.c $(BUILD)/libimagine.a
+	$(CC) $(CFLAGS_ALL) -MMD -MP -o $@ $< $(BUILD)/libimagine.a $(LDFLAGS_ALL) $(LDLIBS)
+
+bench-model: $(BUILD)/imagine $(BUILD)/make_random_model
+	$(BUILD)/imagine bench --model "$$($(BUILD)/make_random_model $(SHARED)/assets/clip | tail -1)" --width 512 --height 512 --steps 1
 
 clean:
 	rm -rf build build-debug

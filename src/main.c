@@ -11,6 +11,8 @@ static void usage(FILE *f) {
             "usage: imagine <command> [options]\n"
             "  generate --model DIR --prompt TEXT [...]   text to image (imagine generate --help)\n"
             "  bench ops [--reps N]   time each engine op on SD 512x512 shapes against the measured peak\n"
+            "  bench --model DIR [--width W] [--height H] [--steps N] [--n N] [--cfg F] [--reps N]\n"
+            "                         per-stage ms, GFLOP/s and peak RSS of a whole generation\n"
             "  version                print the version\n"
             "(serve comes with the server issue)\n");
 }
@@ -27,7 +29,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "generate")) return ig_cli_generate(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) {
         if (argc >= 3 && !strcmp(argv[2], "ops")) return ig_bench_ops(argc - 3, argv + 3);
-        fprintf(stderr, "imagine bench: unknown target '%s' (ops)\n", argc >= 3 ? argv[2] : "");
+        if (argc >= 3 && !strncmp(argv[2], "--", 2)) return ig_bench_model(argc - 2, argv + 2);
+        fprintf(stderr, "imagine bench: unknown target '%s' (ops, --model DIR)\n", argc >= 3 ? argv[2] : "");
         return 2;
     }
     fprintf(stderr, "imagine: unknown command '%s'\n", argv[1]);

@@ -71,12 +71,13 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
         int64_t cs[3] = {NB, T, D};
         ctx = ig_arena_plain(&arena, e->act_dtype, 3, cs);
         const size_t mark = ig_arena_mark(&arena);
-        int64_t ls[4] = {NB, C, h, w}, is[4] = {n, 3, H, W};
-        ig_tensor lt = ig_tensor_plain(IG_F32, 4, ls, NULL), it = ig_tensor_plain(IG_F32, 4, is, NULL);
+        int64_t ls[4] = {NB, C, h, w}, zs[4] = {n, C, h, w}, is[4] = {n, 3, H, W};
+        ig_tensor lt = ig_tensor_plain(IG_F32, 4, ls, NULL), zt = ig_tensor_plain(IG_F32, 4, zs, NULL);
+        ig_tensor it = ig_tensor_plain(IG_F32, 4, is, NULL);
         if (ig_clip_forward(&fw, &m->clip, ids, cfg ? 2 : 1, T, &text_t) || ig_unet_forward(&fw, &m->unet, &lt, 0, &ctx, &lt))
             goto engine;
         ig_arena_reset(&arena, mark);
-        if (image_out && ig_vae_decode(&fw, &m->vae, &it, &it)) goto engine;
+        if (image_out && ig_vae_decode(&fw, &m->vae, &zt, &it)) goto engine; /* latents in, pixels out */
         TRY(ig_arena_commit(&arena, err));
         ctx = ig_arena_plain(&arena, e->act_dtype, 3, cs);
     }

@@ -1,0 +1,418 @@
+/* bench_model.c — `imagine bench --model DIR`: a whole text-to-image run on a real model folder,
+ * timed stage by stage (text encoder, each UNet step, VAE decode) in ms, GFLOP/s (from the engine's
+ * FLOP counter) and % of the peak measured on this machine, with the peak RSS against the weights'
+ * size on disk. Asserts nothing.
+ *
+ * The stages are the same calls, in the same order and on the same arena (sized by a dry run), as
+ * pipeline/txt2img.c makes, timed around each network's forward. The first run creates the oneDNN
+ * primitives and packs the weights: it is reported apart (setup_ms), and the figures are the median
+ * of the --reps runs after it. The peak is measured last, after the RSS is read, so its 512 MiB copy
+ * buffers never count in peak_rss_mb. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "engine/cpu/cpu.h"
+#include "peak.h"
+#include "pipeline/txt2img.h"
+
+#define MAX_STEPS 100
+#define MAX_REPS 32
+
+typedef struct {
+    double text_ms, vae_ms, total_ms, step_ms[MAX_STEPS];
+    double text_gf, vae_gf, step_gf[MAX_STEPS]; /* GFLOP done by each stage */
+    double text_setup_ms, unet_setup_ms, vae_setup_ms;
+} run_fig;
+
+typedef struct {
+    ig_engine *e;
+    ig_sd_model *m;
+    ig_arena arena;
+    ig_fw fw;
+    int n, NB, W, H, h, w, C, T, D, n_steps;
+    bool cfg;
+    float guidance;
+    uint64_t seed;
+    int32_t *ids; /* [2 T]: negative, positive */
+    float *text, *latents, *x, *eps, *x0, *image;
+    size_t n_lat;
+    ig_tensor ctx;
+    size_t mark; /* arena offset after ctx */
+    ig_sched_config sc;
+} bench;
+
+static int cmp_d(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_d);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double rss_mib(void) {
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+static void loadavg(char *buf, size_t len) {
+    FILE *f = fopen("/proc/loadavg", "r");
+    buf[0] = 0;
+    if (f) {
+        if (!fgets(buf, (int)len, f)) buf[0] = 0;
+        fclose(f);
+    }
+    char *nl = strchr(buf, '\n');
+    if (nl) *nl = 0;
+}
+
+static double file_mib(const char *dir, const char *rel, const char *alt) {
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/%s", dir, rel);
+    if (stat(p, &st) == 0) return (double)st.st_size / (1024.0 * 1024.0);
+    snprintf(p, sizeof p, "%s/%s", dir, alt);
+    if (stat(p, &st) == 0) return (double)st.st_size / (1024.0 * 1024.0);
+    return 0;
+}
+
+/* Engine failures are recorded in e->err. */
+static ig_status engine_fail(ig_engine *e, ig_err *err) {
+    return ig__fail(err, e->err.status ? e->err.status : IG_ERR_BACKEND, "%s", e->err.msg);
+}
+
+/* One text-to-image run, as ig_txt2img runs it, each network's forward timed on its own. */
+static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
+    ig_engine *e = b->e;
+    ig_sd_model *m = b->m;
+    ig_sched sched = {0};
+    ig_rng_torch gen;
+    const int T = b->T, D = b->D;
+    memset(r, 0, sizeof *r);
+    e->err = (ig_err){0};
+    if (ig_sched_init(&sched, &b->sc, IG_SAMPLER_EULER, b->n_steps, b->n_lat, err)) return err->status;
+    const double t_start = ig__now_s();
+
+    /* 1. text encoder (negative and positive rows in one batch with CFG) */
+    int64_t ts[3] = {b->cfg ? 2 : 1, T, D};
+    ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, b->text);
+    double f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
+    if (ig_clip_forward(&b->fw, &m->clip, b->cfg ? b->ids : b->ids + T, b->cfg ? 2 : 1, T, &text_t)) goto engine;
+    r->text_ms = (ig__now_s() - t0) * 1e3;
+    r->text_gf = (e->flops - f0) * 1e-9;
+    r->text_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    for (int i = 0; i < b->NB; i++) {
+        const int src = b->cfg && i >= b->n ? 1 : 0;
+        int64_t one[3] = {1, T, D};
+        ig_tensor s = ig_tensor_plain(IG_F32, 3, one, b->text + (size_t)src * T * D);
+        ig_tensor d = ig_tensor_plain(e->act_dtype, 3, one,
+                                      (char *)b->ctx.data + (size_t)i * T * D * ig_dtype_size(e->act_dtype));
+        ig_tensor_copy(&d, &s);
+    }
+
+    /* 2. latents, 3. sampling */
+    ig_rng_torch_seed(&gen, b->seed);
+    ig_sched_init_latents(&sched, &gen, b->latents, b->n_lat);
+    s0 = ig__dnnl_setup_seconds();
+    for (int i = 0; i < sched.n_steps; i++) {
+        memcpy(b->x, b->latents, b->n_lat * sizeof(float));
+        if (b->cfg) memcpy(b->x + b->n_lat, b->latents, b->n_lat * sizeof(float));
+        ig_sched_scale_model_input(&sched, i, b->x, (b->cfg ? 2 : 1) * b->n_lat);
+        int64_t ls[4] = {b->NB, b->C, b->h, b->w};
+        ig_tensor xt = ig_tensor_plain(IG_F32, 4, ls, b->x), et = ig_tensor_plain(IG_F32, 4, ls, b->eps);
+        f0 = e->flops, t0 = ig__now_s();
+        if (ig_unet_forward(&b->fw, &m->unet, &xt, sched.timesteps[i], &b->ctx, &et)) goto engine;
+        r->step_ms[i] = (ig__now_s() - t0) * 1e3;
+        r->step_gf[i] = (e->flops - f0) * 1e-9;
+        ig_arena_reset(&b->arena, b->mark);
+        if (b->cfg)
+            for (size_t k = 0; k < b->n_lat; k++) b->eps[k] += b->guidance * (b->eps[b->n_lat + k] - b->eps[k]);
+        if (ig_sched_step(&sched, i, b->eps, b->latents, b->n_lat, &gen, b->x0, err)) goto fail;
+    }
+    r->unet_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+
+    /* 4. VAE decode */
+    const float sf = m->vae.cfg.scaling_factor, sh = m->vae.cfg.shift_factor;
+    for (size_t k = 0; k < b->n_lat; k++) b->x[k] = sh != 0 ? b->latents[k] / sf + sh : b->latents[k] / sf;
+    int64_t zs[4] = {b->n, b->C, b->h, b->w};
+    ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, b->x);
+    ig_tensor it = ig_tensor_nhwc(IG_F32, b->n, 3, b->H, b->W, b->image);
+    f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
+    if (ig_vae_decode(&b->fw, &m->vae, &zt, &it)) goto engine;
+    r->vae_ms = (ig__now_s() - t0) * 1e3;
+    r->vae_gf = (e->flops - f0) * 1e-9;
+    r->vae_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    r->total_ms = (ig__now_s() - t_start) * 1e3;
+    goto fail;
+engine:
+    engine_fail(e, err);
+fail:
+    ig_sched_free(&sched);
+    return err->status;
+}
+
+/* min, max, mean and non-finite count, to show the random weights keep activations finite */
+static void stats(const char *name, const float *v, size_t n) {
+    double lo = INFINITY, hi = -INFINITY, sum = 0, sq = 0;
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) {
+            bad++;
+            continue;
+        }
+        lo = fmin(lo, v[i]), hi = fmax(hi, v[i]), sum += v[i], sq += (double)v[i] * v[i];
+    }
+    const double k = n > bad ? (double)(n - bad) : 1, mean = sum / k;
+    printf("  %-22s min %9.4g max %9.4g mean %9.4g std %9.4g non-finite %zu of %zu\n", name, lo, hi, mean,
+           sqrt(fmax(0, sq / k - mean * mean)), bad, n);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: imagine bench --model DIR [--width 512] [--height 512] [--steps 1] [--n 1] [--cfg F]\n"
+               "                     [--reps 3] [--seed N] [--precision f32|bf16|auto]\n"
+               "  --cfg > 1 runs classifier-free guidance (UNet batch 2n); the default 0 is SD-Turbo's setting.\n"
+               "  IMAGINE_PRECISION=f32|bf16 also picks the activation dtype (auto: bf16 where native).\n");
+}
+
+int ig_bench_model(int argc, char **argv) {
+    const char *dir = NULL, *precision = "auto";
+    int W = 512, H = 512, steps = 1, n = 1, reps = 3, rc = 1;
+    float guidance = 0;
+    uint64_t seed = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
+        if (!v) {
+            fprintf(stderr, "imagine bench: %s needs a value\n", a);
+            return 2;
+        }
+        char *end = NULL;
+        i++;
+        if (!strcmp(a, "--model")) dir = v;
+        else if (!strcmp(a, "--width")) W = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--height")) H = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--steps")) steps = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--n")) n = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--cfg")) guidance = strtof(v, &end);
+        else if (!strcmp(a, "--reps")) reps = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--seed")) seed = strtoull(v, &end, 10);
+        else if (!strcmp(a, "--precision")) precision = v;
+        else {
+            fprintf(stderr, "imagine bench: unknown option %s\n", a);
+            usage(stderr);
+            return 2;
+        }
+        if (end && *end) {
+            fprintf(stderr, "imagine bench: %s: not a number: '%s'\n", a, v);
+            return 2;
+        }
+    }
+    if (!dir || W < 8 || H < 8 || W % 8 || H % 8 || W > 4096 || H > 4096 || steps < 1 || steps > MAX_STEPS - 1 ||
+        n < 1 || n > 16 || reps < 1 || reps > MAX_REPS) {
+        fprintf(stderr, "imagine bench: need --model DIR, width/height multiples of 8 in 8..4096, 1 <= steps < %d, "
+                        "1 <= n <= 16, 1 <= reps <= %d\n", MAX_STEPS, MAX_REPS);
+        usage(stderr);
+        return 2;
+    }
+
+    char load0[128], load1[128];
+    loadavg(load0, sizeof load0);
+    ig_err err = {0};
+    ig_precision prec = !strcmp(precision, "f32")    ? IG_PRECISION_F32
+                        : !strcmp(precision, "bf16") ? IG_PRECISION_BF16
+                                                     : IG_PRECISION_AUTO;
+    bench b = {.n = n, .W = W, .H = H, .h = H / 8, .w = W / 8, .guidance = guidance, .seed = seed,
+               .cfg = guidance > 1.0f};
+    run_fig warm, *runs = calloc(MAX_REPS, sizeof *runs);
+    if (!runs || ig_engine_create(&b.e, "cpu", prec, &err)) goto done;
+    double t0 = ig__now_s();
+    if (ig_sd_open(&b.m, dir, &err)) goto done;
+    const double load_ms = (ig__now_s() - t0) * 1e3, rss_load = rss_mib();
+    ig_engine *e = b.e;
+    ig_sd_model *m = b.m;
+    b.C = m->unet.cfg.in_channels, b.T = m->clip.cfg.max_positions, b.D = m->clip.cfg.hidden;
+    b.NB = b.cfg ? 2 * n : n;
+    b.n_lat = (size_t)n * b.C * b.h * b.w;
+    b.sc = m->sched;
+    const int T = b.T, D = b.D;
+    {   /* the scheduler's real step count ("trailing" may give one more than asked) */
+        ig_sched s = {0};
+        if (ig_sched_init(&s, &b.sc, IG_SAMPLER_EULER, steps, b.n_lat, &err)) goto done;
+        b.n_steps = steps;
+        steps = s.n_steps;
+        ig_sched_free(&s);
+        if (steps >= MAX_STEPS) {
+            ig__fail(&err, IG_ERR_INVALID, "%d scheduler steps, at most %d", steps, MAX_STEPS - 1);
+            goto done;
+        }
+    }
+    b.ids = malloc(sizeof(int32_t) * 2 * (size_t)T);
+    b.text = malloc(sizeof(float) * 2 * (size_t)T * D);
+    b.latents = malloc(sizeof(float) * b.n_lat);
+    b.x = malloc(sizeof(float) * 2 * b.n_lat);
+    b.eps = malloc(sizeof(float) * 2 * b.n_lat);
+    b.x0 = malloc(sizeof(float) * b.n_lat);
+    b.image = malloc(sizeof(float) * (size_t)n * H * W * 3);
+    if (!b.ids || !b.text || !b.latents || !b.x || !b.eps || !b.x0 || !b.image) {
+        ig__fail(&err, IG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    const int32_t pad = ig_bpe_pad_id(m->bpe);
+    int n_tokens = 0;
+    if (ig_bpe_encode(m->bpe, "a photograph of an astronaut riding a horse", b.ids + T, T, pad, &n_tokens, &err) ||
+        ig_bpe_encode(m->bpe, "", b.ids, T, pad, NULL, &err))
+        goto done;
+
+    /* dry run of every network, as txt2img sizes its arena */
+    b.fw = (ig_fw){.e = e, .a = &b.arena, .dt = e->act_dtype};
+    {
+        ig_arena_begin_dry(&b.arena);
+        int64_t cs[3] = {b.NB, T, D}, ts[3] = {b.cfg ? 2 : 1, T, D};
+        b.ctx = ig_arena_plain(&b.arena, e->act_dtype, 3, cs);
+        const size_t mark = ig_arena_mark(&b.arena);
+        /* the VAE's input is the latents (n, C, h, w): txt2img.c's dry run passes the image shape
+         * there, which sizes the decoder for 8x the resolution (58 GiB at 512x512) */
+        int64_t ls[4] = {b.NB, b.C, b.h, b.w}, zs[4] = {n, b.C, b.h, b.w}, is[4] = {n, 3, H, W};
+        ig_tensor lt = ig_tensor_plain(IG_F32, 4, ls, NULL), it = ig_tensor_plain(IG_F32, 4, is, NULL);
+        ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, NULL);
+        ig_tensor tt = ig_tensor_plain(IG_F32, 3, ts, NULL);
+        if (ig_clip_forward(&b.fw, &m->clip, b.ids, b.cfg ? 2 : 1, T, &tt) ||
+            ig_unet_forward(&b.fw, &m->unet, &lt, 0, &b.ctx, &lt)) {
+            engine_fail(e, &err);
+            goto done;
+        }
+        ig_arena_reset(&b.arena, mark);
+        if (ig_vae_decode(&b.fw, &m->vae, &zt, &it)) {
+            engine_fail(e, &err);
+            goto done;
+        }
+        if (ig_arena_commit(&b.arena, &err)) goto done;
+        b.ctx = ig_arena_plain(&b.arena, e->act_dtype, 3, cs);
+        b.mark = ig_arena_mark(&b.arena);
+    }
+
+    printf("model %s: text_encoder %.1f MiB, unet %.1f MiB, vae %.1f MiB on disk; loaded (mmap) in %.1f ms\n", dir,
+           file_mib(dir, "text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors"),
+           file_mib(dir, "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors"),
+           file_mib(dir, "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"),
+           load_ms);
+    printf("engine cpu: activations %s (text encoder f32), oneDNN ISA %s, %d threads; load average %s\n",
+           ig_dtype_name(e->act_dtype), ig__dnnl_isa_name(), omp_threads(), load0);
+    printf("%dx%d, n=%d, %d step(s) euler (%s spacing), guidance %.2f: UNet batch %d, prompt %d tokens\n", W, H, n,
+           steps, b.sc.timestep_spacing == IG_SPACING_TRAILING  ? "trailing"
+                  : b.sc.timestep_spacing == IG_SPACING_LEADING ? "leading"
+                                                                : "linspace/default",
+           guidance, b.NB, n_tokens);
+    printf("activation arena %.1f MiB (dry run high-water mark)\n", (double)b.arena.cap / (1024.0 * 1024.0));
+    fflush(stdout);
+
+    /* warm-up: primitive creation and weight packing happen here */
+    const double setup0 = ig__dnnl_setup_seconds();
+    if (run_once(&b, &warm, &err)) goto done;
+    const double dnnl_setup_ms = (ig__dnnl_setup_seconds() - setup0) * 1e3, rss_warm = rss_mib();
+    double warm_unet = 0;
+    for (int i = 0; i < steps; i++) warm_unet += warm.step_ms[i];
+    printf("warm-up run: text %.1f ms, unet %.1f ms (%d step(s)), vae %.1f ms, total %.1f ms\n", warm.text_ms,
+           warm_unet, steps, warm.vae_ms, warm.total_ms);
+    fflush(stdout);
+    for (int r = 0; r < reps; r++) {
+        if (run_once(&b, &runs[r], &err)) goto done;
+        fprintf(stderr, "rep %d/%d: %.1f ms\n", r + 1, reps, runs[r].total_ms);
+    }
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double peak_rss = (double)ru.ru_maxrss / 1024.0, rss_end = rss_mib();
+    loadavg(load1, sizeof load1);
+
+    ig_peak pk;
+    ig_peak_measure(&pk);
+    const double peak_bf16 = pk.bf16_amx_gflops > 0 && !strcmp(ig__dnnl_isa_name(), "avx512_core_amx")
+                                 ? pk.bf16_amx_gflops
+                                 : pk.bf16_dp_gflops;
+    const double peak = e->act_dtype == IG_BF16 ? peak_bf16 : pk.fp32_gflops;
+    printf("peak: fp32 %.1f GFLOP/s (%s FMA), bf16 %.1f GFLOP/s (%s), vdpbf16ps %.1f, copy %.1f GB/s; %s path "
+           "against %.1f\n",
+           pk.fp32_gflops, pk.fp32_isa, peak_bf16, peak_bf16 == pk.bf16_amx_gflops && peak_bf16 > 0 ? "AMX" : "vdpbf16ps",
+           pk.bf16_dp_gflops, pk.copy_gbs, ig_dtype_name(e->act_dtype), peak);
+
+    double v[MAX_REPS * MAX_STEPS];
+    for (int r = 0; r < reps; r++) v[r] = runs[r].text_ms;
+    const double text_ms = median(v, reps), text_gf = runs[0].text_gf;
+    for (int r = 0; r < reps; r++) v[r] = runs[r].vae_ms;
+    const double vae_ms = median(v, reps), vae_gf = runs[0].vae_gf;
+    for (int r = 0; r < reps; r++) v[r] = runs[r].total_ms;
+    const double total_ms = median(v, reps);
+    /* setup: what the first run costs beyond a warm one (primitive creation, weight packing, first
+     * touch of the mapped weights). oneDNN's own counter is printed beside it: conv.c and linear.c
+     * time create() around ig__dnnl_pack, which adds its own time too, so packing counts twice there. */
+    double med_unet = 0;
+    for (int i = 0; i < steps; i++) {
+        for (int r = 0; r < reps; r++) v[r] = runs[r].step_ms[i];
+        med_unet += median(v, reps);
+    }
+    const double setup_ms = warm.total_ms - total_ms;
+    printf("setup_ms=%.1f (warm-up minus median: text %.1f, unet %.1f, vae %.1f); oneDNN setup counter %.1f ms "
+           "(text %.1f, unet %.1f, vae %.1f)\n",
+           setup_ms, warm.text_ms - text_ms, warm_unet - med_unet, warm.vae_ms - vae_ms, dnnl_setup_ms,
+           warm.text_setup_ms, warm.unet_setup_ms, warm.vae_setup_ms);
+    printf("median of %d run(s):\n", reps);
+    printf("  %-16s %10.1f ms %8.1f GFLOP/s %5.1f %% of fp32 peak   (%.1f GFLOP)\n", "text encoder", text_ms,
+           text_gf / text_ms * 1e3, 100 * text_gf / text_ms * 1e3 / pk.fp32_gflops, text_gf);
+    double stages = text_ms + vae_ms, unet_gf = runs[0].step_gf[0];
+    for (int i = 0; i < steps; i++) {
+        for (int r = 0; r < reps; r++) v[r] = runs[r].step_ms[i];
+        const double ms = median(v, reps), gf = runs[0].step_gf[i];
+        char name[48];
+        snprintf(name, sizeof name, "unet step %d/%d", i + 1, steps);
+        printf("  %-16s %10.1f ms %8.1f GFLOP/s %5.1f %% of %s peak   (%.1f GFLOP)\n", name, ms, gf / ms * 1e3,
+               100 * gf / ms * 1e3 / peak, ig_dtype_name(e->act_dtype), gf);
+        stages += ms;
+    }
+    int k = 0;
+    for (int r = 0; r < reps; r++)
+        for (int i = 0; i < steps; i++) v[k++] = runs[r].step_ms[i];
+    const double unet_step_ms = median(v, k);
+    printf("  %-16s %10.1f ms %8.1f GFLOP/s %5.1f %% of %s peak   (%.1f GFLOP)\n", "vae decode", vae_ms,
+           vae_gf / vae_ms * 1e3, 100 * vae_gf / vae_ms * 1e3 / peak, ig_dtype_name(e->act_dtype), vae_gf);
+    for (int r = 0; r < reps; r++) { /* per run, so the glue is not a difference of two medians */
+        v[r] = runs[r].total_ms - runs[r].text_ms - runs[r].vae_ms;
+        for (int i = 0; i < steps; i++) v[r] -= runs[r].step_ms[i];
+    }
+    printf("  %-16s %10.1f ms (sum of the stage medians %.1f ms; scheduler, guidance, copies %.1f ms)\n", "total",
+           total_ms, stages, median(v, reps));
+    const double w_mib = file_mib(dir, "text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors") +
+                         file_mib(dir, "unet/diffusion_pytorch_model.safetensors",
+                                  "unet/diffusion_pytorch_model.fp16.safetensors") +
+                         file_mib(dir, "vae/diffusion_pytorch_model.safetensors",
+                                  "vae/diffusion_pytorch_model.fp16.safetensors");
+    printf("rss: after load %.0f MiB, after warm-up %.0f MiB, end %.0f MiB, peak %.0f MiB; weights %.0f MiB on disk: "
+           "peak - weights = %.0f MiB (target <= 1536: %s)\n",
+           rss_load, rss_warm, rss_end, peak_rss, w_mib, peak_rss - w_mib, peak_rss - w_mib <= 1536 ? "met" : "missed");
+    printf("load average: before %s; after the runs %s\n", load0, load1);
+    printf("last run's outputs (with random weights only finiteness matters):\n");
+    stats("unet output", b.eps, (size_t)b.NB * b.C * b.h * b.w);
+    stats("vae output", b.image, (size_t)n * H * W * 3);
+    printf("text_ms=%.1f unet_step_ms=%.1f vae_ms=%.1f total_ms=%.1f unet_gflops=%.1f vae_gflops=%.1f peak_rss_mb=%.0f\n",
+           text_ms, unet_step_ms, vae_ms, total_ms, unet_gf / unet_step_ms * 1e3, vae_gf / vae_ms * 1e3, peak_rss);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "imagine bench: %s\n", err.msg[0] ? err.msg : "failed");
+    ig_arena_free(&b.arena);
+    ig_sd_close(b.e, b.m);
+    ig_engine_free(b.e);
+    free(b.ids), free(b.text), free(b.latents), free(b.x), free(b.eps), free(b.x0), free(b.image);
+    free(runs);
+    return rc;
+}

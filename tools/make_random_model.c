@@ -1,0 +1,754 @@
+/* make_random_model.c — writes a full-size Stable Diffusion diffusers folder with random weights and
+ * the real configs of stabilityai/sd-turbo (default) or stabilityai/stable-diffusion-2-1, so the
+ * engine can be benchmarked at full size without downloading 5 GB of checkpoints.
+ *
+ * Owns: the configs (written from the public ones, as facts), the tensor list (every key and shape
+ * the loaders in src/models/ ask for, walked in the same order as unet.c / vae.c / clip.c /
+ * blocks.c, plus the VAE encoder and quant_conv that AutoencoderKL checkpoints also carry), random
+ * values, and the "complete" marker. Leaves to others: the safetensors format (io/safetensors.c),
+ * checking the folder loads (models/sd.c: ig_sd_open runs at the end as a self-test).
+ *
+ * The tokenizer files (vocab.json, merges.txt) are copied at run time from an asset folder given on
+ * the command line (../shared/assets/clip); they are never part of the repository.
+ *
+ * Values: weights ~ N(0, 1/fan_in) (std 1/sqrt(fan_in): a linear or conv keeps unit-variance inputs
+ * at unit variance, so activations stay finite through 23 text layers and the whole UNet), norm
+ * scales 1, norm shifts and biases 0, embeddings std 0.02 (HF's initializer_range). The normal is
+ * Irwin-Hall of 4 uniforms: bounded at 3.5 std, cheap, and exact enough for a benchmark.
+ *
+ * Build (the Makefile may add it as a target):
+ *   gcc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -Iinclude -Isrc tools/make_random_model.c build/libimagine.a \
+ *       -ldnnl -ljansson -lpng -ljpeg -lwebp -lm -o build/make_random_model
+ * Run:
+ *   build/make_random_model [--variant sd-turbo|sd21] [--dtype f16|bf16|f32] [--out DIR] [--seed N]
+ *                           [--force] ASSET_DIR
+ *   prints the folder on stdout's last line. */
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/engine.h"
+#include "io/safetensors.h"
+#include "models/sd.h"
+
+#define MARKER ".imagine-random-complete"
+
+/* ---- tensor list ---- */
+
+typedef enum { K_NORMAL, K_ONE, K_ZERO } kind;
+
+typedef struct {
+    char name[160];
+    int n_dims;
+    int64_t ne[4];
+    kind k;
+    float std;
+} spec;
+
+typedef struct {
+    spec *v;
+    int n, cap;
+    bool oom;
+} list;
+
+static void add(list *l, kind k, float std, const char *name, int n_dims, int64_t a, int64_t b, int64_t c, int64_t d) {
+    if (l->oom) return;
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 512;
+        spec *v = realloc(l->v, (size_t)cap * sizeof *v);
+        if (!v) {
+            l->oom = true;
+            return;
+        }
+        l->v = v, l->cap = cap;
+    }
+    spec *s = &l->v[l->n++];
+    snprintf(s->name, sizeof s->name, "%s", name);
+    s->n_dims = n_dims;
+    s->ne[0] = a, s->ne[1] = b, s->ne[2] = c, s->ne[3] = d;
+    s->k = k, s->std = std;
+}
+
+static void key(char *buf, size_t len, const char *p, const char *name) { snprintf(buf, len, "%s%s", p, name); }
+
+/* conv: weight (cout, cin, r, r) std 1/sqrt(cin r r), bias 0 */
+static void conv(list *l, const char *p, const char *name, int cout, int cin, int r) {
+    char k[200];
+    snprintf(k, sizeof k, "%s%s.weight", p, name);
+    add(l, K_NORMAL, 1.0f / sqrtf((float)cin * r * r), k, 4, cout, cin, r, r);
+    snprintf(k, sizeof k, "%s%s.bias", p, name);
+    add(l, K_ZERO, 0, k, 1, cout, 1, 1, 1);
+}
+
+static void linear(list *l, const char *p, const char *name, int out, int in, bool bias) {
+    char k[200];
+    snprintf(k, sizeof k, "%s%s.weight", p, name);
+    add(l, K_NORMAL, 1.0f / sqrtf((float)in), k, 2, out, in, 1, 1);
+    if (bias) {
+        snprintf(k, sizeof k, "%s%s.bias", p, name);
+        add(l, K_ZERO, 0, k, 1, out, 1, 1, 1);
+    }
+}
+
+static void norm(list *l, const char *p, const char *name, int c) {
+    char k[200];
+    snprintf(k, sizeof k, "%s%s.weight", p, name);
+    add(l, K_ONE, 0, k, 1, c, 1, 1, 1);
+    snprintf(k, sizeof k, "%s%s.bias", p, name);
+    add(l, K_ZERO, 0, k, 1, c, 1, 1, 1);
+}
+
+/* ResnetBlock2D (blocks.c ig_resnet_load): temb 0 for the VAE */
+static void resnet(list *l, const char *p, int cin, int cout, int temb) {
+    norm(l, p, "norm1", cin);
+    conv(l, p, "conv1", cout, cin, 3);
+    if (temb) linear(l, p, "time_emb_proj", cout, temb, true);
+    norm(l, p, "norm2", cout);
+    conv(l, p, "conv2", cout, cout, 3);
+    if (cin != cout) conv(l, p, "conv_shortcut", cout, cin, 1);
+}
+
+/* diffusers Attention: SD's to_q/k/v have no bias, to_out.0 has one */
+static void attention(list *l, const char *p, int c, int ctx, bool qkv_bias) {
+    linear(l, p, "to_q", c, c, qkv_bias);
+    linear(l, p, "to_k", c, ctx, qkv_bias);
+    linear(l, p, "to_v", c, ctx, qkv_bias);
+    linear(l, p, "to_out.0", c, c, true);
+}
+
+/* Transformer2DModel with one BasicTransformerBlock (blocks.c ig_transformer_load) */
+static void transformer(list *l, const char *p, int c, int ctx, bool linear_proj) {
+    char b[200], a[220];
+    norm(l, p, "norm", c);
+    if (linear_proj) linear(l, p, "proj_in", c, c, true);
+    else conv(l, p, "proj_in", c, c, 1);
+    key(b, sizeof b, p, "transformer_blocks.0.");
+    snprintf(a, sizeof a, "%sattn1.", b);
+    attention(l, a, c, c, false);
+    snprintf(a, sizeof a, "%sattn2.", b);
+    attention(l, a, c, ctx, false);
+    norm(l, b, "norm1", c);
+    norm(l, b, "norm2", c);
+    norm(l, b, "norm3", c);
+    linear(l, b, "ff.net.0.proj", 8 * c, c, true); /* GEGLU: value | gate */
+    linear(l, b, "ff.net.2", c, 4 * c, true);
+    if (linear_proj) linear(l, p, "proj_out", c, c, true);
+    else conv(l, p, "proj_out", c, c, 1);
+}
+
+/* UNet2DConditionModel, walked as unet.c ig_unet_load walks it */
+static void unet_specs(list *l, const ig_unet_config *u) {
+    char p[160];
+    const int nb = u->n_blocks, L = u->layers_per_block, c0 = u->block_out[0], temb = 4 * c0;
+    linear(l, "time_embedding.", "linear_1", temb, c0, true);
+    linear(l, "time_embedding.", "linear_2", temb, temb, true);
+    conv(l, "", "conv_in", c0, u->in_channels, 3);
+    int out_ch = c0;
+    for (int i = 0; i < nb; i++) {
+        const int in_ch = out_ch;
+        out_ch = u->block_out[i];
+        for (int j = 0; j < L; j++) {
+            snprintf(p, sizeof p, "down_blocks.%d.resnets.%d.", i, j);
+            resnet(l, p, j ? out_ch : in_ch, out_ch, temb);
+            if (u->down_attn[i]) {
+                snprintf(p, sizeof p, "down_blocks.%d.attentions.%d.", i, j);
+                transformer(l, p, out_ch, u->cross_attention_dim, u->use_linear_projection);
+            }
+        }
+        if (i < nb - 1) {
+            snprintf(p, sizeof p, "down_blocks.%d.downsamplers.0.", i);
+            conv(l, p, "conv", out_ch, out_ch, 3);
+        }
+    }
+    const int cm = u->block_out[nb - 1];
+    resnet(l, "mid_block.resnets.0.", cm, cm, temb);
+    transformer(l, "mid_block.attentions.0.", cm, u->cross_attention_dim, u->use_linear_projection);
+    resnet(l, "mid_block.resnets.1.", cm, cm, temb);
+    int prev = cm;
+    for (int i = 0; i < nb; i++) {
+        const int rev = nb - 1 - i, up_out = u->block_out[rev], up_in = u->block_out[rev > 0 ? rev - 1 : 0];
+        for (int j = 0; j < L + 1; j++) {
+            const int skip = j == L ? up_in : up_out, res_in = j == 0 ? prev : up_out;
+            snprintf(p, sizeof p, "up_blocks.%d.resnets.%d.", i, j);
+            resnet(l, p, res_in + skip, up_out, temb);
+            if (u->up_attn[i]) {
+                snprintf(p, sizeof p, "up_blocks.%d.attentions.%d.", i, j);
+                transformer(l, p, up_out, u->cross_attention_dim, u->use_linear_projection);
+            }
+        }
+        if (i < nb - 1) {
+            snprintf(p, sizeof p, "up_blocks.%d.upsamplers.0.", i);
+            conv(l, p, "conv", up_out, up_out, 3);
+        }
+        prev = up_out;
+    }
+    norm(l, "", "conv_norm_out", c0);
+    conv(l, "", "conv_out", u->out_channels, c0, 3);
+}
+
+/* VAE mid-block attention: group_norm, to_q/k/v/out with biases, one head */
+static void vae_attn(list *l, const char *p, int c) {
+    norm(l, p, "group_norm", c);
+    attention(l, p, c, c, true);
+}
+
+/* AutoencoderKL: the decoder as vae.c loads it, plus the encoder and quant_conv that diffusers'
+ * checkpoints carry (diffusers Encoder: down blocks in channel order, a stride-2 conv after each but
+ * the last, mid block, conv_out to 2 x latent channels for mean and logvar). */
+static void vae_specs(list *l, const ig_vae_config *v, int in_channels) {
+    char p[160];
+    const int nb = v->n_blocks, L = v->layers_per_block, top = v->block_out[nb - 1], zc = v->latent_channels;
+    conv(l, "encoder.", "conv_in", v->block_out[0], in_channels, 3);
+    int prev = v->block_out[0];
+    for (int i = 0; i < nb; i++) {
+        const int out = v->block_out[i];
+        for (int j = 0; j < L; j++) {
+            snprintf(p, sizeof p, "encoder.down_blocks.%d.resnets.%d.", i, j);
+            resnet(l, p, j ? out : prev, out, 0);
+        }
+        if (i < nb - 1) {
+            snprintf(p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.", i);
+            conv(l, p, "conv", out, out, 3);
+        }
+        prev = out;
+    }
+    resnet(l, "encoder.mid_block.resnets.0.", top, top, 0);
+    if (v->mid_attention) vae_attn(l, "encoder.mid_block.attentions.0.", top);
+    resnet(l, "encoder.mid_block.resnets.1.", top, top, 0);
+    norm(l, "encoder.", "conv_norm_out", top);
+    conv(l, "encoder.", "conv_out", 2 * zc, top, 3);
+    conv(l, "", "quant_conv", 2 * zc, 2 * zc, 1);
+
+    if (v->post_quant_conv) conv(l, "", "post_quant_conv", zc, zc, 1);
+    conv(l, "decoder.", "conv_in", top, zc, 3);
+    resnet(l, "decoder.mid_block.resnets.0.", top, top, 0);
+    if (v->mid_attention) vae_attn(l, "decoder.mid_block.attentions.0.", top);
+    resnet(l, "decoder.mid_block.resnets.1.", top, top, 0);
+    prev = top;
+    for (int i = 0; i < nb; i++) {
+        const int out = v->block_out[nb - 1 - i];
+        for (int j = 0; j < L + 1; j++) {
+            snprintf(p, sizeof p, "decoder.up_blocks.%d.resnets.%d.", i, j);
+            resnet(l, p, j ? out : prev, out, 0);
+        }
+        if (i < nb - 1) {
+            snprintf(p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.", i);
+            conv(l, p, "conv", out, out, 3);
+        }
+        prev = out;
+    }
+    norm(l, "decoder.", "conv_norm_out", v->block_out[0]);
+    conv(l, "decoder.", "conv_out", v->out_channels, v->block_out[0], 3);
+}
+
+/* HF CLIPTextModel, as clip.c loads it */
+static void clip_specs(list *l, const ig_clip_config *c) {
+    char p[160];
+    const int D = c->hidden, F = c->intermediate;
+    add(l, K_NORMAL, 0.02f, "text_model.embeddings.token_embedding.weight", 2, c->vocab_size, D, 1, 1);
+    add(l, K_NORMAL, 0.01f, "text_model.embeddings.position_embedding.weight", 2, c->max_positions, D, 1, 1);
+    for (int i = 0; i < c->layers; i++) {
+        snprintf(p, sizeof p, "text_model.encoder.layers.%d.", i);
+        norm(l, p, "layer_norm1", D);
+        linear(l, p, "self_attn.q_proj", D, D, true);
+        linear(l, p, "self_attn.k_proj", D, D, true);
+        linear(l, p, "self_attn.v_proj", D, D, true);
+        linear(l, p, "self_attn.out_proj", D, D, true);
+        norm(l, p, "layer_norm2", D);
+        linear(l, p, "mlp.fc1", F, D, true);
+        linear(l, p, "mlp.fc2", D, F, true);
+    }
+    norm(l, "text_model.", "final_layer_norm", D);
+}
+
+/* ---- random values ---- */
+
+static uint64_t splitmix(uint64_t *s) {
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+#define CHUNK ((int64_t)1 << 20)
+
+static void store(void *dst, ig_dtype dt, int64_t i, float v) {
+    if (dt == IG_F32) ((float *)dst)[i] = v;
+    else if (dt == IG_BF16) ((uint16_t *)dst)[i] = ig_f32_to_bf16(v);
+    else ((uint16_t *)dst)[i] = ig_f32_to_f16(v);
+}
+
+/* Fills chunk c of tensor t; each chunk has its own stream (seed, tensor, chunk), so the values do
+ * not depend on the thread count. */
+static void fill_chunk(const spec *s, int t, int64_t c, ig_dtype dt, void *data, uint64_t seed) {
+    int64_t n = s->ne[0] * s->ne[1] * s->ne[2] * s->ne[3];
+    int64_t i0 = c * CHUNK, i1 = IG_MIN(n, i0 + CHUNK);
+    if (s->k != K_NORMAL) {
+        for (int64_t i = i0; i < i1; i++) store(data, dt, i, s->k == K_ONE ? 1.0f : 0.0f);
+        return;
+    }
+    uint64_t st = seed ^ ((uint64_t)t << 32) ^ (uint64_t)c * 0xd1b54a32d192ed03ull;
+    /* Irwin-Hall(4) of 16-bit uniforms: mean 2, variance 1/3, so (sum - 2) * sqrt(3) is unit variance */
+    const float k = s->std * sqrtf(3.0f) / 65536.0f;
+    for (int64_t i = i0; i < i1; i++) {
+        uint64_t r = splitmix(&st);
+        uint32_t sum = (uint32_t)(r & 0xffff) + (uint32_t)((r >> 16) & 0xffff) + (uint32_t)((r >> 32) & 0xffff) +
+                       (uint32_t)(r >> 48);
+        store(data, dt, i, ((float)sum + 2.0f - 131072.0f) * k);
+    }
+}
+
+static int64_t nelem(const spec *s) { return s->ne[0] * s->ne[1] * s->ne[2] * s->ne[3]; }
+
+/* Writes one component: all its tensors in one allocation (the UNet at f16 is ~1.7 GB). */
+static ig_status write_component(const char *path, const list *l, ig_dtype dt, uint64_t seed, size_t *bytes_out,
+                                 ig_err *err) {
+    const size_t es = ig_dtype_size(dt);
+    size_t total = 0;
+    ig_st_entry *ent = calloc((size_t)l->n, sizeof *ent);
+    size_t *off = calloc((size_t)l->n, sizeof *off);
+    char *buf = NULL;
+    int64_t n_jobs = 0;
+    if (!ent || !off) {
+        ig__fail(err, IG_ERR_NOMEM, "out of memory for %d tensors", l->n);
+        goto fail;
+    }
+    for (int i = 0; i < l->n; i++) {
+        off[i] = total;
+        total += ((size_t)nelem(&l->v[i]) * es + 63) & ~(size_t)63;
+        n_jobs += (nelem(&l->v[i]) + CHUNK - 1) / CHUNK;
+    }
+    buf = ig__alloc(total);
+    if (!buf) {
+        ig__fail(err, IG_ERR_NOMEM, "out of memory: %zu MiB for %s", total >> 20, path);
+        goto fail;
+    }
+    /* (tensor, chunk) jobs flattened so big and small tensors spread over the threads alike */
+    int64_t *job_t = malloc((size_t)n_jobs * sizeof *job_t), *job_c = malloc((size_t)n_jobs * sizeof *job_c);
+    if (!job_t || !job_c) {
+        free(job_t), free(job_c);
+        ig__fail(err, IG_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    int64_t j = 0;
+    for (int i = 0; i < l->n; i++)
+        for (int64_t c = 0; c < (nelem(&l->v[i]) + CHUNK - 1) / CHUNK; c++) job_t[j] = i, job_c[j++] = c;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t q = 0; q < n_jobs; q++)
+        fill_chunk(&l->v[job_t[q]], (int)job_t[q], job_c[q], dt, buf + off[job_t[q]], seed);
+    free(job_t), free(job_c);
+    for (int i = 0; i < l->n; i++) {
+        ent[i].name = l->v[i].name;
+        ent[i].t = ig_tensor_plain(dt, l->v[i].n_dims, l->v[i].ne, buf + off[i]);
+    }
+    static const char *const meta[] = {"format", "pt", "imagine.random_weights", "1", NULL};
+    if (ig_st_write(path, ent, l->n, meta, err) != IG_OK) goto fail;
+    struct stat st;
+    *bytes_out = stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+fail:
+    ig__free(buf);
+    free(off);
+    free(ent);
+    return err->status;
+}
+
+/* ---- configs (the public files of stabilityai/sd-turbo and stabilityai/stable-diffusion-2-1) ---- */
+
+typedef struct {
+    const char *name;
+    int unet_sample_size, vae_sample_size;
+    const char *upcast_attention; /* JSON literal */
+    const char *scheduler;        /* whole scheduler_config.json */
+    const char *sched_class;
+} variant;
+
+static const char SCHED_TURBO[] =
+    "{\n"
+    "  \"_class_name\": \"EulerDiscreteScheduler\",\n"
+    "  \"_diffusers_version\": \"0.24.0.dev0\",\n"
+    "  \"beta_end\": 0.012,\n"
+    "  \"beta_schedule\": \"scaled_linear\",\n"
+    "  \"beta_start\": 0.00085,\n"
+    "  \"clip_sample\": false,\n"
+    "  \"interpolation_type\": \"linear\",\n"
+    "  \"num_train_timesteps\": 1000,\n"
+    "  \"prediction_type\": \"epsilon\",\n"
+    "  \"sample_max_value\": 1.0,\n"
+    "  \"set_alpha_to_one\": false,\n"
+    "  \"skip_prk_steps\": true,\n"
+    "  \"steps_offset\": 1,\n"
+    "  \"timestep_spacing\": \"trailing\",\n"
+    "  \"timestep_type\": \"discrete\",\n"
+    "  \"trained_betas\": null,\n"
+    "  \"use_karras_sigmas\": false\n"
+    "}\n";
+
+static const char SCHED_SD21[] =
+    "{\n"
+    "  \"_class_name\": \"DDIMScheduler\",\n"
+    "  \"_diffusers_version\": \"0.8.0\",\n"
+    "  \"beta_end\": 0.012,\n"
+    "  \"beta_schedule\": \"scaled_linear\",\n"
+    "  \"beta_start\": 0.00085,\n"
+    "  \"clip_sample\": false,\n"
+    "  \"num_train_timesteps\": 1000,\n"
+    "  \"prediction_type\": \"v_prediction\",\n"
+    "  \"set_alpha_to_one\": false,\n"
+    "  \"skip_prk_steps\": true,\n"
+    "  \"steps_offset\": 1,\n"
+    "  \"trained_betas\": null\n"
+    "}\n";
+
+static const variant VARIANTS[] = {
+    {"sd-turbo", 64, 768, "null", SCHED_TURBO, "EulerDiscreteScheduler"},
+    {"sd21", 96, 768, "true", SCHED_SD21, "DDIMScheduler"},
+};
+
+static ig_status write_text(const char *path, const char *text, ig_err *err) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return ig__fail(err, IG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    size_t n = strlen(text);
+    bool ok = fwrite(text, 1, n, f) == n;
+    if (fclose(f) || !ok) return ig__fail(err, IG_ERR_IO, "cannot write %s", path);
+    return IG_OK;
+}
+
+static ig_status write_configs(const char *dir, const variant *v, ig_err *err) {
+    char path[1200], text[8192];
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"_class_name\": \"StableDiffusionPipeline\",\n"
+             "  \"_diffusers_version\": \"0.24.0.dev0\",\n"
+             "  \"feature_extractor\": [null, null],\n"
+             "  \"image_encoder\": [null, null],\n"
+             "  \"requires_safety_checker\": false,\n"
+             "  \"safety_checker\": [null, null],\n"
+             "  \"scheduler\": [\"diffusers\", \"%s\"],\n"
+             "  \"text_encoder\": [\"transformers\", \"CLIPTextModel\"],\n"
+             "  \"tokenizer\": [\"transformers\", \"CLIPTokenizer\"],\n"
+             "  \"unet\": [\"diffusers\", \"UNet2DConditionModel\"],\n"
+             "  \"vae\": [\"diffusers\", \"AutoencoderKL\"]\n"
+             "}\n",
+             v->sched_class);
+    if (write_text(path, text, err)) return err->status;
+
+    snprintf(path, sizeof path, "%s/unet/config.json", dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"_class_name\": \"UNet2DConditionModel\",\n"
+             "  \"_diffusers_version\": \"0.24.0.dev0\",\n"
+             "  \"act_fn\": \"silu\",\n"
+             "  \"addition_embed_type\": null,\n"
+             "  \"addition_embed_type_num_heads\": 64,\n"
+             "  \"addition_time_embed_dim\": null,\n"
+             "  \"attention_head_dim\": [5, 10, 20, 20],\n"
+             "  \"attention_type\": \"default\",\n"
+             "  \"block_out_channels\": [320, 640, 1280, 1280],\n"
+             "  \"center_input_sample\": false,\n"
+             "  \"class_embed_type\": null,\n"
+             "  \"class_embeddings_concat\": false,\n"
+             "  \"conv_in_kernel\": 3,\n"
+             "  \"conv_out_kernel\": 3,\n"
+             "  \"cross_attention_dim\": 1024,\n"
+             "  \"cross_attention_norm\": null,\n"
+             "  \"down_block_types\": [\"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\", \"CrossAttnDownBlock2D\", "
+             "\"DownBlock2D\"],\n"
+             "  \"downsample_padding\": 1,\n"
+             "  \"dropout\": 0.0,\n"
+             "  \"dual_cross_attention\": false,\n"
+             "  \"encoder_hid_dim\": null,\n"
+             "  \"encoder_hid_dim_type\": null,\n"
+             "  \"flip_sin_to_cos\": true,\n"
+             "  \"freq_shift\": 0,\n"
+             "  \"in_channels\": 4,\n"
+             "  \"layers_per_block\": 2,\n"
+             "  \"mid_block_only_cross_attention\": null,\n"
+             "  \"mid_block_scale_factor\": 1,\n"
+             "  \"mid_block_type\": \"UNetMidBlock2DCrossAttn\",\n"
+             "  \"norm_eps\": 1e-05,\n"
+             "  \"norm_num_groups\": 32,\n"
+             "  \"num_attention_heads\": null,\n"
+             "  \"num_class_embeds\": null,\n"
+             "  \"only_cross_attention\": false,\n"
+             "  \"out_channels\": 4,\n"
+             "  \"projection_class_embeddings_input_dim\": null,\n"
+             "  \"resnet_out_scale_factor\": 1.0,\n"
+             "  \"resnet_skip_time_act\": false,\n"
+             "  \"resnet_time_scale_shift\": \"default\",\n"
+             "  \"reverse_transformer_layers_per_block\": null,\n"
+             "  \"sample_size\": %d,\n"
+             "  \"time_cond_proj_dim\": null,\n"
+             "  \"time_embedding_act_fn\": null,\n"
+             "  \"time_embedding_dim\": null,\n"
+             "  \"time_embedding_type\": \"positional\",\n"
+             "  \"timestep_post_act\": null,\n"
+             "  \"transformer_layers_per_block\": 1,\n"
+             "  \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\", \"CrossAttnUpBlock2D\", "
+             "\"CrossAttnUpBlock2D\"],\n"
+             "  \"upcast_attention\": %s,\n"
+             "  \"use_linear_projection\": true\n"
+             "}\n",
+             v->unet_sample_size, v->upcast_attention);
+    if (write_text(path, text, err)) return err->status;
+
+    snprintf(path, sizeof path, "%s/vae/config.json", dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"_class_name\": \"AutoencoderKL\",\n"
+             "  \"_diffusers_version\": \"0.24.0.dev0\",\n"
+             "  \"act_fn\": \"silu\",\n"
+             "  \"block_out_channels\": [128, 256, 512, 512],\n"
+             "  \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\", "
+             "\"DownEncoderBlock2D\"],\n"
+             "  \"force_upcast\": true,\n"
+             "  \"in_channels\": 3,\n"
+             "  \"latent_channels\": 4,\n"
+             "  \"layers_per_block\": 2,\n"
+             "  \"norm_num_groups\": 32,\n"
+             "  \"out_channels\": 3,\n"
+             "  \"sample_size\": %d,\n"
+             "  \"scaling_factor\": 0.18215,\n"
+             "  \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\", "
+             "\"UpDecoderBlock2D\"]\n"
+             "}\n",
+             v->vae_sample_size);
+    if (write_text(path, text, err)) return err->status;
+
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
+    if (write_text(path,
+                   "{\n"
+                   "  \"architectures\": [\"CLIPTextModel\"],\n"
+                   "  \"attention_dropout\": 0.0,\n"
+                   "  \"bos_token_id\": 0,\n"
+                   "  \"dropout\": 0.0,\n"
+                   "  \"eos_token_id\": 2,\n"
+                   "  \"hidden_act\": \"gelu\",\n"
+                   "  \"hidden_size\": 1024,\n"
+                   "  \"initializer_factor\": 1.0,\n"
+                   "  \"initializer_range\": 0.02,\n"
+                   "  \"intermediate_size\": 4096,\n"
+                   "  \"layer_norm_eps\": 1e-05,\n"
+                   "  \"max_position_embeddings\": 77,\n"
+                   "  \"model_type\": \"clip_text_model\",\n"
+                   "  \"num_attention_heads\": 16,\n"
+                   "  \"num_hidden_layers\": 23,\n"
+                   "  \"pad_token_id\": 1,\n"
+                   "  \"projection_dim\": 512,\n"
+                   "  \"torch_dtype\": \"float16\",\n"
+                   "  \"transformers_version\": \"4.35.0.dev0\",\n"
+                   "  \"vocab_size\": 49408\n"
+                   "}\n",
+                   err))
+        return err->status;
+
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", dir);
+    if (write_text(path, v->scheduler, err)) return err->status;
+
+    /* SD 2.x's OpenCLIP tokenizer pads with "!" (id 0), not with <|endoftext|> as SD 1.x does */
+    snprintf(path, sizeof path, "%s/tokenizer/special_tokens_map.json", dir);
+    if (write_text(path,
+                   "{\n"
+                   "  \"bos_token\": {\"content\": \"<|startoftext|>\", \"lstrip\": false, \"normalized\": true, "
+                   "\"rstrip\": false, \"single_word\": false},\n"
+                   "  \"eos_token\": {\"content\": \"<|endoftext|>\", \"lstrip\": false, \"normalized\": true, "
+                   "\"rstrip\": false, \"single_word\": false},\n"
+                   "  \"pad_token\": \"!\",\n"
+                   "  \"unk_token\": {\"content\": \"<|endoftext|>\", \"lstrip\": false, \"normalized\": true, "
+                   "\"rstrip\": false, \"single_word\": false}\n"
+                   "}\n",
+                   err))
+        return err->status;
+    snprintf(path, sizeof path, "%s/tokenizer/tokenizer_config.json", dir);
+    if (write_text(path,
+                   "{\n"
+                   "  \"add_prefix_space\": false,\n"
+                   "  \"bos_token\": {\"__type\": \"AddedToken\", \"content\": \"<|startoftext|>\", \"lstrip\": false, "
+                   "\"normalized\": true, \"rstrip\": false, \"single_word\": false},\n"
+                   "  \"do_lower_case\": true,\n"
+                   "  \"eos_token\": {\"__type\": \"AddedToken\", \"content\": \"<|endoftext|>\", \"lstrip\": false, "
+                   "\"normalized\": true, \"rstrip\": false, \"single_word\": false},\n"
+                   "  \"errors\": \"replace\",\n"
+                   "  \"model_max_length\": 77,\n"
+                   "  \"pad_token\": \"!\",\n"
+                   "  \"tokenizer_class\": \"CLIPTokenizer\",\n"
+                   "  \"unk_token\": {\"__type\": \"AddedToken\", \"content\": \"<|endoftext|>\", \"lstrip\": false, "
+                   "\"normalized\": true, \"rstrip\": false, \"single_word\": false}\n"
+                   "}\n",
+                   err))
+        return err->status;
+    return IG_OK;
+}
+
+/* ---- files ---- */
+
+static ig_status mkdirs(const char *path, ig_err *err) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s", path);
+    for (char *s = p + 1; *s; s++)
+        if (*s == '/') {
+            *s = 0;
+            if (mkdir(p, 0755) && errno != EEXIST) return ig__fail(err, IG_ERR_IO, "mkdir %s: %s", p, strerror(errno));
+            *s = '/';
+        }
+    if (mkdir(p, 0755) && errno != EEXIST) return ig__fail(err, IG_ERR_IO, "mkdir %s: %s", p, strerror(errno));
+    return IG_OK;
+}
+
+static ig_status copy_file(const char *src, const char *dst, ig_err *err) {
+    FILE *in = fopen(src, "rb"), *out = NULL;
+    char buf[1 << 16];
+    size_t n;
+    if (!in) return ig__fail(err, IG_ERR_IO, "cannot read %s: %s", src, strerror(errno));
+    if (!(out = fopen(dst, "wb"))) {
+        fclose(in);
+        return ig__fail(err, IG_ERR_IO, "cannot write %s: %s", dst, strerror(errno));
+    }
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        if (fwrite(buf, 1, n, out) != n) break;
+    bool ok = !ferror(in) && !ferror(out);
+    fclose(in);
+    if (fclose(out) || !ok) return ig__fail(err, IG_ERR_IO, "cannot copy %s to %s", src, dst);
+    return IG_OK;
+}
+
+static bool marker_matches(const char *dir, const char *want) {
+    char path[1200], got[512] = "";
+    snprintf(path, sizeof path, "%s/" MARKER, dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    size_t n = fread(got, 1, sizeof got - 1, f);
+    fclose(f);
+    got[n] = 0;
+    return !strcmp(got, want);
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: make_random_model [--variant sd-turbo|sd21] [--dtype f16|bf16|f32] [--out DIR] [--seed N]\n"
+               "                         [--force] ASSET_DIR\n"
+               "  ASSET_DIR holds the CLIP tokenizer's vocab.json and merges.txt (../shared/assets/clip).\n"
+               "  DIR defaults to $XDG_CACHE_HOME/imagine/<variant>-random (~/.cache/imagine/...), with -<dtype>\n"
+               "  appended unless f16. A folder that is already complete (marker " MARKER ") is kept.\n");
+}
+
+int main(int argc, char **argv) {
+    const char *variant_name = "sd-turbo", *dtype = "f16", *out = NULL, *assets = NULL;
+    uint64_t seed = 42;
+    bool force = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
+        if (!strcmp(a, "--force")) force = true;
+        else if (!strcmp(a, "--variant") && v) variant_name = v, i++;
+        else if (!strcmp(a, "--dtype") && v) dtype = v, i++;
+        else if (!strcmp(a, "--out") && v) out = v, i++;
+        else if (!strcmp(a, "--seed") && v) seed = strtoull(v, NULL, 10), i++;
+        else if (a[0] != '-' && !assets) assets = a;
+        else return usage(stderr), 2;
+    }
+    const variant *var = NULL;
+    for (size_t i = 0; i < sizeof VARIANTS / sizeof *VARIANTS; i++)
+        if (!strcmp(variant_name, VARIANTS[i].name)) var = &VARIANTS[i];
+    ig_dtype dt = !strcmp(dtype, "f16") ? IG_F16 : !strcmp(dtype, "bf16") ? IG_BF16 : !strcmp(dtype, "f32") ? IG_F32 : -1;
+    if (!var || (int)dt < 0 || !assets) return usage(stderr), 2;
+
+    char dir[1024], path[1200], src[1200], want[512];
+    if (out) snprintf(dir, sizeof dir, "%s", out);
+    else {
+        const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+        char base[900];
+        if (xdg && *xdg) snprintf(base, sizeof base, "%s/imagine", xdg);
+        else snprintf(base, sizeof base, "%s/.cache/imagine", home && *home ? home : "/tmp");
+        snprintf(dir, sizeof dir, "%s/%s-random%s%s", base, var->name, dt == IG_F16 ? "" : "-", dt == IG_F16 ? "" : dtype);
+    }
+    snprintf(want, sizeof want, "variant=%s dtype=%s seed=%llu format=1\n", var->name, dtype, (unsigned long long)seed);
+    if (!force && marker_matches(dir, want)) {
+        fprintf(stderr, "make_random_model: %s is complete (%s), kept; --force rewrites it\n", dir, MARKER);
+        printf("%s\n", dir);
+        return 0;
+    }
+
+    ig_err err = {0};
+    list lt = {0}, lu = {0}, lv = {0};
+    ig_engine *e = NULL;
+    ig_sd_model *m = NULL;
+    ig_unet_config ucfg;
+    ig_vae_config vcfg;
+    ig_clip_config ccfg;
+    size_t b_text = 0, b_unet = 0, b_vae = 0;
+    int rc = 1;
+    const double t0 = ig__now_s();
+
+    /* the old marker goes first: a run that dies half way leaves a folder that is not "complete" */
+    snprintf(path, sizeof path, "%s/" MARKER, dir);
+    unlink(path);
+    static const char *const subs[] = {"", "/unet", "/vae", "/text_encoder", "/tokenizer", "/scheduler"};
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        snprintf(path, sizeof path, "%s%s", dir, subs[i]);
+        if (mkdirs(path, &err)) goto done;
+    }
+    if (write_configs(dir, var, &err)) goto done;
+    static const char *const tok[] = {"vocab.json", "merges.txt"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(src, sizeof src, "%s/%s", assets, tok[i]);
+        snprintf(path, sizeof path, "%s/tokenizer/%s", dir, tok[i]);
+        if (copy_file(src, path, &err)) goto done;
+    }
+
+    /* the tensor lists come from the configs just written, parsed by the loader's own parsers */
+    snprintf(path, sizeof path, "%s/unet/config.json", dir);
+    if (ig_sd_unet_config(path, &ucfg, &err)) goto done;
+    snprintf(path, sizeof path, "%s/vae/config.json", dir);
+    if (ig_sd_vae_config(path, &vcfg, &err)) goto done;
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
+    if (ig_sd_clip_config(path, &ccfg, &err)) goto done;
+    clip_specs(&lt, &ccfg);
+    unet_specs(&lu, &ucfg);
+    vae_specs(&lv, &vcfg, 3);
+    if (lt.oom || lu.oom || lv.oom) {
+        ig__fail(&err, IG_ERR_NOMEM, "out of memory for the tensor lists");
+        goto done;
+    }
+
+    struct {
+        const char *file;
+        list *l;
+        size_t *bytes;
+    } comps[] = {{"text_encoder/model.safetensors", &lt, &b_text},
+                 {"vae/diffusion_pytorch_model.safetensors", &lv, &b_vae},
+                 {"unet/diffusion_pytorch_model.safetensors", &lu, &b_unet}};
+    for (size_t i = 0; i < sizeof comps / sizeof *comps; i++) {
+        double t1 = ig__now_s();
+        int64_t params = 0;
+        for (int k = 0; k < comps[i].l->n; k++) params += nelem(&comps[i].l->v[k]);
+        snprintf(path, sizeof path, "%s/%s", dir, comps[i].file);
+        if (write_component(path, comps[i].l, dt, seed + i, comps[i].bytes, &err)) goto done;
+        fprintf(stderr, "make_random_model: %-42s %4d tensors %11lld params %8.1f MB  %.1f s\n", comps[i].file,
+                comps[i].l->n, (long long)params, *comps[i].bytes / 1e6, ig__now_s() - t1);
+    }
+
+    /* self-test: the loader must find every tensor it asks for, with the shape it wants */
+    if (ig_sd_open(&m, dir, &err)) goto done;
+
+    snprintf(path, sizeof path, "%s/" MARKER ".tmp", dir);
+    if (write_text(path, want, &err)) goto done;
+    snprintf(src, sizeof src, "%s/" MARKER, dir);
+    if (rename(path, src)) {
+        ig__fail(&err, IG_ERR_IO, "rename %s: %s", path, strerror(errno));
+        goto done;
+    }
+    fprintf(stderr, "make_random_model: %s (%s, %s) written and loaded in %.1f s: %.2f GB of weights\n", dir,
+            var->name, dtype, ig__now_s() - t0, (b_text + b_unet + b_vae) / 1e9);
+    printf("%s\n", dir);
+    rc = 0;
+done:
+    if (rc) fprintf(stderr, "make_random_model: %s\n", err.msg);
+    ig_sd_close(e, m);
+    free(lt.v), free(lu.v), free(lv.v);
+    return rc;
+}
