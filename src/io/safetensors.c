@@ -16,6 +16,8 @@
  */
 #include "io/safetensors.h"
 
+#include <sys/mman.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -355,6 +357,12 @@ void ig_st_close(ig_st_file *f) {
     if (f->mapped && f->base) munmap((void *)f->base, f->size);
     free(f->path);
     free(f);
+}
+
+void ig_st_drop_pages(const ig_st_file *f) {
+    /* File-backed, MAP_PRIVATE, never written: DONTNEED only unmaps the page-cache pages from this
+     * process; the contents are unchanged when touched again. */
+    if (f && f->mapped && f->base && f->size) (void)madvise((void *)f->base, f->size, MADV_DONTNEED);
 }
 
 int ig_st_count(const ig_st_file *f) { return f->n; }

@@ -59,6 +59,12 @@ const char *ig_st_dtype(const ig_st_file *f, const char *name);
 /* "__metadata__" value for key, NULL when absent. Lives until ig_st_close. */
 const char *ig_st_metadata(const ig_st_file *f, const char *key);
 
+/* Tells the kernel the mapped pages may be dropped from memory (madvise MADV_DONTNEED on the
+ * read-only file mapping): views stay valid and read the file again on their next access. For
+ * callers that converted the tensors they need into their own buffers (packed weights), so the
+ * checkpoint does not stay resident twice. No-op for ig_st_open_memory files. */
+void ig_st_drop_pages(const ig_st_file *f);
+
 /* The path given to ig_st_open (or the label given to ig_st_open_memory). */
 const char *ig_st_path(const ig_st_file *f);
 

@@ -1,6 +1,6 @@
 /* clip.c — HF CLIPTextModel forward (transformers models/clip/modeling_clip.py): embeddings, then per
- * layer x += out_proj(causal_attn(ln1(x))) and x += fc2(act(fc1(ln2(x)))), then final_layer_norm.
- * Runs in f32 whatever the engine's activation dtype (see clip.h). */
+ * layer x += out_proj(causal_attn(ln1(x))) and x += fc2(act(fc1(ln2(x)))), then final_layer_norm,
+ * which writes the caller's f32 output. Activations in the engine's dtype (see clip.h). */
 #include "clip.h"
 
 #include <math.h>
@@ -52,8 +52,8 @@ ig_status ig_clip_load(ig_clip *c, const ig_clip_config *cfg, ig_weights *w, ig_
     return IG_OK;
 }
 
-static ig_status f32_plain(ig_fw *f, ig_tensor *t, int n_dims, const int64_t *ne) {
-    *t = ig_arena_plain(f->a, IG_F32, n_dims, ne);
+static ig_status act_plain(ig_fw *f, ig_tensor *t, int n_dims, const int64_t *ne) {
+    *t = ig_arena_plain(f->a, f->dt, n_dims, ne);
     if (!t->data && !f->a->dry) return ig__fail(&f->e->err, IG_ERR_NOMEM, "activation arena exhausted");
     return IG_OK;
 }
@@ -67,14 +67,14 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
     const size_t mark = ig_arena_mark(f->a);
     int64_t xs[3] = {B, T, D}, hs[3] = {B, T, cfg->intermediate};
     ig_tensor x, y, n, q, k, v, a, h;
-    TRY(f32_plain(f, &x, 3, xs));
-    TRY(f32_plain(f, &y, 3, xs));
-    TRY(f32_plain(f, &n, 3, xs));
-    TRY(f32_plain(f, &q, 3, xs));
-    TRY(f32_plain(f, &k, 3, xs));
-    TRY(f32_plain(f, &v, 3, xs));
-    TRY(f32_plain(f, &a, 3, xs));
-    TRY(f32_plain(f, &h, 3, hs));
+    TRY(act_plain(f, &x, 3, xs));
+    TRY(act_plain(f, &y, 3, xs));
+    TRY(act_plain(f, &n, 3, xs));
+    TRY(act_plain(f, &q, 3, xs));
+    TRY(act_plain(f, &k, 3, xs));
+    TRY(act_plain(f, &v, 3, xs));
+    TRY(act_plain(f, &a, 3, xs));
+    TRY(act_plain(f, &h, 3, hs));
     if (!f->a->dry) {
         /* embeddings: token_embedding[id] + position_embedding[position] */
         for (int b = 0; b < B; b++)
@@ -82,10 +82,9 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
                 int32_t id = ids[b * T + t];
                 if (id < 0 || id >= cfg->vocab_size)
                     return ig__fail(&e->err, IG_ERR_INVALID, "text encoder: token id %d outside the vocabulary", id);
-                float *dst = (float *)x.data + ((size_t)b * T + t) * D;
                 for (int64_t d = 0; d < D; d++) {
-                    int64_t ti[2] = {id, d}, pi[2] = {t, d};
-                    dst[d] = ig_tensor_get(&c->tok_emb, ti) + ig_tensor_get(&c->pos_emb, pi);
+                    int64_t ti[2] = {id, d}, pi[2] = {t, d}, xi[3] = {b, t, d};
+                    ig_tensor_set(&x, xi, ig_tensor_get(&c->tok_emb, ti) + ig_tensor_get(&c->pos_emb, pi));
                 }
             }
     }

@@ -15,6 +15,10 @@ ig_status ig_weights_add_file(ig_weights *w, const char *path, ig_err *err) {
     return IG_OK;
 }
 
+void ig_weights_drop_pages(const ig_weights *w) {
+    for (int i = 0; i < w->n_files; i++) ig_st_drop_pages(w->files[i]);
+}
+
 void ig_weights_close(ig_weights *w) {
     if (!w) return;
     for (int i = 0; i < w->n_files; i++) ig_st_close(w->files[i]);

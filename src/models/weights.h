@@ -43,6 +43,8 @@ typedef struct ig_weights {
 
 /* Opens one more safetensors file into w (w zeroed or already holding files). */
 ig_status ig_weights_add_file(ig_weights *w, const char *path, ig_err *err);
+/* Drops the files' resident pages (ig_st_drop_pages) once the engine holds packed copies. */
+void ig_weights_drop_pages(const ig_weights *w);
 /* Closes the files, frees the conversions and map_ud (with map_free); every view from w dies.
  * Accepts a zeroed w. */
 void ig_weights_close(ig_weights *w);

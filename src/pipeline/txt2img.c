@@ -106,6 +106,9 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
         ig_tensor xt = ig_tensor_plain(IG_F32, 4, ls, x), et = ig_tensor_plain(IG_F32, 4, ls, eps);
         if (ig_unet_forward(&fw, &m->unet, &xt, sched.timesteps[i], &ctx, &et)) goto engine;
         ig_arena_reset(&arena, mark);
+        /* The text encoder and the UNet now hold packed copies of their weights: let the kernel drop
+         * the checkpoint's pages instead of keeping the model resident twice (peak RSS). */
+        if (i == 0) ig_weights_drop_pages(&m->w_text), ig_weights_drop_pages(&m->w_unet);
         if (cfg) /* noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond), f32 per op */
             for (size_t k = 0; k < n_lat; k++) {
                 float d = eps[n_lat + k] - eps[k];
@@ -129,6 +132,7 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
         /* NHWC f32 output == (n, H, W, 3) */
         ig_tensor it = ig_tensor_nhwc(IG_F32, n, 3, H, W, image_out);
         if (ig_vae_decode(&fw, &m->vae, &zt, &it)) goto engine;
+        ig_weights_drop_pages(&m->w_vae);
         const size_t n_px = (size_t)n * H * W * 3;
         for (size_t k = 0; k < n_px; k++) { /* (image / 2 + 0.5).clamp(0, 1) */
             float v = image_out[k] / 2 + 0.5f;
