@@ -6,16 +6,6 @@
 #include <math.h>
 #include <stdio.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        ig_status st_ = (x);                                                                       \
-        if (st_ != IG_OK) return st_;                                                              \
-    } while (0)
-/* Ops run only outside the dry run; their failure message is in the engine's err. */
-#define OP(f, call)                                                                                \
-    do {                                                                                           \
-        if (!(f)->a->dry) TRY(call);                                                               \
-    } while (0)
 
 ig_status ig__fw_nhwc(ig_fw *f, ig_tensor *t, int64_t n, int64_t c, int64_t h, int64_t w) {
     *t = ig_arena_nhwc(f->a, f->dt, n, c, h, w);
@@ -39,8 +29,8 @@ ig_tensor ig__tokens(const ig_tensor *img) {
 static ig_status load_conv(ig_weights *w, ig_conv2d *c, const char *prefix, const char *name, int cout, int cin, int r,
                            int stride, int pad, ig_err *err) {
     int64_t ws[4] = {cout, cin, r, r}, bs[1] = {cout};
-    TRY(ig_weights_get(w, &c->w, 4, ws, err, "%s%s.weight", prefix, name));
-    TRY(ig_weights_get(w, &c->b, 1, bs, err, "%s%s.bias", prefix, name));
+    IG_TRY(ig_weights_get(w, &c->w, 4, ws, err, "%s%s.weight", prefix, name));
+    IG_TRY(ig_weights_get(w, &c->b, 1, bs, err, "%s%s.bias", prefix, name));
     c->stride = stride, c->pad = pad, c->act = IG_ACT_NONE;
     return IG_OK;
 }
@@ -49,9 +39,9 @@ static ig_status load_conv(ig_weights *w, ig_conv2d *c, const char *prefix, cons
 static ig_status load_linear(ig_weights *w, ig_linear *l, const char *prefix, const char *name, int out, int in,
                              int bias, ig_err *err) {
     int64_t ws[2] = {out, in}, bs[1] = {out};
-    TRY(ig_weights_get(w, &l->w, 2, ws, err, "%s%s.weight", prefix, name));
+    IG_TRY(ig_weights_get(w, &l->w, 2, ws, err, "%s%s.weight", prefix, name));
     if (bias == 1 || (bias == -1 && ig_weights_has(w, "%s%s.bias", prefix, name)))
-        TRY(ig_weights_get(w, &l->b, 1, bs, err, "%s%s.bias", prefix, name));
+        IG_TRY(ig_weights_get(w, &l->b, 1, bs, err, "%s%s.bias", prefix, name));
     return IG_OK;
 }
 
@@ -60,50 +50,50 @@ static ig_status load_linear(ig_weights *w, ig_linear *l, const char *prefix, co
 ig_status ig_resnet_load(ig_resnet *r, ig_weights *w, const char *p, int cin, int cout, int temb_dim, int groups,
                          float eps, ig_err *err) {
     *r = (ig_resnet){.cin = cin, .cout = cout, .groups = groups, .eps = eps, .has_temb = temb_dim > 0};
-    TRY(ig_weights_vec(w, &r->n1g, cin, err, "%snorm1.weight", p));
-    TRY(ig_weights_vec(w, &r->n1b, cin, err, "%snorm1.bias", p));
-    TRY(ig_weights_vec(w, &r->n2g, cout, err, "%snorm2.weight", p));
-    TRY(ig_weights_vec(w, &r->n2b, cout, err, "%snorm2.bias", p));
-    TRY(load_conv(w, &r->conv1, p, "conv1", cout, cin, 3, 1, 1, err));
-    TRY(load_conv(w, &r->conv2, p, "conv2", cout, cout, 3, 1, 1, err));
-    if (temb_dim > 0) TRY(load_linear(w, &r->temb_proj, p, "time_emb_proj", cout, temb_dim, 1, err));
+    IG_TRY(ig_weights_vec(w, &r->n1g, cin, err, "%snorm1.weight", p));
+    IG_TRY(ig_weights_vec(w, &r->n1b, cin, err, "%snorm1.bias", p));
+    IG_TRY(ig_weights_vec(w, &r->n2g, cout, err, "%snorm2.weight", p));
+    IG_TRY(ig_weights_vec(w, &r->n2b, cout, err, "%snorm2.bias", p));
+    IG_TRY(load_conv(w, &r->conv1, p, "conv1", cout, cin, 3, 1, 1, err));
+    IG_TRY(load_conv(w, &r->conv2, p, "conv2", cout, cout, 3, 1, 1, err));
+    if (temb_dim > 0) IG_TRY(load_linear(w, &r->temb_proj, p, "time_emb_proj", cout, temb_dim, 1, err));
     /* diffusers uses a 1x1 conv_shortcut exactly when in != out channels */
     r->has_shortcut = cin != cout;
-    if (r->has_shortcut) TRY(load_conv(w, &r->shortcut, p, "conv_shortcut", cout, cin, 1, 1, 0, err));
+    if (r->has_shortcut) IG_TRY(load_conv(w, &r->shortcut, p, "conv_shortcut", cout, cin, 1, 1, 0, err));
     return IG_OK;
 }
 
 ig_status ig_resnet_forward(ig_fw *f, ig_resnet *r, const ig_tensor *x, const ig_tensor *temb_act, ig_tensor *out) {
     ig_engine *e = f->e;
     const int64_t N = x->ne[0], H = x->ne[2], W = x->ne[3];
-    TRY(ig__fw_nhwc(f, out, N, r->cout, H, W));
+    IG_TRY(ig__fw_nhwc(f, out, N, r->cout, H, W));
     const size_t mark = ig_arena_mark(f->a);
     ig_tensor t1, t2, sc;
-    TRY(ig__fw_nhwc(f, &t1, N, IG_MAX(r->cin, r->cout), H, W));
+    IG_TRY(ig__fw_nhwc(f, &t1, N, IG_MAX(r->cin, r->cout), H, W));
     t1 = ig_tensor_nhwc(f->dt, N, r->cin, H, W, t1.data);
-    TRY(ig__fw_nhwc(f, &t2, N, r->cout, H, W));
-    OP(f, ig_op_group_norm(e, x, r->groups, r->eps, &r->n1g, &r->n1b, IG_ACT_SILU, &t1));
-    OP(f, ig_op_conv2d(e, &r->conv1, &t1, NULL, &t2));
+    IG_TRY(ig__fw_nhwc(f, &t2, N, r->cout, H, W));
+    IG_OP(f, ig_op_group_norm(e, x, r->groups, r->eps, &r->n1g, &r->n1b, IG_ACT_SILU, &t1));
+    IG_OP(f, ig_op_conv2d(e, &r->conv1, &t1, NULL, &t2));
     if (r->has_temb && temb_act) {
         /* h += time_emb_proj(silu(temb))[:, :, None, None], f32 (N, cout) broadcast over H, W */
         int64_t ts[2] = {N, r->cout};
         ig_tensor tp = ig_arena_plain(f->a, IG_F32, 2, ts);
         if (!tp.data && !f->a->dry) return ig__fail(&e->err, IG_ERR_NOMEM, "activation arena exhausted");
-        OP(f, ig_op_linear(e, &r->temb_proj, temb_act, NULL, &tp));
+        IG_OP(f, ig_op_linear(e, &r->temb_proj, temb_act, NULL, &tp));
         int64_t bs[4] = {N, r->cout, 1, 1};
         ig_tensor tb = ig_tensor_plain(IG_F32, 4, bs, tp.data);
-        OP(f, ig_op_binary(e, IG_BIN_ADD, &t2, &tb, &t2));
+        IG_OP(f, ig_op_binary(e, IG_BIN_ADD, &t2, &tb, &t2));
     }
     ig_tensor t3 = ig_tensor_nhwc(f->dt, N, r->cout, H, W, t1.data); /* t1 is free again: reuse it */
-    OP(f, ig_op_group_norm(e, &t2, r->groups, r->eps, &r->n2g, &r->n2b, IG_ACT_SILU, &t3));
+    IG_OP(f, ig_op_group_norm(e, &t2, r->groups, r->eps, &r->n2g, &r->n2b, IG_ACT_SILU, &t3));
     const ig_tensor *skip = x;
     if (r->has_shortcut) {
-        TRY(ig__fw_nhwc(f, &sc, N, r->cout, H, W));
-        OP(f, ig_op_conv2d(e, &r->shortcut, x, NULL, &sc));
+        IG_TRY(ig__fw_nhwc(f, &sc, N, r->cout, H, W));
+        IG_OP(f, ig_op_conv2d(e, &r->shortcut, x, NULL, &sc));
         skip = &sc;
     }
     /* output_scale_factor is 1 in SD: out = shortcut(x) + conv2(h), the add fused into conv2 */
-    OP(f, ig_op_conv2d(e, &r->conv2, &t3, skip, out));
+    IG_OP(f, ig_op_conv2d(e, &r->conv2, &t3, skip, out));
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }
@@ -122,10 +112,10 @@ static ig_status attention_load(ig_attention *at, ig_weights *w, const char *p, 
     at->heads = heads;
     at->dim_head = dim / heads;
     if (dim % heads) return ig__fail(err, IG_ERR_INVALID, "%s: %d channels not divisible by %d heads", p, dim, heads);
-    TRY(load_linear(w, &at->q, p, "to_q", dim, dim, -1, err));
-    TRY(load_linear(w, &at->k, p, "to_k", dim, ctx_dim, -1, err));
-    TRY(load_linear(w, &at->v, p, "to_v", dim, ctx_dim, -1, err));
-    TRY(load_linear(w, &at->o, p, "to_out.0", dim, dim, 1, err));
+    IG_TRY(load_linear(w, &at->q, p, "to_q", dim, dim, -1, err));
+    IG_TRY(load_linear(w, &at->k, p, "to_k", dim, ctx_dim, -1, err));
+    IG_TRY(load_linear(w, &at->v, p, "to_v", dim, ctx_dim, -1, err));
+    IG_TRY(load_linear(w, &at->o, p, "to_out.0", dim, dim, 1, err));
     return IG_OK;
 }
 
@@ -137,15 +127,15 @@ static ig_status attention_forward(ig_fw *f, ig_attention *at, const ig_tensor *
     const size_t mark = ig_arena_mark(f->a);
     int64_t qs[3] = {N, T, C}, ks[3] = {N, Tc, C};
     ig_tensor q, k, v, a;
-    TRY(ig__fw_plain(f, &q, 3, qs));
-    TRY(ig__fw_plain(f, &k, 3, ks));
-    TRY(ig__fw_plain(f, &v, 3, ks));
-    TRY(ig__fw_plain(f, &a, 3, qs));
-    OP(f, ig_op_linear(e, &at->q, x, NULL, &q));
-    OP(f, ig_op_linear(e, &at->k, ctx, NULL, &k));
-    OP(f, ig_op_linear(e, &at->v, ctx, NULL, &v));
-    OP(f, ig_op_attention(e, &q, &k, &v, at->heads, 1.0f / sqrtf((float)at->dim_head), false, &a));
-    OP(f, ig_op_linear(e, &at->o, &a, res, out));
+    IG_TRY(ig__fw_plain(f, &q, 3, qs));
+    IG_TRY(ig__fw_plain(f, &k, 3, ks));
+    IG_TRY(ig__fw_plain(f, &v, 3, ks));
+    IG_TRY(ig__fw_plain(f, &a, 3, qs));
+    IG_OP(f, ig_op_linear(e, &at->q, x, NULL, &q));
+    IG_OP(f, ig_op_linear(e, &at->k, ctx, NULL, &k));
+    IG_OP(f, ig_op_linear(e, &at->v, ctx, NULL, &v));
+    IG_OP(f, ig_op_attention(e, &q, &k, &v, at->heads, 1.0f / sqrtf((float)at->dim_head), false, &a));
+    IG_OP(f, ig_op_linear(e, &at->o, &a, res, out));
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }
@@ -163,31 +153,31 @@ ig_status ig_transformer_load(ig_transformer *t, ig_weights *w, const char *p, i
                               int groups, bool linear_proj, ig_err *err) {
     char b[320];
     *t = (ig_transformer){.channels = C, .groups = groups, .linear_proj = linear_proj};
-    TRY(ig_weights_vec(w, &t->norm_g, C, err, "%snorm.weight", p));
-    TRY(ig_weights_vec(w, &t->norm_b, C, err, "%snorm.bias", p));
+    IG_TRY(ig_weights_vec(w, &t->norm_g, C, err, "%snorm.weight", p));
+    IG_TRY(ig_weights_vec(w, &t->norm_b, C, err, "%snorm.bias", p));
     if (linear_proj) {
-        TRY(load_linear(w, &t->proj_in, p, "proj_in", C, C, 1, err));
-        TRY(load_linear(w, &t->proj_out, p, "proj_out", C, C, 1, err));
+        IG_TRY(load_linear(w, &t->proj_in, p, "proj_in", C, C, 1, err));
+        IG_TRY(load_linear(w, &t->proj_out, p, "proj_out", C, C, 1, err));
     } else {
-        TRY(load_conv(w, &t->proj_in_conv, p, "proj_in", C, C, 1, 1, 0, err));
-        TRY(load_conv(w, &t->proj_out_conv, p, "proj_out", C, C, 1, 1, 0, err));
+        IG_TRY(load_conv(w, &t->proj_in_conv, p, "proj_in", C, C, 1, 1, 0, err));
+        IG_TRY(load_conv(w, &t->proj_out_conv, p, "proj_out", C, C, 1, 1, 0, err));
     }
     snprintf(b, sizeof b, "%stransformer_blocks.0.", p);
-    TRY(ig_weights_vec(w, &t->n1g, C, err, "%snorm1.weight", b));
-    TRY(ig_weights_vec(w, &t->n1b, C, err, "%snorm1.bias", b));
-    TRY(ig_weights_vec(w, &t->n2g, C, err, "%snorm2.weight", b));
-    TRY(ig_weights_vec(w, &t->n2b, C, err, "%snorm2.bias", b));
-    TRY(ig_weights_vec(w, &t->n3g, C, err, "%snorm3.weight", b));
-    TRY(ig_weights_vec(w, &t->n3b, C, err, "%snorm3.bias", b));
+    IG_TRY(ig_weights_vec(w, &t->n1g, C, err, "%snorm1.weight", b));
+    IG_TRY(ig_weights_vec(w, &t->n1b, C, err, "%snorm1.bias", b));
+    IG_TRY(ig_weights_vec(w, &t->n2g, C, err, "%snorm2.weight", b));
+    IG_TRY(ig_weights_vec(w, &t->n2b, C, err, "%snorm2.bias", b));
+    IG_TRY(ig_weights_vec(w, &t->n3g, C, err, "%snorm3.weight", b));
+    IG_TRY(ig_weights_vec(w, &t->n3b, C, err, "%snorm3.bias", b));
     char a1[340], a2[340];
     snprintf(a1, sizeof a1, "%sattn1.", b);
     snprintf(a2, sizeof a2, "%sattn2.", b);
-    TRY(attention_load(&t->attn1, w, a1, C, C, heads, err));
-    TRY(attention_load(&t->attn2, w, a2, C, ctx_dim, heads, err));
+    IG_TRY(attention_load(&t->attn1, w, a1, C, C, heads, err));
+    IG_TRY(attention_load(&t->attn2, w, a2, C, ctx_dim, heads, err));
     /* FeedForward: GEGLU C -> 2 * 4C (value | gate), then 4C -> C */
-    TRY(load_linear(w, &t->ff1, b, "ff.net.0.proj", 8 * C, C, 1, err));
+    IG_TRY(load_linear(w, &t->ff1, b, "ff.net.0.proj", 8 * C, C, 1, err));
     t->ff1.geglu = true;
-    TRY(load_linear(w, &t->ff2, b, "ff.net.2", C, 4 * C, 1, err));
+    IG_TRY(load_linear(w, &t->ff2, b, "ff.net.2", C, 4 * C, 1, err));
     return IG_OK;
 }
 
@@ -195,34 +185,34 @@ ig_status ig_transformer_forward(ig_fw *f, ig_transformer *t, const ig_tensor *x
                                  ig_tensor *out) {
     ig_engine *e = f->e;
     const int64_t N = x->ne[0], C = t->channels, H = x->ne[2], W = x->ne[3], T = H * W;
-    TRY(ig__fw_nhwc(f, out, N, C, H, W));
+    IG_TRY(ig__fw_nhwc(f, out, N, C, H, W));
     const size_t mark = ig_arena_mark(f->a);
     ig_tensor g, h0, h1, n, ffh;
-    TRY(ig__fw_nhwc(f, &g, N, C, H, W));
-    TRY(ig__fw_nhwc(f, &h0, N, C, H, W));
-    TRY(ig__fw_nhwc(f, &h1, N, C, H, W));
-    TRY(ig__fw_nhwc(f, &n, N, C, H, W));
+    IG_TRY(ig__fw_nhwc(f, &g, N, C, H, W));
+    IG_TRY(ig__fw_nhwc(f, &h0, N, C, H, W));
+    IG_TRY(ig__fw_nhwc(f, &h1, N, C, H, W));
+    IG_TRY(ig__fw_nhwc(f, &n, N, C, H, W));
     int64_t fs[3] = {N, T, 4 * C};
-    TRY(ig__fw_plain(f, &ffh, 3, fs));
+    IG_TRY(ig__fw_plain(f, &ffh, 3, fs));
     /* Transformer2DModel's group norm has eps 1e-6 */
-    OP(f, ig_op_group_norm(e, x, t->groups, 1e-6f, &t->norm_g, &t->norm_b, IG_ACT_NONE, &g));
+    IG_OP(f, ig_op_group_norm(e, x, t->groups, 1e-6f, &t->norm_g, &t->norm_b, IG_ACT_NONE, &g));
     ig_tensor gt = ig__tokens(&g), h0t = ig__tokens(&h0), h1t = ig__tokens(&h1), nt = ig__tokens(&n);
-    if (t->linear_proj) OP(f, ig_op_linear(e, &t->proj_in, &gt, NULL, &h0t));
-    else OP(f, ig_op_conv2d(e, &t->proj_in_conv, &g, NULL, &h0));
+    if (t->linear_proj) IG_OP(f, ig_op_linear(e, &t->proj_in, &gt, NULL, &h0t));
+    else IG_OP(f, ig_op_conv2d(e, &t->proj_in_conv, &g, NULL, &h0));
     /* BasicTransformerBlock: h = attn1(norm1(h)) + h; h = attn2(norm2(h), ctx) + h; h = ff(norm3(h)) + h */
-    OP(f, ig_op_layer_norm(e, &h0t, 1e-5f, &t->n1g, &t->n1b, &nt));
-    TRY(attention_forward(f, &t->attn1, &nt, &nt, &h0t, &h1t));
-    OP(f, ig_op_layer_norm(e, &h1t, 1e-5f, &t->n2g, &t->n2b, &nt));
-    TRY(attention_forward(f, &t->attn2, &nt, context, &h1t, &h0t));
-    OP(f, ig_op_layer_norm(e, &h0t, 1e-5f, &t->n3g, &t->n3b, &nt));
-    OP(f, ig_op_linear(e, &t->ff1, &nt, NULL, &ffh));
-    OP(f, ig_op_linear(e, &t->ff2, &ffh, &h0t, &h1t));
+    IG_OP(f, ig_op_layer_norm(e, &h0t, 1e-5f, &t->n1g, &t->n1b, &nt));
+    IG_TRY(attention_forward(f, &t->attn1, &nt, &nt, &h0t, &h1t));
+    IG_OP(f, ig_op_layer_norm(e, &h1t, 1e-5f, &t->n2g, &t->n2b, &nt));
+    IG_TRY(attention_forward(f, &t->attn2, &nt, context, &h1t, &h0t));
+    IG_OP(f, ig_op_layer_norm(e, &h0t, 1e-5f, &t->n3g, &t->n3b, &nt));
+    IG_OP(f, ig_op_linear(e, &t->ff1, &nt, NULL, &ffh));
+    IG_OP(f, ig_op_linear(e, &t->ff2, &ffh, &h0t, &h1t));
     /* proj_out, plus the block's input */
     if (t->linear_proj) {
         ig_tensor xt = ig__tokens(x), ot = ig__tokens(out);
-        OP(f, ig_op_linear(e, &t->proj_out, &h1t, &xt, &ot));
+        IG_OP(f, ig_op_linear(e, &t->proj_out, &h1t, &xt, &ot));
     } else {
-        OP(f, ig_op_conv2d(e, &t->proj_out_conv, &h1, x, out));
+        IG_OP(f, ig_op_conv2d(e, &t->proj_out_conv, &h1, x, out));
     }
     (void)T;
     ig_arena_reset(f->a, mark);
@@ -244,26 +234,26 @@ void ig_transformer_release(ig_engine *e, ig_transformer *t) {
 
 ig_status ig_vae_attn_load(ig_vae_attn *v, ig_weights *w, const char *p, int C, int groups, float eps, ig_err *err) {
     *v = (ig_vae_attn){.channels = C, .groups = groups, .eps = eps};
-    TRY(ig_weights_vec(w, &v->norm_g, C, err, "%sgroup_norm.weight", p));
-    TRY(ig_weights_vec(w, &v->norm_b, C, err, "%sgroup_norm.bias", p));
+    IG_TRY(ig_weights_vec(w, &v->norm_g, C, err, "%sgroup_norm.weight", p));
+    IG_TRY(ig_weights_vec(w, &v->norm_b, C, err, "%sgroup_norm.bias", p));
     v->attn.heads = 1, v->attn.dim_head = C;
-    TRY(load_linear(w, &v->attn.q, p, "to_q", C, C, 1, err));
-    TRY(load_linear(w, &v->attn.k, p, "to_k", C, C, 1, err));
-    TRY(load_linear(w, &v->attn.v, p, "to_v", C, C, 1, err));
-    TRY(load_linear(w, &v->attn.o, p, "to_out.0", C, C, 1, err));
+    IG_TRY(load_linear(w, &v->attn.q, p, "to_q", C, C, 1, err));
+    IG_TRY(load_linear(w, &v->attn.k, p, "to_k", C, C, 1, err));
+    IG_TRY(load_linear(w, &v->attn.v, p, "to_v", C, C, 1, err));
+    IG_TRY(load_linear(w, &v->attn.o, p, "to_out.0", C, C, 1, err));
     return IG_OK;
 }
 
 ig_status ig_vae_attn_forward(ig_fw *f, ig_vae_attn *v, const ig_tensor *x, ig_tensor *out) {
     const int64_t N = x->ne[0], C = v->channels, H = x->ne[2], W = x->ne[3];
-    TRY(ig__fw_nhwc(f, out, N, C, H, W));
+    IG_TRY(ig__fw_nhwc(f, out, N, C, H, W));
     const size_t mark = ig_arena_mark(f->a);
     ig_tensor g;
-    TRY(ig__fw_nhwc(f, &g, N, C, H, W));
-    OP(f, ig_op_group_norm(f->e, x, v->groups, v->eps, &v->norm_g, &v->norm_b, IG_ACT_NONE, &g));
+    IG_TRY(ig__fw_nhwc(f, &g, N, C, H, W));
+    IG_OP(f, ig_op_group_norm(f->e, x, v->groups, v->eps, &v->norm_g, &v->norm_b, IG_ACT_NONE, &g));
     ig_tensor gt = ig__tokens(&g), xt = ig__tokens(x), ot = ig__tokens(out);
     /* residual_connection=True, rescale_output_factor=1: out = to_out(attn(gn(x))) + x */
-    TRY(attention_forward(f, &v->attn, &gt, &gt, &xt, &ot));
+    IG_TRY(attention_forward(f, &v->attn, &gt, &gt, &xt, &ot));
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }

@@ -13,6 +13,18 @@
 #include "engine/engine.h"
 #include "weights.h"
 
+/* For the models' forward functions: return on failure (the engine's err holds the message), and
+ * run an op only outside the dry run. */
+#define IG_TRY(x)                                                                                  \
+    do {                                                                                           \
+        ig_status st_ = (x);                                                                       \
+        if (st_ != IG_OK) return st_;                                                              \
+    } while (0)
+#define IG_OP(f, call)                                                                             \
+    do {                                                                                           \
+        if (!(f)->a->dry) IG_TRY(call);                                                            \
+    } while (0)
+
 typedef struct ig_fw {
     ig_engine *e;
     ig_arena *a;

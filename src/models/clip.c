@@ -7,20 +7,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        ig_status st_ = (x);                                                                       \
-        if (st_ != IG_OK) return st_;                                                              \
-    } while (0)
-#define OP(f, call)                                                                                \
-    do {                                                                                           \
-        if (!(f)->a->dry) TRY(call);                                                               \
-    } while (0)
 
 static ig_status lin(ig_weights *w, ig_linear *l, int i, const char *name, int out, int in, ig_err *err) {
     int64_t ws[2] = {out, in}, bs[1] = {out};
-    TRY(ig_weights_get(w, &l->w, 2, ws, err, "text_model.encoder.layers.%d.%s.weight", i, name));
-    TRY(ig_weights_get(w, &l->b, 1, bs, err, "text_model.encoder.layers.%d.%s.bias", i, name));
+    IG_TRY(ig_weights_get(w, &l->w, 2, ws, err, "text_model.encoder.layers.%d.%s.weight", i, name));
+    IG_TRY(ig_weights_get(w, &l->b, 1, bs, err, "text_model.encoder.layers.%d.%s.bias", i, name));
     return IG_OK;
 }
 
@@ -31,24 +22,24 @@ ig_status ig_clip_load(ig_clip *c, const ig_clip_config *cfg, ig_weights *w, ig_
         return ig__fail(err, IG_ERR_UNSUPPORTED, "text encoder: %d layers of %d heads over %d channels is not supported",
                         cfg->layers, cfg->heads, D);
     int64_t te[2] = {cfg->vocab_size, D}, pe[2] = {cfg->max_positions, D};
-    TRY(ig_weights_get(w, &c->tok_emb, 2, te, err, "text_model.embeddings.token_embedding.weight"));
-    TRY(ig_weights_get(w, &c->pos_emb, 2, pe, err, "text_model.embeddings.position_embedding.weight"));
+    IG_TRY(ig_weights_get(w, &c->tok_emb, 2, te, err, "text_model.embeddings.token_embedding.weight"));
+    IG_TRY(ig_weights_get(w, &c->pos_emb, 2, pe, err, "text_model.embeddings.position_embedding.weight"));
     for (int i = 0; i < cfg->layers; i++) {
         ig_clip_layer *L = &c->layer[i];
-        TRY(ig_weights_vec(w, &L->ln1g, D, err, "text_model.encoder.layers.%d.layer_norm1.weight", i));
-        TRY(ig_weights_vec(w, &L->ln1b, D, err, "text_model.encoder.layers.%d.layer_norm1.bias", i));
-        TRY(ig_weights_vec(w, &L->ln2g, D, err, "text_model.encoder.layers.%d.layer_norm2.weight", i));
-        TRY(ig_weights_vec(w, &L->ln2b, D, err, "text_model.encoder.layers.%d.layer_norm2.bias", i));
-        TRY(lin(w, &L->q, i, "self_attn.q_proj", D, D, err));
-        TRY(lin(w, &L->k, i, "self_attn.k_proj", D, D, err));
-        TRY(lin(w, &L->v, i, "self_attn.v_proj", D, D, err));
-        TRY(lin(w, &L->o, i, "self_attn.out_proj", D, D, err));
-        TRY(lin(w, &L->fc1, i, "mlp.fc1", F, D, err));
-        TRY(lin(w, &L->fc2, i, "mlp.fc2", D, F, err));
+        IG_TRY(ig_weights_vec(w, &L->ln1g, D, err, "text_model.encoder.layers.%d.layer_norm1.weight", i));
+        IG_TRY(ig_weights_vec(w, &L->ln1b, D, err, "text_model.encoder.layers.%d.layer_norm1.bias", i));
+        IG_TRY(ig_weights_vec(w, &L->ln2g, D, err, "text_model.encoder.layers.%d.layer_norm2.weight", i));
+        IG_TRY(ig_weights_vec(w, &L->ln2b, D, err, "text_model.encoder.layers.%d.layer_norm2.bias", i));
+        IG_TRY(lin(w, &L->q, i, "self_attn.q_proj", D, D, err));
+        IG_TRY(lin(w, &L->k, i, "self_attn.k_proj", D, D, err));
+        IG_TRY(lin(w, &L->v, i, "self_attn.v_proj", D, D, err));
+        IG_TRY(lin(w, &L->o, i, "self_attn.out_proj", D, D, err));
+        IG_TRY(lin(w, &L->fc1, i, "mlp.fc1", F, D, err));
+        IG_TRY(lin(w, &L->fc2, i, "mlp.fc2", D, F, err));
         L->fc1.act = cfg->act;
     }
-    TRY(ig_weights_vec(w, &c->lnf_g, D, err, "text_model.final_layer_norm.weight"));
-    TRY(ig_weights_vec(w, &c->lnf_b, D, err, "text_model.final_layer_norm.bias"));
+    IG_TRY(ig_weights_vec(w, &c->lnf_g, D, err, "text_model.final_layer_norm.weight"));
+    IG_TRY(ig_weights_vec(w, &c->lnf_b, D, err, "text_model.final_layer_norm.bias"));
     return IG_OK;
 }
 
@@ -67,14 +58,14 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
     const size_t mark = ig_arena_mark(f->a);
     int64_t xs[3] = {B, T, D}, hs[3] = {B, T, cfg->intermediate};
     ig_tensor x, y, n, q, k, v, a, h;
-    TRY(act_plain(f, &x, 3, xs));
-    TRY(act_plain(f, &y, 3, xs));
-    TRY(act_plain(f, &n, 3, xs));
-    TRY(act_plain(f, &q, 3, xs));
-    TRY(act_plain(f, &k, 3, xs));
-    TRY(act_plain(f, &v, 3, xs));
-    TRY(act_plain(f, &a, 3, xs));
-    TRY(act_plain(f, &h, 3, hs));
+    IG_TRY(act_plain(f, &x, 3, xs));
+    IG_TRY(act_plain(f, &y, 3, xs));
+    IG_TRY(act_plain(f, &n, 3, xs));
+    IG_TRY(act_plain(f, &q, 3, xs));
+    IG_TRY(act_plain(f, &k, 3, xs));
+    IG_TRY(act_plain(f, &v, 3, xs));
+    IG_TRY(act_plain(f, &a, 3, xs));
+    IG_TRY(act_plain(f, &h, 3, hs));
     if (!f->a->dry) {
         /* embeddings: token_embedding[id] + position_embedding[position] */
         for (int b = 0; b < B; b++)
@@ -91,17 +82,17 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
     const float scale = 1.0f / sqrtf((float)(D / cfg->heads));
     for (int i = 0; i < cfg->layers; i++) {
         ig_clip_layer *L = &c->layer[i];
-        OP(f, ig_op_layer_norm(e, &x, cfg->eps, &L->ln1g, &L->ln1b, &n));
-        OP(f, ig_op_linear(e, &L->q, &n, NULL, &q));
-        OP(f, ig_op_linear(e, &L->k, &n, NULL, &k));
-        OP(f, ig_op_linear(e, &L->v, &n, NULL, &v));
-        OP(f, ig_op_attention(e, &q, &k, &v, cfg->heads, scale, true, &a)); /* CLIP's causal mask */
-        OP(f, ig_op_linear(e, &L->o, &a, &x, &y));
-        OP(f, ig_op_layer_norm(e, &y, cfg->eps, &L->ln2g, &L->ln2b, &n));
-        OP(f, ig_op_linear(e, &L->fc1, &n, NULL, &h));
-        OP(f, ig_op_linear(e, &L->fc2, &h, &y, &x));
+        IG_OP(f, ig_op_layer_norm(e, &x, cfg->eps, &L->ln1g, &L->ln1b, &n));
+        IG_OP(f, ig_op_linear(e, &L->q, &n, NULL, &q));
+        IG_OP(f, ig_op_linear(e, &L->k, &n, NULL, &k));
+        IG_OP(f, ig_op_linear(e, &L->v, &n, NULL, &v));
+        IG_OP(f, ig_op_attention(e, &q, &k, &v, cfg->heads, scale, true, &a)); /* CLIP's causal mask */
+        IG_OP(f, ig_op_linear(e, &L->o, &a, &x, &y));
+        IG_OP(f, ig_op_layer_norm(e, &y, cfg->eps, &L->ln2g, &L->ln2b, &n));
+        IG_OP(f, ig_op_linear(e, &L->fc1, &n, NULL, &h));
+        IG_OP(f, ig_op_linear(e, &L->fc2, &h, &y, &x));
     }
-    OP(f, ig_op_layer_norm(e, &x, cfg->eps, &c->lnf_g, &c->lnf_b, out));
+    IG_OP(f, ig_op_layer_norm(e, &x, cfg->eps, &c->lnf_g, &c->lnf_b, out));
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }

@@ -5,21 +5,12 @@
 
 #include <stdio.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        ig_status st_ = (x);                                                                       \
-        if (st_ != IG_OK) return st_;                                                              \
-    } while (0)
-#define OP(f, call)                                                                                \
-    do {                                                                                           \
-        if (!(f)->a->dry) TRY(call);                                                               \
-    } while (0)
 
 static ig_status load_conv(ig_weights *w, ig_conv2d *c, const char *name, int cout, int cin, int r, int stride,
                            ig_err *err) {
     int64_t ws[4] = {cout, cin, r, r}, bs[1] = {cout};
-    TRY(ig_weights_get(w, &c->w, 4, ws, err, "%s.weight", name));
-    TRY(ig_weights_get(w, &c->b, 1, bs, err, "%s.bias", name));
+    IG_TRY(ig_weights_get(w, &c->w, 4, ws, err, "%s.weight", name));
+    IG_TRY(ig_weights_get(w, &c->b, 1, bs, err, "%s.bias", name));
     c->stride = stride, c->pad = r / 2;
     return IG_OK;
 }
@@ -33,12 +24,12 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
     const int c0 = cfg->block_out[0];
     u->temb_dim = 4 * c0;
     int64_t t1[2] = {u->temb_dim, c0}, t2[2] = {u->temb_dim, u->temb_dim}, tb[1] = {u->temb_dim};
-    TRY(ig_weights_get(w, &u->time1.w, 2, t1, err, "time_embedding.linear_1.weight"));
-    TRY(ig_weights_get(w, &u->time1.b, 1, tb, err, "time_embedding.linear_1.bias"));
-    TRY(ig_weights_get(w, &u->time2.w, 2, t2, err, "time_embedding.linear_2.weight"));
-    TRY(ig_weights_get(w, &u->time2.b, 1, tb, err, "time_embedding.linear_2.bias"));
+    IG_TRY(ig_weights_get(w, &u->time1.w, 2, t1, err, "time_embedding.linear_1.weight"));
+    IG_TRY(ig_weights_get(w, &u->time1.b, 1, tb, err, "time_embedding.linear_1.bias"));
+    IG_TRY(ig_weights_get(w, &u->time2.w, 2, t2, err, "time_embedding.linear_2.weight"));
+    IG_TRY(ig_weights_get(w, &u->time2.b, 1, tb, err, "time_embedding.linear_2.bias"));
     u->time1.act = IG_ACT_SILU;
-    TRY(load_conv(w, &u->conv_in, "conv_in", c0, cfg->in_channels, 3, 1, err));
+    IG_TRY(load_conv(w, &u->conv_in, "conv_in", c0, cfg->in_channels, 3, 1, err));
 
     char p[160];
     int out_ch = c0;
@@ -49,25 +40,25 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
         lv->has_attn = cfg->down_attn[i];
         for (int j = 0; j < L; j++) {
             snprintf(p, sizeof p, "down_blocks.%d.resnets.%d.", i, j);
-            TRY(ig_resnet_load(&lv->res[j], w, p, j ? out_ch : in_ch, out_ch, u->temb_dim, G, eps, err));
+            IG_TRY(ig_resnet_load(&lv->res[j], w, p, j ? out_ch : in_ch, out_ch, u->temb_dim, G, eps, err));
             if (lv->has_attn) {
                 snprintf(p, sizeof p, "down_blocks.%d.attentions.%d.", i, j);
-                TRY(ig_transformer_load(&lv->attn[j], w, p, out_ch, cfg->heads[i], cfg->cross_attention_dim, G,
+                IG_TRY(ig_transformer_load(&lv->attn[j], w, p, out_ch, cfg->heads[i], cfg->cross_attention_dim, G,
                                         cfg->use_linear_projection, err));
             }
         }
         lv->has_sample = i < nb - 1;
         if (lv->has_sample) {
             snprintf(p, sizeof p, "down_blocks.%d.downsamplers.0.conv", i);
-            TRY(load_conv(w, &lv->sample, p, out_ch, out_ch, 3, 2, err));
+            IG_TRY(load_conv(w, &lv->sample, p, out_ch, out_ch, 3, 2, err));
         }
     }
 
     const int cm = cfg->block_out[nb - 1];
-    TRY(ig_resnet_load(&u->mid_res[0], w, "mid_block.resnets.0.", cm, cm, u->temb_dim, G, eps, err));
-    TRY(ig_transformer_load(&u->mid_attn, w, "mid_block.attentions.0.", cm, cfg->heads[nb - 1],
+    IG_TRY(ig_resnet_load(&u->mid_res[0], w, "mid_block.resnets.0.", cm, cm, u->temb_dim, G, eps, err));
+    IG_TRY(ig_transformer_load(&u->mid_attn, w, "mid_block.attentions.0.", cm, cfg->heads[nb - 1],
                             cfg->cross_attention_dim, G, cfg->use_linear_projection, err));
-    TRY(ig_resnet_load(&u->mid_res[1], w, "mid_block.resnets.1.", cm, cm, u->temb_dim, G, eps, err));
+    IG_TRY(ig_resnet_load(&u->mid_res[1], w, "mid_block.resnets.1.", cm, cm, u->temb_dim, G, eps, err));
 
     /* up blocks walk the channels in reverse; block i's resnet j takes the previous output plus a skip */
     int prev_out = cm;
@@ -79,23 +70,23 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
         for (int j = 0; j < L + 1; j++) {
             const int skip_ch = j == L ? up_in : up_out, res_in = j == 0 ? prev_out : up_out;
             snprintf(p, sizeof p, "up_blocks.%d.resnets.%d.", i, j);
-            TRY(ig_resnet_load(&lv->res[j], w, p, res_in + skip_ch, up_out, u->temb_dim, G, eps, err));
+            IG_TRY(ig_resnet_load(&lv->res[j], w, p, res_in + skip_ch, up_out, u->temb_dim, G, eps, err));
             if (lv->has_attn) {
                 snprintf(p, sizeof p, "up_blocks.%d.attentions.%d.", i, j);
-                TRY(ig_transformer_load(&lv->attn[j], w, p, up_out, cfg->heads[rev], cfg->cross_attention_dim, G,
+                IG_TRY(ig_transformer_load(&lv->attn[j], w, p, up_out, cfg->heads[rev], cfg->cross_attention_dim, G,
                                         cfg->use_linear_projection, err));
             }
         }
         lv->has_sample = i < nb - 1;
         if (lv->has_sample) {
             snprintf(p, sizeof p, "up_blocks.%d.upsamplers.0.conv", i);
-            TRY(load_conv(w, &lv->sample, p, up_out, up_out, 3, 1, err));
+            IG_TRY(load_conv(w, &lv->sample, p, up_out, up_out, 3, 1, err));
         }
         prev_out = up_out;
     }
-    TRY(ig_weights_vec(w, &u->norm_out_g, c0, err, "conv_norm_out.weight"));
-    TRY(ig_weights_vec(w, &u->norm_out_b, c0, err, "conv_norm_out.bias"));
-    TRY(load_conv(w, &u->conv_out, "conv_out", cfg->out_channels, c0, 3, 1, err));
+    IG_TRY(ig_weights_vec(w, &u->norm_out_g, c0, err, "conv_norm_out.weight"));
+    IG_TRY(ig_weights_vec(w, &u->norm_out_b, c0, err, "conv_norm_out.bias"));
+    IG_TRY(load_conv(w, &u->conv_out, "conv_out", cfg->out_channels, c0, 3, 1, err));
     return IG_OK;
 }
 
@@ -121,44 +112,44 @@ ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t
             return ig__fail(&e->err, IG_ERR_NOMEM, "activation arena exhausted");
         for (int64_t n = 0; n < N; n++) ((float *)tt.data)[n] = t;
     }
-    OP(f, ig_op_timestep_embedding(e, &tt, cfg->block_out[0], cfg->flip_sin_to_cos, cfg->freq_shift, &sin_emb));
-    OP(f, ig_op_linear(e, &u->time1, &sin_emb, NULL, &h1));
-    OP(f, ig_op_linear(e, &u->time2, &h1, NULL, &emb));
-    OP(f, ig_op_act(e, IG_ACT_SILU, &emb, &emb));
+    IG_OP(f, ig_op_timestep_embedding(e, &tt, cfg->block_out[0], cfg->flip_sin_to_cos, cfg->freq_shift, &sin_emb));
+    IG_OP(f, ig_op_linear(e, &u->time1, &sin_emb, NULL, &h1));
+    IG_OP(f, ig_op_linear(e, &u->time2, &h1, NULL, &emb));
+    IG_OP(f, ig_op_act(e, IG_ACT_SILU, &emb, &emb));
 
     ig_tensor x, y, skips[IG_UNET_MAX_BLOCKS * (IG_UNET_MAX_LAYERS + 1) + 1], in;
     int n_skips = 0;
-    TRY(ig__fw_nhwc(f, &in, N, cfg->in_channels, H, W));
+    IG_TRY(ig__fw_nhwc(f, &in, N, cfg->in_channels, H, W));
     if (!f->a->dry) ig_tensor_copy(&in, sample);
-    TRY(ig__fw_nhwc(f, &x, N, cfg->block_out[0], H, W));
-    OP(f, ig_op_conv2d(e, &u->conv_in, &in, NULL, &x));
+    IG_TRY(ig__fw_nhwc(f, &x, N, cfg->block_out[0], H, W));
+    IG_OP(f, ig_op_conv2d(e, &u->conv_in, &in, NULL, &x));
     skips[n_skips++] = x;
 
     for (int i = 0; i < nb; i++) {
         ig_unet_level *lv = &u->down[i];
         for (int j = 0; j < L; j++) {
-            TRY(ig_resnet_forward(f, &lv->res[j], &x, &emb, &y));
+            IG_TRY(ig_resnet_forward(f, &lv->res[j], &x, &emb, &y));
             x = y;
             if (lv->has_attn) {
-                TRY(ig_transformer_forward(f, &lv->attn[j], &x, context, &y));
+                IG_TRY(ig_transformer_forward(f, &lv->attn[j], &x, context, &y));
                 x = y;
             }
             skips[n_skips++] = x;
         }
         if (lv->has_sample) {
             H /= 2, W /= 2;
-            TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
-            OP(f, ig_op_conv2d(e, &lv->sample, &x, NULL, &y));
+            IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
+            IG_OP(f, ig_op_conv2d(e, &lv->sample, &x, NULL, &y));
             x = y;
             skips[n_skips++] = x;
         }
     }
 
-    TRY(ig_resnet_forward(f, &u->mid_res[0], &x, &emb, &y));
+    IG_TRY(ig_resnet_forward(f, &u->mid_res[0], &x, &emb, &y));
     x = y;
-    TRY(ig_transformer_forward(f, &u->mid_attn, &x, context, &y));
+    IG_TRY(ig_transformer_forward(f, &u->mid_attn, &x, context, &y));
     x = y;
-    TRY(ig_resnet_forward(f, &u->mid_res[1], &x, &emb, &y));
+    IG_TRY(ig_resnet_forward(f, &u->mid_res[1], &x, &emb, &y));
     x = y;
 
     for (int i = 0; i < nb; i++) {
@@ -166,31 +157,31 @@ ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t
         for (int j = 0; j < L + 1; j++) {
             const ig_tensor *s = &skips[--n_skips];
             ig_tensor cat;
-            TRY(ig__fw_nhwc(f, &cat, N, x.ne[1] + s->ne[1], H, W));
-            OP(f, ig_op_concat(e, &x, s, &cat)); /* torch.cat([hidden_states, res_hidden_states], dim=1) */
-            TRY(ig_resnet_forward(f, &lv->res[j], &cat, &emb, &y));
+            IG_TRY(ig__fw_nhwc(f, &cat, N, x.ne[1] + s->ne[1], H, W));
+            IG_OP(f, ig_op_concat(e, &x, s, &cat)); /* torch.cat([hidden_states, res_hidden_states], dim=1) */
+            IG_TRY(ig_resnet_forward(f, &lv->res[j], &cat, &emb, &y));
             x = y;
             if (lv->has_attn) {
-                TRY(ig_transformer_forward(f, &lv->attn[j], &x, context, &y));
+                IG_TRY(ig_transformer_forward(f, &lv->attn[j], &x, context, &y));
                 x = y;
             }
         }
         if (lv->has_sample) {
             ig_tensor upx;
-            TRY(ig__fw_nhwc(f, &upx, N, x.ne[1], 2 * H, 2 * W));
-            OP(f, ig_op_upsample2x(e, &x, &upx));
+            IG_TRY(ig__fw_nhwc(f, &upx, N, x.ne[1], 2 * H, 2 * W));
+            IG_OP(f, ig_op_upsample2x(e, &x, &upx));
             H *= 2, W *= 2;
-            TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
-            OP(f, ig_op_conv2d(e, &lv->sample, &upx, NULL, &y));
+            IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
+            IG_OP(f, ig_op_conv2d(e, &lv->sample, &upx, NULL, &y));
             x = y;
         }
     }
 
     ig_tensor g, o;
-    TRY(ig__fw_nhwc(f, &g, N, x.ne[1], H, W));
-    OP(f, ig_op_group_norm(e, &x, cfg->norm_groups, cfg->norm_eps, &u->norm_out_g, &u->norm_out_b, IG_ACT_SILU, &g));
-    TRY(ig__fw_nhwc(f, &o, N, cfg->out_channels, H, W));
-    OP(f, ig_op_conv2d(e, &u->conv_out, &g, NULL, &o));
+    IG_TRY(ig__fw_nhwc(f, &g, N, x.ne[1], H, W));
+    IG_OP(f, ig_op_group_norm(e, &x, cfg->norm_groups, cfg->norm_eps, &u->norm_out_g, &u->norm_out_b, IG_ACT_SILU, &g));
+    IG_TRY(ig__fw_nhwc(f, &o, N, cfg->out_channels, H, W));
+    IG_OP(f, ig_op_conv2d(e, &u->conv_out, &g, NULL, &o));
     if (!f->a->dry) ig_tensor_copy(out, &o);
     ig_arena_reset(f->a, mark);
     return IG_OK;

@@ -6,22 +6,13 @@
 
 #include <stdio.h>
 
-#define TRY(x)                                                                                     \
-    do {                                                                                           \
-        ig_status st_ = (x);                                                                       \
-        if (st_ != IG_OK) return st_;                                                              \
-    } while (0)
-#define OP(f, call)                                                                                \
-    do {                                                                                           \
-        if (!(f)->a->dry) TRY(call);                                                               \
-    } while (0)
 
 #define VAE_EPS 1e-6f
 
 static ig_status load_conv(ig_weights *w, ig_conv2d *c, const char *name, int cout, int cin, int r, ig_err *err) {
     int64_t ws[4] = {cout, cin, r, r}, bs[1] = {cout};
-    TRY(ig_weights_get(w, &c->w, 4, ws, err, "%s.weight", name));
-    TRY(ig_weights_get(w, &c->b, 1, bs, err, "%s.bias", name));
+    IG_TRY(ig_weights_get(w, &c->w, 4, ws, err, "%s.weight", name));
+    IG_TRY(ig_weights_get(w, &c->b, 1, bs, err, "%s.bias", name));
     c->stride = 1, c->pad = r / 2;
     return IG_OK;
 }
@@ -33,30 +24,30 @@ ig_status ig_vae_load(ig_vae *v, const ig_vae_config *cfg, ig_weights *w, ig_err
         return ig__fail(err, IG_ERR_UNSUPPORTED, "vae: %d blocks of %d layers is not a supported layout", nb, L);
     const int top = cfg->block_out[nb - 1];
     if (cfg->post_quant_conv)
-        TRY(load_conv(w, &v->post_quant, "post_quant_conv", cfg->latent_channels, cfg->latent_channels, 1, err));
-    TRY(load_conv(w, &v->conv_in, "decoder.conv_in", top, cfg->latent_channels, 3, err));
-    TRY(ig_resnet_load(&v->mid_res[0], w, "decoder.mid_block.resnets.0.", top, top, 0, G, VAE_EPS, err));
+        IG_TRY(load_conv(w, &v->post_quant, "post_quant_conv", cfg->latent_channels, cfg->latent_channels, 1, err));
+    IG_TRY(load_conv(w, &v->conv_in, "decoder.conv_in", top, cfg->latent_channels, 3, err));
+    IG_TRY(ig_resnet_load(&v->mid_res[0], w, "decoder.mid_block.resnets.0.", top, top, 0, G, VAE_EPS, err));
     if (cfg->mid_attention)
-        TRY(ig_vae_attn_load(&v->mid_attn, w, "decoder.mid_block.attentions.0.", top, G, VAE_EPS, err));
-    TRY(ig_resnet_load(&v->mid_res[1], w, "decoder.mid_block.resnets.1.", top, top, 0, G, VAE_EPS, err));
+        IG_TRY(ig_vae_attn_load(&v->mid_attn, w, "decoder.mid_block.attentions.0.", top, G, VAE_EPS, err));
+    IG_TRY(ig_resnet_load(&v->mid_res[1], w, "decoder.mid_block.resnets.1.", top, top, 0, G, VAE_EPS, err));
     char p[128];
     int prev = top;
     for (int i = 0; i < nb; i++) {
         const int out = cfg->block_out[nb - 1 - i];
         for (int j = 0; j < L + 1; j++) {
             snprintf(p, sizeof p, "decoder.up_blocks.%d.resnets.%d.", i, j);
-            TRY(ig_resnet_load(&v->up[i].res[j], w, p, j ? out : prev, out, 0, G, VAE_EPS, err));
+            IG_TRY(ig_resnet_load(&v->up[i].res[j], w, p, j ? out : prev, out, 0, G, VAE_EPS, err));
         }
         v->up[i].has_sample = i < nb - 1;
         if (v->up[i].has_sample) {
             snprintf(p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.conv", i);
-            TRY(load_conv(w, &v->up[i].sample, p, out, out, 3, err));
+            IG_TRY(load_conv(w, &v->up[i].sample, p, out, out, 3, err));
         }
         prev = out;
     }
-    TRY(ig_weights_vec(w, &v->norm_out_g, cfg->block_out[0], err, "decoder.conv_norm_out.weight"));
-    TRY(ig_weights_vec(w, &v->norm_out_b, cfg->block_out[0], err, "decoder.conv_norm_out.bias"));
-    TRY(load_conv(w, &v->conv_out, "decoder.conv_out", cfg->out_channels, cfg->block_out[0], 3, err));
+    IG_TRY(ig_weights_vec(w, &v->norm_out_g, cfg->block_out[0], err, "decoder.conv_norm_out.weight"));
+    IG_TRY(ig_weights_vec(w, &v->norm_out_b, cfg->block_out[0], err, "decoder.conv_norm_out.bias"));
+    IG_TRY(load_conv(w, &v->conv_out, "decoder.conv_out", cfg->out_channels, cfg->block_out[0], 3, err));
     return IG_OK;
 }
 
@@ -68,45 +59,45 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
     const int nb = cfg->n_blocks, L = cfg->layers_per_block;
     const size_t mark = ig_arena_mark(f->a);
     ig_tensor in, x, y;
-    TRY(ig__fw_nhwc(f, &in, N, cfg->latent_channels, H, W));
+    IG_TRY(ig__fw_nhwc(f, &in, N, cfg->latent_channels, H, W));
     if (!f->a->dry) ig_tensor_copy(&in, z);
     if (cfg->post_quant_conv) {
-        TRY(ig__fw_nhwc(f, &y, N, cfg->latent_channels, H, W));
-        OP(f, ig_op_conv2d(e, &v->post_quant, &in, NULL, &y));
+        IG_TRY(ig__fw_nhwc(f, &y, N, cfg->latent_channels, H, W));
+        IG_OP(f, ig_op_conv2d(e, &v->post_quant, &in, NULL, &y));
         in = y;
     }
-    TRY(ig__fw_nhwc(f, &x, N, cfg->block_out[nb - 1], H, W));
-    OP(f, ig_op_conv2d(e, &v->conv_in, &in, NULL, &x));
-    TRY(ig_resnet_forward(f, &v->mid_res[0], &x, NULL, &y));
+    IG_TRY(ig__fw_nhwc(f, &x, N, cfg->block_out[nb - 1], H, W));
+    IG_OP(f, ig_op_conv2d(e, &v->conv_in, &in, NULL, &x));
+    IG_TRY(ig_resnet_forward(f, &v->mid_res[0], &x, NULL, &y));
     x = y;
     if (cfg->mid_attention) {
-        TRY(ig_vae_attn_forward(f, &v->mid_attn, &x, &y));
+        IG_TRY(ig_vae_attn_forward(f, &v->mid_attn, &x, &y));
         x = y;
     }
-    TRY(ig_resnet_forward(f, &v->mid_res[1], &x, NULL, &y));
+    IG_TRY(ig_resnet_forward(f, &v->mid_res[1], &x, NULL, &y));
     x = y;
     for (int i = 0; i < nb; i++) {
         for (int j = 0; j < L + 1; j++) {
             /* TODO(memory): every output stays on the arena's stack until the decode ends; ping-pong
              * buffers would keep two live at 512x512 instead of the whole chain. */
-            TRY(ig_resnet_forward(f, &v->up[i].res[j], &x, NULL, &y));
+            IG_TRY(ig_resnet_forward(f, &v->up[i].res[j], &x, NULL, &y));
             x = y;
         }
         if (v->up[i].has_sample) {
             ig_tensor upx;
-            TRY(ig__fw_nhwc(f, &upx, N, x.ne[1], 2 * H, 2 * W));
-            OP(f, ig_op_upsample2x(e, &x, &upx));
+            IG_TRY(ig__fw_nhwc(f, &upx, N, x.ne[1], 2 * H, 2 * W));
+            IG_OP(f, ig_op_upsample2x(e, &x, &upx));
             H *= 2, W *= 2;
-            TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
-            OP(f, ig_op_conv2d(e, &v->up[i].sample, &upx, NULL, &y));
+            IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
+            IG_OP(f, ig_op_conv2d(e, &v->up[i].sample, &upx, NULL, &y));
             x = y;
         }
     }
     ig_tensor g, o;
-    TRY(ig__fw_nhwc(f, &g, N, x.ne[1], H, W));
-    OP(f, ig_op_group_norm(e, &x, cfg->norm_groups, VAE_EPS, &v->norm_out_g, &v->norm_out_b, IG_ACT_SILU, &g));
-    TRY(ig__fw_nhwc(f, &o, N, cfg->out_channels, H, W));
-    OP(f, ig_op_conv2d(e, &v->conv_out, &g, NULL, &o));
+    IG_TRY(ig__fw_nhwc(f, &g, N, x.ne[1], H, W));
+    IG_OP(f, ig_op_group_norm(e, &x, cfg->norm_groups, VAE_EPS, &v->norm_out_g, &v->norm_out_b, IG_ACT_SILU, &g));
+    IG_TRY(ig__fw_nhwc(f, &o, N, cfg->out_channels, H, W));
+    IG_OP(f, ig_op_conv2d(e, &v->conv_out, &g, NULL, &o));
     if (!f->a->dry) ig_tensor_copy(image, &o);
     ig_arena_reset(f->a, mark);
     return IG_OK;
