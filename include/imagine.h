@@ -20,6 +20,7 @@ typedef enum ig_status {
     IG_ERR_UNSUPPORTED, /* valid but not implemented here (dtype, layout, backend) */
     IG_ERR_BACKEND,     /* the kernel library (oneDNN, cuDNN) refused */
     IG_ERR_NOT_FOUND,   /* a named thing (tensor, file, model) does not exist */
+    IG_ERR_CANCELLED,   /* the caller's progress callback asked to stop */
 } ig_status;
 
 typedef struct ig_err {

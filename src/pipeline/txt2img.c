@@ -117,7 +117,7 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
             }
         TRY(ig_sched_step(&sched, i, eps, latents, n_lat, &gen, x0, err));
         if (p->progress && p->progress(p->progress_ud, i + 1, sched.n_steps, x0)) {
-            ig__fail(err, IG_ERR_INVALID, "cancelled");
+            ig__fail(err, IG_ERR_CANCELLED, "cancelled after step %d of %d", i + 1, sched.n_steps);
             goto fail;
         }
     }

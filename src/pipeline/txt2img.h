@@ -6,8 +6,7 @@
 #include "models/sd.h"
 
 /* Called after each sampling step; return non-zero to cancel (the generation stops with
- * IG_ERR_CANCELLED... reported as IG_ERR_INVALID "cancelled" until the status exists). pred_x0 is
- * the step's x0 prediction (n, C, h, w) f32, for previews. */
+ * IG_ERR_CANCELLED). pred_x0 is the step's x0 prediction (n, C, h, w) f32, for previews. */
 typedef int (*ig_progress_fn)(void *ud, int step, int n_steps, const float *pred_x0);
 
 typedef struct ig_gen_params {

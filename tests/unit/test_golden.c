@@ -225,6 +225,47 @@ static void test_pipelines(ig_engine *e, ig_sd_model *m, const char *set) {
     }
 }
 
+/* The progress callback sees steps 1..k in order with a finite x0 preview, and a non-zero return
+ * stops the run with IG_ERR_CANCELLED; a batch of n = 2 gives two finite, different images. */
+typedef struct {
+    int calls, last_step, cancel_at;
+    bool finite;
+    size_t n_x0;
+} cancel_ctx;
+
+static int on_step(void *ud, int step, int n_steps, const float *x0) {
+    cancel_ctx *c = ud;
+    c->calls++;
+    if (step != c->last_step + 1 || n_steps != 4) c->finite = false;
+    c->last_step = step;
+    for (size_t i = 0; i < c->n_x0; i++)
+        if (!isfinite(x0[i])) c->finite = false;
+    return step == c->cancel_at;
+}
+
+static void test_progress_and_batch(ig_engine *e, ig_sd_model *m) {
+    ig_gen_params p = IG_GEN_PARAMS_INIT;
+    p.prompt = "a photograph of an astronaut riding a horse";
+    p.width = p.height = 64, p.n_steps = 4, p.seed = 3, p.sampler = IG_SAMPLER_EULER_A;
+    cancel_ctx c = {.cancel_at = 2, .finite = true, .n_x0 = 256};
+    p.progress = on_step, p.progress_ud = &c;
+    ig_err err = {0};
+    CHECK(ig_txt2img(e, m, &p, NULL, NULL, NULL, &err) == IG_ERR_CANCELLED);
+    CHECK(c.calls == 2 && c.last_step == 2 && c.finite);
+    p.progress = NULL;
+    p.n_images = 2;
+    float *img = malloc(sizeof(float) * 2 * 64 * 64 * 3);
+    err = (ig_err){0};
+    CHECK(ig_txt2img(e, m, &p, NULL, img, NULL, &err) == IG_OK);
+    size_t differ = 0, bad = 0;
+    for (size_t i = 0; i < 64 * 64 * 3; i++) {
+        differ += img[i] != img[i + 64 * 64 * 3];
+        bad += !(img[i] >= 0 && img[i] <= 1) + !(img[i + 64 * 64 * 3] >= 0 && img[i + 64 * 64 * 3] <= 1);
+    }
+    CHECK(bad == 0 && differ > 1000);
+    free(img);
+}
+
 static void test_set(ig_engine *e, ig_engine *e_bf16, const char *set) {
     snprintf(g_dir, sizeof g_dir, "%s/golden/%s", test_shared_dir(), set);
     g_manifest = load_manifest(set);
@@ -246,6 +287,7 @@ static void test_set(ig_engine *e, ig_engine *e_bf16, const char *set) {
         test_unet(e, m, set, "b", 500, IG_F32);
         test_vae(e, m, set);
         test_pipelines(e, m, set);
+        test_progress_and_batch(e, m);
         /* Both engines use the cpu backend, whose per-op caches are keyed by dtype and layout, so one
          * release below frees what either created. */
         if (e_bf16) test_unet(e_bf16, m, set, "a", 999, IG_BF16);
