@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 dnnl_engine_t ig__dnnl_eng;
 dnnl_stream_t ig__dnnl_stream;
@@ -86,6 +88,21 @@ dnnl_status_t ig__dnnl_append_act(dnnl_post_ops_t po, ig_act act) {
     return dnnl_invalid_arguments;
 }
 
+/* The packed copy is all the engine reads from now on: ask the kernel to reclaim the source's pages.
+ * MADV_PAGEOUT keeps the contents whatever the memory is (a checkpoint's file mapping is dropped
+ * and re-read on a later touch; anonymous memory is swapped out or left alone), unlike DONTNEED,
+ * so it is safe on memory the engine does not own. Only whole pages inside the tensor; a kernel
+ * without PAGEOUT (before 5.4) answers EINVAL and nothing changes. */
+static void release_source(const ig_tensor *src) {
+#ifdef MADV_PAGEOUT
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE), a = (uintptr_t)src->data;
+    const uintptr_t lo = (a + page - 1) & ~(page - 1), hi = (a + ig_tensor_nbytes(src)) & ~(page - 1);
+    if (hi > lo) (void)madvise((void *)lo, hi - lo, MADV_PAGEOUT);
+#else
+    (void)src;
+#endif
+}
+
 ig_status ig__dnnl_pack(const ig_tensor *src, int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides,
                         const dnnl_memory_desc_t *want, void **out, ig_err *err) {
     float *plain = NULL;
@@ -126,6 +143,7 @@ ig_status ig__dnnl_pack(const ig_tensor *src, int ndims, const dnnl_dims_t dims,
     DNNL_TRY(err, dnnl_stream_wait(ig__dnnl_stream));
     *out = packed;
     packed = NULL;
+    release_source(src);
 fail:
     if (r) dnnl_primitive_destroy(r);
     if (rpd) dnnl_primitive_desc_destroy(rpd);
