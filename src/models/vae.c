@@ -5,6 +5,7 @@
 #include "vae.h"
 
 #include <stdio.h>
+#include <string.h>
 
 
 #define VAE_EPS 1e-6f
@@ -51,6 +52,19 @@ ig_status ig_vae_load(ig_vae *v, const ig_vae_config *cfg, ig_weights *w, ig_err
     return IG_OK;
 }
 
+/* y, the newest allocation (at arena offset y_off), moves down to x_off once the activation there is
+ * dead, and the arena is cut just above it: the up path then holds its current activation and the
+ * block's temporaries, not every output of the chain (at 512x512 each is 64 MiB in bf16). memmove:
+ * y may be larger than what it replaces (after an upsample) and overlap it. */
+static void settle(ig_fw *f, size_t x_off, size_t y_off, ig_tensor *y) {
+    const size_t n = ig_tensor_nbytes(y);
+    if (!f->a->dry) {
+        memmove(f->a->base + x_off, f->a->base + y_off, n);
+        y->data = f->a->base + x_off;
+    }
+    ig_arena_reset(f->a, x_off + ((n + 63) & ~(size_t)63));
+}
+
 ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *image) {
     ig_engine *e = f->e;
     const ig_vae_config *cfg = &v->cfg;
@@ -74,13 +88,14 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
         IG_TRY(ig_vae_attn_forward(f, &v->mid_attn, &x, &y));
         x = y;
     }
+    const size_t x_off = ig_arena_mark(f->a); /* the resnet's output lands here: the up path's slot */
     IG_TRY(ig_resnet_forward(f, &v->mid_res[1], &x, NULL, &y));
     x = y;
     for (int i = 0; i < nb; i++) {
         for (int j = 0; j < L + 1; j++) {
-            /* TODO(memory): every output stays on the arena's stack until the decode ends; ping-pong
-             * buffers would keep two live at 512x512 instead of the whole chain. */
+            const size_t y_off = ig_arena_mark(f->a);
             IG_TRY(ig_resnet_forward(f, &v->up[i].res[j], &x, NULL, &y));
+            settle(f, x_off, y_off, &y);
             x = y;
         }
         if (v->up[i].has_sample) {
@@ -88,8 +103,10 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
             IG_TRY(ig__fw_nhwc(f, &upx, N, x.ne[1], 2 * H, 2 * W));
             IG_OP(f, ig_op_upsample2x(e, &x, &upx));
             H *= 2, W *= 2;
+            const size_t y_off = ig_arena_mark(f->a);
             IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
             IG_OP(f, ig_op_conv2d(e, &v->up[i].sample, &upx, NULL, &y));
+            settle(f, x_off, y_off, &y);
             x = y;
         }
     }
