@@ -225,7 +225,8 @@ ig_status ig__dnnl_prim_setup(ig__dnnl_prim *p, dnnl_primitive_desc_t pd, void *
     DNNL_TRY(err, dnnl_memory_create(&p->m_dst, &p->dst_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
     DNNL_TRY(err, dnnl_memory_create(&p->m_wei, wmd, ig__dnnl_eng, wei));
     if (bias && bmd && bmd->ndims) DNNL_TRY(err, dnnl_memory_create(&p->m_bias, bmd, ig__dnnl_eng, (void *)bias));
-    if (p->has_res) DNNL_TRY(err, dnnl_memory_create(&p->m_res, &p->res_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
+    if (p->has_res && !p->res_sum)
+        DNNL_TRY(err, dnnl_memory_create(&p->m_res, &p->res_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
     if (p->gate) DNNL_TRY(err, dnnl_memory_create(&p->m_mul, &p->mul_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
     if (ig__dnnl_scratch_reserve(pd, &p->m_scratch, err) != IG_OK) goto fail;
     return IG_OK;

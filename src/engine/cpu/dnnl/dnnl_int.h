@@ -61,7 +61,8 @@ typedef struct ig__dnnl_packed {
 typedef struct ig__dnnl_prim {
     dnnl_memory_desc_t src_md, dst_md, res_md;
     bool has_res;
-    int part; /* linear geglu: 0 value half, 1 gate half */
+    bool res_sum; /* residual added by a sum post-op: res is copied into dst before the execute */
+    int part;     /* linear geglu: 0 value half, 1 gate half */
     dnnl_primitive_t prim;
     dnnl_memory_t m_src, m_wei, m_bias, m_dst, m_res, m_mul, m_scratch;
     int res_idx, mul_idx;       /* post-op positions of the binary add (residual) / mul (geglu) */
