@@ -48,7 +48,7 @@ $(BUILD)/libimagine.a: $(LIB_OBJ)
 $(BUILD)/imagine: $(BUILD)/obj/src/main.o $(BUILD)/libimagine.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libimagine.a tests/unit/test.h
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libimagine.a tests/unit/test.h tests/unit/golden.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -Itests/unit -MMD -MP -o $@ $< $(BUILD)/libimagine.a $(LDFLAGS_ALL) $(LDLIBS)
 

@@ -13,6 +13,7 @@
 
 #include "common.h"
 #include "test.h"
+#include "golden.h"
 
 #define CTX IG_BPE_CONTEXT
 #define BOS 49406
@@ -53,36 +54,11 @@ static void check_encode(const ig_bpe *b, const char *name, const char *prompt, 
     }
 }
 
-/* The manifests hold Python's json.dumps of -inf (lambda_min_clipped: -Infinity), which is not
- * JSON: blank -Infinity, Infinity and NaN to null before jansson sees them (as test_sched.c does). */
-static json_t *load_manifest(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    char *buf = NULL;
-    json_t *j = NULL;
-    long len;
-    if (!fp || fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) goto done;
-    buf = malloc((size_t)len + 1);
-    if (!buf || fread(buf, 1, (size_t)len, fp) != (size_t)len) goto done;
-    buf[len] = 0;
-    static const char *const bad[] = {"-Infinity", "Infinity", "NaN"};
-    for (int k = 0; k < 3; k++)
-        for (char *p = buf; (p = strstr(p, bad[k])) != NULL; p += strlen(bad[k])) {
-            memcpy(p, "null", 4);
-            memset(p + 4, ' ', strlen(bad[k]) - 4);
-        }
-    json_error_t je;
-    if (!(j = json_loads(buf, 0, &je))) fprintf(stderr, "%s:%d: %s\n", path, je.line, je.text);
-done:
-    if (fp) fclose(fp);
-    free(buf);
-    return j;
-}
-
 /* ---- The golden cases: prompts from manifest.json, ids from cases/tokens_*.bin (int32 LE). */
 static void golden_set(const char *set) {
     char dir[512];
     snprintf(dir, sizeof dir, "%s/golden/%s", test_shared_dir(), set);
-    json_t *m = load_manifest(path_in(dir, "manifest.json")), *c;
+    json_t *m = golden_load_json(path_in(dir, "manifest.json")), *c;
     ig_bpe *b = NULL;
     ig_err err = {0};
     size_t i;

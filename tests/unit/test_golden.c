@@ -14,6 +14,7 @@
 #include "models/sd.h"
 #include "pipeline/txt2img.h"
 #include "test.h"
+#include "golden.h"
 
 static char g_dir[512];
 static json_t *g_manifest;
@@ -21,45 +22,13 @@ static json_t *g_manifest;
 static json_t *load_manifest(const char *set) {
     char p[600];
     snprintf(p, sizeof p, "%s/golden/%s/manifest.json", test_shared_dir(), set);
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    size_t got = fread(buf, 1, (size_t)n, f);
-    fclose(f);
-    buf[got] = 0;
-    /* Python writes -Infinity for lambda_min_clipped, which is not JSON */
-    for (char *s = buf; (s = strstr(s, "-Infinity"));) memcpy(s, "     null", 9);
-    json_t *j = json_loadb(buf, got, 0, NULL);
-    free(buf);
-    return j;
+    return golden_load_json(p);
 }
 
-static json_t *find_case(const char *name) {
-    json_t *cases = json_object_get(g_manifest, "cases"), *c;
-    size_t i;
-    json_array_foreach(cases, i, c) if (!strcmp(json_string_value(json_object_get(c, "name")), name)) return c;
-    return NULL;
-}
+static json_t *find_case(const char *name) { return golden_find_case(g_manifest, name); }
 
 /* Reads case `name` (float32 or int32 raw); n gets the element count. */
-static void *read_case(const char *name, size_t *n) {
-    json_t *c = find_case(name);
-    if (!c) return NULL;
-    char p[800];
-    snprintf(p, sizeof p, "%s/%s", g_dir, json_string_value(json_object_get(c, "file")));
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc((size_t)sz);
-    *n = fread(buf, 1, (size_t)sz, f) / 4;
-    fclose(f);
-    return buf;
-}
+static void *read_case(const char *name, size_t *n) { return golden_read_case(g_manifest, g_dir, name, n); }
 
 static void compare(const char *label, const float *got, const float *ref, size_t n, double tol) {
     double *r = malloc(n * sizeof(double)), mx = 1;

@@ -19,6 +19,7 @@
 
 #include "common.h"
 #include "test.h"
+#include "golden.h"
 
 /* ---- scheduler_config.json -> ig_sched_config, as io/config.c will do it ------------------- */
 
@@ -116,33 +117,6 @@ static void check_resolved(const char *run, const ig_sched_config *got, const ig
     if (bad) test_failures++;
 }
 
-/* The manifests hold Python's json.dumps of -inf (lambda_min_clipped: -Infinity), which is not JSON:
- * map -Infinity, Infinity and NaN to null before jansson sees them. */
-static json_t *load_json(const char *path) {
-    FILE *fp = fopen(path, "rb");
-    char *buf = NULL;
-    json_t *j = NULL;
-    long len;
-    if (!fp || fseek(fp, 0, SEEK_END) != 0 || (len = ftell(fp)) < 0 || fseek(fp, 0, SEEK_SET) != 0) goto done;
-    buf = malloc((size_t)len + 1);
-    if (!buf || fread(buf, 1, (size_t)len, fp) != (size_t)len) goto done;
-    buf[len] = 0;
-    static const char *const bad[] = {"-Infinity", "Infinity", "NaN"};
-    for (int b = 0; b < 3; b++)
-        for (char *p = buf; (p = strstr(p, bad[b])) != NULL;) {
-            size_t k = strlen(bad[b]);
-            memcpy(p, "null", 4);
-            memset(p + 4, ' ', k - 4);
-            p += k;
-        }
-    json_error_t jerr;
-    j = json_loads(buf, 0, &jerr);
-    if (!j) fprintf(stderr, "%s:%d: %s\n", path, jerr.line, jerr.text);
-done:
-    if (fp) fclose(fp);
-    free(buf);
-    return j;
-}
 
 static float *read_f32(const char *set, const char *file, size_t n) {
     char path[512];
@@ -187,9 +161,9 @@ static int runs_checked;
 static void test_golden_set(const char *set) {
     char path[512];
     snprintf(path, sizeof path, "%s/golden/%s/manifest.json", test_shared_dir(), set);
-    json_t *manifest = load_json(path);
+    json_t *manifest = golden_load_json(path);
     snprintf(path, sizeof path, "%s/golden/%s/model/scheduler/scheduler_config.json", test_shared_dir(), set);
-    json_t *folder = load_json(path);
+    json_t *folder = golden_load_json(path);
     CHECK(manifest && folder);
     if (!manifest || !folder) goto done;
     ig_sched_config folder_cfg = config_from_json(folder);

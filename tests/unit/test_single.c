@@ -25,6 +25,7 @@
 #include "models/single.h"
 #include "pipeline/txt2img.h"
 #include "test.h"
+#include "golden.h"
 
 static char g_tmp[256];
 
@@ -354,47 +355,16 @@ static ig_status write_single(const ig_sd_model *a, const spec *s, const char *p
 static char g_dir[512];
 static json_t *g_manifest;
 
-static json_t *find_case(const char *name) {
-    json_t *cases = json_object_get(g_manifest, "cases"), *c;
-    size_t i;
-    json_array_foreach(cases, i, c) if (!strcmp(json_string_value(json_object_get(c, "name")), name)) return c;
-    return NULL;
-}
+static json_t *find_case(const char *name) { return golden_find_case(g_manifest, name); }
 
-static void *read_case(const char *name, size_t *n) {
-    json_t *c = find_case(name);
-    if (!c) return NULL;
-    char p[800];
-    snprintf(p, sizeof p, "%s/%s", g_dir, json_string_value(json_object_get(c, "file")));
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    void *buf = malloc((size_t)sz);
-    *n = fread(buf, 1, (size_t)sz, f) / 4;
-    fclose(f);
-    return buf;
-}
+static void *read_case(const char *name, size_t *n) { return golden_read_case(g_manifest, g_dir, name, n); }
 
 /* g_dir and the set's manifest (Python wrote -Infinity, which is not JSON, for lambda_min_clipped). */
 static json_t *load_manifest(const char *set) {
     char p[700];
     snprintf(g_dir, sizeof g_dir, "%s/golden/%s", test_shared_dir(), set);
     snprintf(p, sizeof p, "%s/manifest.json", g_dir);
-    FILE *f = fopen(p, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)sz + 1);
-    size_t got = fread(buf, 1, (size_t)sz, f);
-    fclose(f);
-    buf[got] = 0;
-    for (char *s = buf; (s = strstr(s, "-Infinity"));) memcpy(s, "     null", 9);
-    json_t *j = json_loadb(buf, got, 0, NULL);
-    free(buf);
-    return j;
+    return golden_load_json(p);
 }
 
 static void compare(const char *label, const float *got, const float *ref, size_t n, double tol) {
