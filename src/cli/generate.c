@@ -162,7 +162,12 @@ int ig_cli_generate(int argc, char **argv) {
     else default_vocab(vdir, sizeof vdir);
     if (ig_engine_create(&e, "cpu", prec, &err)) goto done;
     if (single ? ig_sd_open_single(&m, model, vdir, &sopts, &err) : ig_sd_open(&m, model, &err)) goto done;
-    const size_t n_lat = (size_t)p.n_images * m->unet.cfg.in_channels * (p.height / 8) * (p.width / 8);
+    const int f = ig_sd_latent_factor(m);
+    if (p.width % f || p.height % f) {
+        ig__fail(&err, IG_ERR_INVALID, "this model needs width and height multiples of %d", f);
+        goto done;
+    }
+    const size_t n_lat = (size_t)p.n_images * m->unet.cfg.in_channels * (p.height / f) * (p.width / f);
     const size_t n_px = (size_t)p.n_images * p.height * p.width * 3;
     lat = malloc(n_lat * sizeof(float));
     img = malloc(n_px * sizeof(float));

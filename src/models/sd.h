@@ -26,6 +26,9 @@ typedef struct ig_sd_model {
 ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err);
 void ig_sd_close(ig_engine *e, ig_sd_model *m); /* accepts NULL; e releases the backend caches */
 
+/* Pixels per latent along each side: 2^(VAE blocks - 1), 8 for SD 1.x/2.x, 4 for the built-in model. */
+static inline int ig_sd_latent_factor(const ig_sd_model *m) { return 1 << (m->vae.cfg.n_blocks - 1); }
+
 /* Parsers, exposed for tests and the single-file loader. */
 ig_status ig_sd_unet_config(const char *path, ig_unet_config *cfg, ig_err *err);
 ig_status ig_sd_vae_config(const char *path, ig_vae_config *cfg, ig_err *err);

@@ -26,7 +26,7 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
                      int *n_tokens, ig_err *err) {
     const ig_unet_config *uc = &m->unet.cfg;
     const int n = p->n_images, W = p->width, H = p->height, C = uc->in_channels;
-    const int h = H / 8, w = W / 8, T = m->clip.cfg.max_positions, D = m->clip.cfg.hidden;
+    const int f = ig_sd_latent_factor(m), h = H / f, w = W / f, T = m->clip.cfg.max_positions, D = m->clip.cfg.hidden;
     const bool cfg = p->guidance > 1.0f;
     const int NB = cfg ? 2 * n : n;
     const size_t n_lat = (size_t)n * C * h * w;
@@ -39,9 +39,10 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
     ig_sched_config sc = m->sched;
     e->err = (ig_err){0};
 
-    if (n < 1 || W < 8 || H < 8 || W % 8 || H % 8 || p->n_steps < 1) {
-        ig__fail(err, IG_ERR_INVALID, "txt2img: need n >= 1, width and height multiples of 8, steps >= 1 (got n=%d %dx%d steps=%d)",
-                 n, W, H, p->n_steps);
+    if (n < 1 || W < f || H < f || W % f || H % f || p->n_steps < 1) {
+        ig__fail(err, IG_ERR_INVALID,
+                 "txt2img: need n >= 1, width and height multiples of %d, steps >= 1 (got n=%d %dx%d steps=%d)", f, n,
+                 W, H, p->n_steps);
         goto fail;
     }
     if (p->spacing != IG_SPACING_UNSET) sc.timestep_spacing = p->spacing;

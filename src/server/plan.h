@@ -1,0 +1,85 @@
+/* plan.h — what a validated request becomes on one model: sampler, steps, guidance, the prompt
+ * actually used (revised_prompt), the size generated before resizing, and the moderation verdict.
+ *
+ * Owns: the model card (how the server drives a model: presets from imagine.json in the model folder,
+ * else from its name and configs), the quality → steps and style → prompt/guidance tables, the
+ * native-resolution rule, the transparent-background prompt, the prompt filter.
+ * Leaves to others: parsing the body (api/), running it (job.c), HTTP (http.c).
+ *
+ * The tables (README "Quality, style and sizes" repeats them):
+ *   preset     sampler                 low  medium  high   guidance
+ *   standard   DPM++ 2M Karras          12      20    30   7.5       SD 1.x / 2.x
+ *   turbo      Euler ancestral trailing  1       2     4   off       SD-Turbo (name has "turbo")
+ *   lcm        LCM                       2       4     8   off       LCM-LoRA merges (name has "lcm")
+ *   quality auto → high, standard → medium, hd → high (api/request.h: ig_api_quality_tier).
+ *   style vivid:   prompt + ", vivid colors, dramatic lighting, high contrast", guidance x 1.25
+ *   style natural: prompt + ", natural colors, soft natural light, realistic", guidance x 0.8
+ *   quality words (revision on): high + ", highly detailed, sharp focus"; medium + ", detailed".
+ *   background transparent: prompt + ", centered on a plain white background", keyed out after.
+ * Sizes: the model draws at its native area (unet sample_size x latent factor, squared) in the
+ * requested aspect, sides rounded to multiples of 8 (and of the latent factor), then the image is
+ * resized to exactly the requested pixels (Lanczos down, Catmull-Rom up).
+ */
+#ifndef IG_SERVER_PLAN_H
+#define IG_SERVER_PLAN_H
+
+#include <stdbool.h>
+
+#include "api/request.h"
+#include "models/sd.h"
+
+typedef enum ig_preset { IG_PRESET_STANDARD, IG_PRESET_TURBO, IG_PRESET_LCM } ig_preset;
+
+#define IG_CARD_TEXT_MAX 512
+
+typedef struct ig_model_card {
+    ig_preset preset;
+    ig_sampler sampler;
+    int steps[3];        /* low, medium, high */
+    float guidance;      /* <= 1: classifier-free guidance off */
+    int native;          /* side of the native square, pixels */
+    int factor;          /* pixels per latent */
+    bool revise;         /* style and quality words added to the prompt */
+    char negative_prompt[IG_CARD_TEXT_MAX];
+    char transparent_words[IG_CARD_TEXT_MAX]; /* appended for background=transparent */
+} ig_model_card;
+
+/* Defaults from the preset the name suggests and the configs of m; then imagine.json in the model
+ * folder (when path is a folder and has one) overrides any of: "preset", "sampler" (euler, euler_a,
+ * dpmpp_2m_karras, lcm, turbo), "steps_low", "steps_medium", "steps_high", "guidance", "native",
+ * "revise_prompt", "negative_prompt", "transparent_prompt". A bad imagine.json is an error naming it. */
+ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *id, const ig_sd_model *m,
+                             ig_err *err);
+
+/* The moderation word lists: built-in, plus an optional file of one term per line ("#" comments;
+ * a line "low: term" applies at moderation=low too, plain lines only at auto). Terms match whole
+ * words, case-insensitively, with any run of non-letters between the words of a multi-word term. */
+typedef struct ig_blocklist ig_blocklist;
+ig_status ig_blocklist_load(ig_blocklist **out, const char *path, ig_err *err); /* path NULL: built-in only */
+void ig_blocklist_free(ig_blocklist *b);
+/* The first term the prompt contains at this level, or NULL. */
+const char *ig_blocklist_match(const ig_blocklist *b, const char *prompt, ig_moderation level);
+
+typedef struct ig_plan {
+    char *prompt;          /* what the model reads = revised_prompt; caller frees with ig_plan_clear */
+    const char *negative;  /* the card's */
+    int gen_width, gen_height;
+    int n_steps;
+    float guidance;
+    ig_sampler sampler;
+    bool transparent;
+    uint64_t seed;
+    int n_partials;        /* partial previews that will be sent, <= req.partial_images */
+    int partial_after[3];  /* after which step (1-based) each preview is made */
+} ig_plan;
+
+/* Fills plan for req on the model with this card. revise_global false turns prompt revision off for
+ * every model. seed is the request's noise seed. Fails only for lack of memory. */
+ig_status ig_plan_make(const ig_model_card *card, const ig_request *req, bool revise_global, uint64_t seed,
+                       ig_plan *plan, ig_err *err);
+void ig_plan_clear(ig_plan *plan);
+
+/* The size drawn for a requested WxH on a model of native side `native` and latent factor f. */
+void ig_plan_native_size(int native, int f, int width, int height, int *gen_w, int *gen_h);
+
+#endif
