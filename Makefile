@@ -11,7 +11,7 @@ CFLAGS   ?=
 SAN      ?=
 CFLAGS_ALL = -std=c11 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE \
              -Iinclude -Isrc $(SAN) $(CFLAGS)
-LDLIBS   = -ldnnl -ljansson -lpng -ljpeg -lwebp -lm
+LDLIBS   = -lmicrohttpd -ldnnl -ljansson -lpng -ljpeg -lwebp -lm
 LDFLAGS_ALL = -fopenmp $(SAN) $(LDFLAGS)
 SHARED  ?= $(abspath ../shared)
 

@@ -1,10 +1,11 @@
-/* main.c — the imagine command: subcommands dispatch to the library. Today: generate, bench ops, version. */
+/* main.c — the imagine command: subcommands dispatch to the library. serve, generate, bench, version. */
 #include <stdio.h>
 #include <string.h>
 
 #include "bench/bench.h"
 #include "cli/cli.h"
 #include "imagine.h"
+#include "server/server.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -14,7 +15,7 @@ static void usage(FILE *f) {
             "  bench --model DIR [--width W] [--height H] [--steps N] [--n N] [--cfg F] [--reps N]\n"
             "                         per-stage ms, GFLOP/s and peak RSS of a whole generation\n"
             "  version                print the version\n"
-            "(serve comes with the server issue)\n");
+            "  serve [--model [ID=]PATH ...] [...]   the OpenAI / Gradient image API (imagine serve --help)\n");
 }
 
 int main(int argc, char **argv) {
@@ -27,6 +28,7 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (!strcmp(argv[1], "generate")) return ig_cli_generate(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "serve")) return ig_cli_serve(argc - 2, argv + 2);
     if (!strcmp(argv[1], "bench")) {
         if (argc >= 3 && !strcmp(argv[2], "ops")) return ig_bench_ops(argc - 3, argv + 3);
         if (argc >= 3 && !strncmp(argv[2], "--", 2)) return ig_bench_model(argc - 2, argv + 2);
