@@ -119,6 +119,10 @@ ig_status ig_sd_unet_config(const char *path, ig_unet_config *u, ig_err *err) {
     if (k != 3) TRY(refuse(err, c, "conv_in_kernel", "is not 3"));
     TRY(ig_config_int(c, "conv_out_kernel", 3, &k, err));
     if (k != 3) TRY(refuse(err, c, "conv_out_kernel", "is not 3"));
+    if (u->norm_groups < 1) { /* before the % below: 0 would divide by zero */
+        ig__fail(err, IG_ERR_INVALID, "%s: \"norm_num_groups\" is %d, not a positive count", path, u->norm_groups);
+        goto fail;
+    }
     for (int i = 0; i < n; i++)
         if (u->heads[i] < 1 || u->block_out[i] % u->heads[i] || u->block_out[i] % u->norm_groups) {
             ig__fail(err, IG_ERR_INVALID, "%s: block %d has %d channels, not divisible by %d heads and %d groups", path,
@@ -152,6 +156,10 @@ ig_status ig_sd_vae_config(const char *path, ig_vae_config *v, ig_err *err) {
     TRY(ig_config_float(c, "shift_factor", 0, &sh, err));
     v->scaling_factor = (float)sf, v->shift_factor = (float)sh;
     TRY(must_equal(c, "act_fn", "silu", err));
+    if (v->norm_groups < 1) { /* before the % below: 0 would divide by zero */
+        ig__fail(err, IG_ERR_INVALID, "%s: \"norm_num_groups\" is %d, not a positive count", path, v->norm_groups);
+        goto fail;
+    }
     for (int i = 0; i < n; i++)
         if (v->block_out[i] % v->norm_groups) {
             ig__fail(err, IG_ERR_INVALID, "%s: %d channels not divisible by %d groups", path, v->block_out[i],

@@ -148,10 +148,10 @@ static int check_auth(conn *c, struct MHD_Connection *mc, const char **key_out, 
 /* ---- per-key rate limit: a token bucket per key (or client address), in a small open table ------- */
 
 #define RATE_SLOTS 1024
-static struct rate_slot {
+struct ig_rate_slot {
     uint64_t hash;
     double tokens, t;
-} rate_table[RATE_SLOTS];
+};
 
 static uint64_t fnv1a(const void *p, size_t n, uint64_t h) {
     for (size_t i = 0; i < n; i++) h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ULL;
@@ -165,9 +165,9 @@ static int rate_take(ig_server *s, uint64_t h) {
     const double now = ig__now_s(), rate = per_min / 60.0, burst = per_min < 5 ? per_min : 5;
     int wait = 0;
     pthread_mutex_lock(&s->rate_mu);
-    struct rate_slot *slot = &rate_table[h % RATE_SLOTS];
+    struct ig_rate_slot *slot = &s->rate_slots[h % RATE_SLOTS];
     /* a different key in the slot (a collision, or an old key): take the slot over */
-    if (slot->hash != h) *slot = (struct rate_slot){.hash = h, .tokens = burst, .t = now};
+    if (slot->hash != h) *slot = (struct ig_rate_slot){.hash = h, .tokens = burst, .t = now};
     slot->tokens += (now - slot->t) * rate;
     if (slot->tokens > burst) slot->tokens = burst;
     slot->t = now;
@@ -544,6 +544,8 @@ static void log_mhd(void *cls, const char *fmt, va_list ap) {
 }
 
 ig_status ig__http_start(ig_server *s, ig_err *err) {
+    if (!s->rate_slots && !(s->rate_slots = calloc(RATE_SLOTS, sizeof *s->rate_slots)))
+        return ig__fail(err, IG_ERR_NOMEM, "out of memory");
     struct sockaddr_in a4 = {0};
     struct sockaddr_in6 a6 = {0};
     struct sockaddr *sa;
@@ -580,4 +582,6 @@ int ig__http_connections(ig_server *s) {
 void ig__http_stop(ig_server *s) {
     if (s->http) MHD_stop_daemon(s->http);
     s->http = NULL;
+    free(s->rate_slots);
+    s->rate_slots = NULL;
 }

@@ -92,7 +92,8 @@ typedef struct ig_server {
     int64_t created; /* start time, for /v1/models */
     void *http;              /* struct MHD_Daemon * (http.c) */
     _Atomic int stopping;    /* SIGTERM seen: generations are refused with 503 */
-    pthread_mutex_t rate_mu; /* http.c's rate-limit table */
+    pthread_mutex_t rate_mu; /* guards rate_slots, http.c's per-key token buckets */
+    struct ig_rate_slot *rate_slots;
     _Atomic long est_job_ms; /* moving average of a job's run time, for Retry-After */
     _Atomic int ready;       /* warm-up done */
 } ig_server;
