@@ -34,11 +34,14 @@ static ig_format format_of(ig_output_format f) {
 }
 
 /* rgb: f32 HWC in [0, 1], sw x sh → the requested image, encoded. Keys the background at the drawn
- * resolution (where edges are 1-3 px, as alpha.c wants), then resizes to the requested pixels. */
+ * resolution (where edges are 1-3 px, as alpha.c wants), cuts out the centre of the requested aspect
+ * (plan.h: the drawn sides are rounded to what the UNet takes) and resizes it to the requested pixels. */
 static ig_status finish_image(const ig_request *req, bool transparent, const float *rgb, int sw, int sh,
                               ig_bytebuf *out, ig_err *err) {
     ig_image *drawn = NULL, *keyed = NULL, *sized = NULL;
     const ig_image *cur;
+    ig_image view;
+    int cx, cy, cw, ch;
     if (ig_image_new(&drawn, sw, sh, 3, err) || ig_image_from_f32(drawn, rgb, IG_LAYOUT_HWC, IG_RANGE_0_1, err))
         goto done;
     cur = drawn;
@@ -46,7 +49,14 @@ static ig_status finish_image(const ig_request *req, bool transparent, const flo
         if (ig_image_new(&keyed, sw, sh, 4, err) || ig_image_key_background(drawn, keyed, NULL, NULL, err)) goto done;
         cur = keyed;
     }
-    if (sw != req->width || sh != req->height) {
+    ig_plan_crop(sw, sh, req->width, req->height, &cx, &cy, &cw, &ch);
+    if (cw != sw || ch != sh) {
+        view = *cur;
+        view.width = cw, view.height = ch;
+        view.pixels = cur->pixels + (size_t)cy * cur->stride + (size_t)cx * cur->channels;
+        cur = &view;
+    }
+    if (cw != req->width || ch != req->height) {
         if (ig_image_new(&sized, req->width, req->height, cur->channels, err) ||
             ig_image_resize(cur, sized, IG_FILTER_AUTO, err))
             goto done;

@@ -92,8 +92,8 @@ static ig_status read_card_file(ig_model_card *card, const char *path, ig_err *e
     card->guidance = (float)g;
     if (ig_config_has(c, "native")) {
         TRY(ig_config_int(c, "native", card->native, &card->native, err));
-        if (card->native < 8 || card->native > 2048 || card->native % card->factor) {
-            ig__fail(err, IG_ERR_INVALID, "%s: \"native\" must be 8..2048 and a multiple of %d", path, card->factor);
+        if (card->native < 8 || card->native > 2048 || card->native % card->multiple) {
+            ig__fail(err, IG_ERR_INVALID, "%s: \"native\" must be 8..2048 and a multiple of %d", path, card->multiple);
             goto fail;
         }
     }
@@ -116,6 +116,7 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
                              ig_err *err) {
     memset(card, 0, sizeof *card);
     card->factor = ig_sd_latent_factor(m);
+    card->multiple = card->factor << (m->unet.cfg.n_blocks - 1);
     set_preset(card, contains_ci(id, "turbo") || contains_ci(path, "turbo") ? IG_PRESET_TURBO
                      : contains_ci(id, "lcm") || contains_ci(path, "lcm")   ? IG_PRESET_LCM
                                                                             : IG_PRESET_STANDARD);
@@ -127,6 +128,7 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
     const bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
     const int ss = dir ? unet_sample_size(path) : 0;
     card->native = ss > 0 ? ss * card->factor : 512;
+    if (card->native % card->multiple) card->native += card->multiple - card->native % card->multiple;
     if (dir) {
         char cp[1200];
         snprintf(cp, sizeof cp, "%s/imagine.json", path);
@@ -135,14 +137,27 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
     return IG_OK;
 }
 
-void ig_plan_native_size(int native, int f, int width, int height, int *gen_w, int *gen_h) {
-    /* keep the area native², the aspect width:height, sides multiples of lcm(8, f) */
-    const int q = f > 8 ? f : 8;
+void ig_plan_native_size(int native, int multiple, int width, int height, int *gen_w, int *gen_h) {
+    /* keep the area native², the aspect width:height, sides multiples of `multiple` */
+    const int q = multiple > 1 ? multiple : 1;
     const double aspect = (double)width / height, area = (double)native * native;
     double w = sqrt(area * aspect), h = sqrt(area / aspect);
     int gw = (int)(w / q + 0.5) * q, gh = (int)(h / q + 0.5) * q;
     *gen_w = gw < q ? q : gw;
     *gen_h = gh < q ? q : gh;
+}
+
+void ig_plan_crop(int gw, int gh, int width, int height, int *x, int *y, int *w, int *h) {
+    *x = 0, *y = 0, *w = gw, *h = gh;
+    if ((long)gw * height > (long)gh * width) { /* drawn wider than asked: trim the sides */
+        *w = (int)(((long)gh * width + height / 2) / height);
+        if (*w < 1) *w = 1;
+        *x = (gw - *w) / 2;
+    } else if ((long)gw * height < (long)gh * width) { /* taller: trim top and bottom */
+        *h = (int)(((long)gw * height + width / 2) / width);
+        if (*h < 1) *h = 1;
+        *y = (gh - *h) / 2;
+    }
 }
 
 /* ---- prompt filter ------------------------------------------------------------------------- */
@@ -295,7 +310,7 @@ ig_status ig_plan_make(const ig_model_card *card, const ig_request *req, bool re
     plan->guidance = g;
     plan->sampler = card->sampler;
     plan->seed = seed;
-    ig_plan_native_size(card->native, card->factor, req->width, req->height, &plan->gen_width, &plan->gen_height);
+    ig_plan_native_size(card->native, card->multiple, req->width, req->height, &plan->gen_width, &plan->gen_height);
     /* previews spread evenly over the steps, never after the last (that one is the final image) */
     for (int j = 0; req->stream && j < req->partial_images; j++) {
         const int after = (int)(((long)(j + 1) * plan->n_steps) / (req->partial_images + 1));

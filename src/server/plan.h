@@ -17,8 +17,9 @@
  *   quality words (revision on): high + ", highly detailed, sharp focus"; medium + ", detailed".
  *   background transparent: prompt + ", centered on a plain white background", keyed out after.
  * Sizes: the model draws at its native area (unet sample_size x latent factor, squared) in the
- * requested aspect, sides rounded to multiples of 8 (and of the latent factor), then the image is
- * resized to exactly the requested pixels (Lanczos down, Catmull-Rom up).
+ * requested aspect, sides rounded to what the UNet takes (multiples of 64 for SD), then the centre
+ * of the requested aspect is cut out (a few pixels at most, never a stretch) and resized to exactly
+ * the requested pixels (Lanczos down, Catmull-Rom up).
  */
 #ifndef IG_SERVER_PLAN_H
 #define IG_SERVER_PLAN_H
@@ -39,6 +40,7 @@ typedef struct ig_model_card {
     float guidance;      /* <= 1: classifier-free guidance off */
     int native;          /* side of the native square, pixels */
     int factor;          /* pixels per latent */
+    int multiple;        /* drawn sides are multiples of this: factor x 2^(UNet levels - 1) (64 for SD) */
     bool revise;         /* style and quality words added to the prompt */
     char negative_prompt[IG_CARD_TEXT_MAX];
     char transparent_words[IG_CARD_TEXT_MAX]; /* appended for background=transparent */
@@ -79,7 +81,12 @@ ig_status ig_plan_make(const ig_model_card *card, const ig_request *req, bool re
                        ig_plan *plan, ig_err *err);
 void ig_plan_clear(ig_plan *plan);
 
-/* The size drawn for a requested WxH on a model of native side `native` and latent factor f. */
-void ig_plan_native_size(int native, int f, int width, int height, int *gen_w, int *gen_h);
+/* The size drawn for a requested WxH on a model of native side `native` whose sides must be
+ * multiples of `multiple`: about native² pixels, the aspect as close as the multiple allows. */
+void ig_plan_native_size(int native, int multiple, int width, int height, int *gen_w, int *gen_h);
+
+/* The centred part of a drawn gw x gh image that has the requested aspect W:H (what is resized to
+ * WxH, so nothing is stretched): *x, *y, *w, *h. */
+void ig_plan_crop(int gw, int gh, int width, int height, int *x, int *y, int *w, int *h);
 
 #endif

@@ -28,22 +28,32 @@ static ig_request base_request(void) {
 
 static void test_native_size(void) {
     int w, h;
-    ig_plan_native_size(512, 8, 1024, 1024, &w, &h);
+    int x, y, cw, ch;
+    ig_plan_native_size(512, 64, 1024, 1024, &w, &h);
     CHECK(w == 512 && h == 512);
-    ig_plan_native_size(512, 8, 1536, 1024, &w, &h); /* area 512², aspect 3:2 → 627x418 → multiples of 8 */
-    CHECK(w == 624 && h == 416);
-    ig_plan_native_size(512, 8, 1024, 1536, &w, &h);
-    CHECK(w == 416 && h == 624);
-    ig_plan_native_size(64, 4, 256, 256, &w, &h);
+    ig_plan_native_size(512, 64, 1536, 1024, &w, &h); /* area 512², aspect 3:2 → 627x418 → multiples of 64 */
+    CHECK(w == 640 && h == 448);
+    ig_plan_crop(w, h, 1536, 1024, &x, &y, &cw, &ch); /* the 3:2 centre of 640x448: 640x427 */
+    CHECK(cw == 640 && ch == 427 && x == 0 && y == 10);
+    ig_plan_native_size(512, 64, 1024, 1536, &w, &h);
+    CHECK(w == 448 && h == 640);
+    ig_plan_crop(w, h, 1024, 1536, &x, &y, &cw, &ch);
+    CHECK(cw == 427 && ch == 640 && x == 10 && y == 0);
+    ig_plan_native_size(64, 16, 256, 256, &w, &h);
     CHECK(w == 64 && h == 64);
-    ig_plan_native_size(64, 4, 2048, 64, &w, &h); /* extreme aspect: never below one multiple */
-    CHECK(w % 8 == 0 && h == 8 && w > 64);
-    for (int i = 0; i < 200; i++) { /* random sizes: sides multiples of 8, area within ±25 % of native² */
+    ig_plan_crop(64, 64, 256, 256, &x, &y, &cw, &ch);
+    CHECK(x == 0 && y == 0 && cw == 64 && ch == 64);
+    ig_plan_native_size(64, 16, 2048, 64, &w, &h); /* extreme aspect: never below one multiple */
+    CHECK(w % 16 == 0 && h == 16 && w > 64);
+    for (int i = 0; i < 200; i++) { /* random sizes: sides multiples, area near native², crop of the asked aspect */
         const int W = 8 * (8 + (int)(test_uniform() * 248)), H = 8 * (8 + (int)(test_uniform() * 248));
-        ig_plan_native_size(512, 8, W, H, &w, &h);
+        ig_plan_native_size(512, 64, W, H, &w, &h);
         const double area = (double)w * h, aspect = (double)W / H;
-        CHECK(w % 8 == 0 && h % 8 == 0 && w >= 8 && h >= 8);
-        if (aspect > 0.125 && aspect < 8) CHECK(fabs(area / (512.0 * 512) - 1) < 0.25);
+        CHECK(w % 64 == 0 && h % 64 == 0 && w >= 64 && h >= 64);
+        if (aspect > 0.25 && aspect < 4) CHECK(fabs(area / (512.0 * 512) - 1) < 0.3);
+        ig_plan_crop(w, h, W, H, &x, &y, &cw, &ch);
+        CHECK(x >= 0 && y >= 0 && x + cw <= w && y + ch <= h && (cw == w || ch == h));
+        CHECK(fabs((double)cw / ch - aspect) <= aspect / ch + 1.0 / ch + 1e-9); /* within a pixel's rounding */
     }
 }
 
@@ -52,7 +62,7 @@ static void test_plans(void) {
     ig_err err = {0};
     card.preset = IG_PRESET_STANDARD, card.sampler = IG_SAMPLER_DPMPP_2M_KARRAS;
     card.steps[0] = 12, card.steps[1] = 20, card.steps[2] = 30, card.guidance = 7.5f;
-    card.native = 512, card.factor = 8, card.revise = true;
+    card.native = 512, card.factor = 8, card.multiple = 64, card.revise = true;
     snprintf(card.transparent_words, sizeof card.transparent_words, ", on white");
     ig_request r = base_request();
     ig_plan p;
