@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 ig_status ig__fail(ig_err *err, ig_status st, const char *fmt, ...) {
     if (err && err->status == IG_OK) {
@@ -35,4 +37,22 @@ double ig__now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+void ig__asset_path(const char *name, char *out, size_t len) {
+    const char *env = getenv("IMAGINE_ASSETS");
+    if (env && *env) {
+        snprintf(out, len, "%s/%s", env, name);
+        return;
+    }
+    char exe[3072];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        snprintf(out, len, "assets/%s", name);
+        return;
+    }
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    snprintf(out, len, "%s/../assets/%s", exe, name);
 }

@@ -24,6 +24,10 @@ void ig__free(void *p);
 
 double ig__now_s(void); /* monotonic clock, seconds */
 
+/* Where the files imagine ships live: $IMAGINE_ASSETS/<name>, else <binary's folder>/../assets/<name>
+ * (the repository layout: build/imagine beside assets/), else assets/<name>. */
+void ig__asset_path(const char *name, char *out, size_t len);
+
 #define IG_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define IG_MAX(a, b) ((a) > (b) ? (a) : (b))
 

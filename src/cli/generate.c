@@ -47,34 +47,14 @@ static int parse_spacing(const char *s, ig_spacing *out) {
     return 0;
 }
 
-/* The CLIP vocabulary for single-file checkpoints: --vocab, else $IMAGINE_ASSETS/clip, else
- * <binary's folder>/../assets/clip (the repository layout: build/imagine and assets/clip). */
-static void default_vocab(char *out, size_t len) {
-    const char *env = getenv("IMAGINE_ASSETS");
-    if (env && *env) {
-        snprintf(out, len, "%s/clip", env);
-        return;
-    }
-    char exe[1024];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        snprintf(out, len, "assets/clip");
-        return;
-    }
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = 0;
-    snprintf(out, len, "%s/../assets/clip", exe);
-}
-
 static int write_file(void *ctx, const void *data, size_t len) { return fwrite(data, 1, len, ctx) == len ? 0 : -1; }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: imagine generate --model DIR --prompt TEXT [--negative-prompt TEXT] [--seed N] [--steps N]\n"
+    fprintf(f, "usage: imagine generate [--model DIR] --prompt TEXT [--negative-prompt TEXT] [--seed N] [--steps N]\n"
                "       [--cfg F] [--sampler euler|euler_a|dpmpp_2m_karras|lcm|turbo]\n"
                "       [--timestep-spacing leading|linspace|trailing] [--width W] [--height H] [--n N]\n"
                "       [--out FILE.png] [--out-latent FILE.bin] [--precision f32|bf16|auto]\n"
-               "--model is a diffusers folder or a single-file .safetensors checkpoint (SD 1.x / 2.x); for a\n"
+               "--model is a diffusers folder (default: the built-in model, assets/imagine-emoji) or a single-file .safetensors checkpoint (SD 1.x / 2.x); for a\n"
                "single file, [--vocab DIR] names the CLIP vocab.json/merges.txt folder and\n"
                "[--prediction epsilon|v_prediction] what the UNet predicts (SD 2.1-768: v_prediction).\n");
 }
@@ -137,10 +117,10 @@ int ig_cli_generate(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model) {
-        fprintf(stderr, "imagine generate: --model DIR is required (a diffusers folder)\n");
-        usage(stderr);
-        return 2;
+    char builtin[4096];
+    if (!model) { /* the built-in model */
+        ig__asset_path("imagine-emoji", builtin, sizeof builtin);
+        model = builtin;
     }
     if (p.n_images < 1 || p.n_images > 16 || p.width < 8 || p.height < 8 || p.width % 8 || p.height % 8 ||
         p.width > 4096 || p.height > 4096 || p.n_steps < 1 || p.n_steps > 1000) {
@@ -159,7 +139,7 @@ int ig_cli_generate(int argc, char **argv) {
     const bool single = stat(model, &st) == 0 && S_ISREG(st.st_mode);
     char vdir[1100];
     if (vocab) snprintf(vdir, sizeof vdir, "%s", vocab);
-    else default_vocab(vdir, sizeof vdir);
+    else ig__asset_path("clip", vdir, sizeof vdir);
     if (ig_engine_create(&e, "cpu", prec, &err)) goto done;
     if (single ? ig_sd_open_single(&m, model, vdir, &sopts, &err) : ig_sd_open(&m, model, &err)) goto done;
     const int f = ig_sd_latent_factor(m);

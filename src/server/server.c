@@ -35,25 +35,6 @@ static void usage(FILE *f) {
             "A --host other than loopback needs a key. See README \"Serving\".\n");
 }
 
-/* <binary's folder>/../assets/<name>, or $IMAGINE_ASSETS/<name> (as generate.c finds the vocab) */
-static void asset_path(const char *name, char *out, size_t len) {
-    const char *env = getenv("IMAGINE_ASSETS");
-    if (env && *env) {
-        snprintf(out, len, "%s/%s", env, name);
-        return;
-    }
-    char exe[PATH_MAX - 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        snprintf(out, len, "assets/%s", name);
-        return;
-    }
-    exe[n] = 0;
-    char *slash = strrchr(exe, '/');
-    if (slash) *slash = 0;
-    snprintf(out, len, "%s/../assets/%s", exe, name);
-}
-
 static bool is_loopback(const char *host) {
     return !strncmp(host, "127.", 4) || !strcmp(host, "::1") || !strcmp(host, "localhost");
 }
@@ -169,7 +150,7 @@ static ig_status load_models(ig_server *s, ig_err *err) {
     memcpy(specs, s->opt.model_paths, sizeof specs);
     if (!n) {
         char p[PATH_MAX];
-        asset_path("imagine-emoji", p, sizeof p);
+        ig__asset_path("imagine-emoji", p, sizeof p);
         snprintf(builtin, sizeof builtin, "imagine-emoji=%s", p);
         struct stat st;
         if (stat(p, &st) != 0)
@@ -178,7 +159,7 @@ static ig_status load_models(ig_server *s, ig_err *err) {
     }
     char vocab[PATH_MAX];
     if (s->opt.vocab_dir) snprintf(vocab, sizeof vocab, "%s", s->opt.vocab_dir);
-    else asset_path("clip", vocab, sizeof vocab);
+    else ig__asset_path("clip", vocab, sizeof vocab);
     for (int i = 0; i < n; i++) {
         ig_served_model *m = &s->models[i];
         split_model(specs[i], m->id, sizeof m->id, m->path, sizeof m->path);
