@@ -28,9 +28,11 @@ help:
 	@echo "make            build build/libimagine.a and build/imagine (oneDNN 2.x, OpenMP)"
 	@echo "make test       build and run every unit test (reads ../shared, override with SHARED=)"
 	@echo "make e2e        end-to-end: imagine serve on the tiny models, curl + the openai/gradient npm clients"
+	@echo "make fuzz       build the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/"
+	@echo "make fuzz-run   run each harness FUZZ_SECONDS (60) on tests/fuzz/corpus, then tests/fuzz/regressions"
 	@echo "make debug      unit and end-to-end tests under ASan + UBSan + LeakSanitizer, in build-debug/"
 	@echo "make run        install missing Debian packages, build, run imagine (today: bench ops)"
-	@echo "make check      install missing Debian packages, then make test, e2e and debug (what CI runs)"
+	@echo "make check      install missing Debian packages, then make test, e2e, debug and fuzz-run (what CI runs)"
 	@echo "make bench      imagine bench ops: per-op ms, GFLOP/s, % of the measured peak"
 	@echo "make bench-model  a full-size SD-Turbo-shaped random model (cached in ~/.cache/imagine), 512x512 1 step"
 	@echo "make deps       apt-get the Debian packages the build needs (run as root)"
@@ -67,6 +69,7 @@ check: deps
 	$(MAKE) test
 	$(MAKE) e2e
 	$(MAKE) debug
+	$(MAKE) fuzz-run
 
 # The sanitizer build runs the unit tests and the end-to-end tests (LeakSanitizer checks the server at
 # exit). The server runs f32 there: oneDNN 2.6's bf16 AMX brgemm conv reads past a buffer during
@@ -85,8 +88,9 @@ bench-model: $(BUILD)/imagine $(BUILD)/make_random_model
 	$(BUILD)/imagine bench --model "$$($(BUILD)/make_random_model $(SHARED)/assets/clip | tail -1)" --width 512 --height 512 --steps 1
 
 clean:
-	rm -rf build build-debug
+	rm -rf build build-debug build-fuzz
 
 include tests/e2e/e2e.mk
+include tests/fuzz/fuzz.mk
 
 -include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)

@@ -130,8 +130,9 @@ static void scan_body(const char *s, size_t len, size_t stop, int max_depth, sca
                 if (str_is_key) sc->key_len = i - sc->key_at, sc->state = AT_COLON;
             } else if (c == '\\') {
                 long u = i + 1 < end && s[i + 1] == 'u' ? hex4(s, i + 2, end) : -1;
-                if (u < 0) { /* a one-letter escape, or a malformed one that jansson will name */
-                    i++;
+                if (u < 0) { /* a one-letter escape, or a malformed one that jansson will name; a
+                              * non-ASCII byte after the backslash is left to be scanned as UTF-8 */
+                    if (i + 1 < end && (unsigned char)s[i + 1] < 0x80) i++;
                     continue;
                 }
                 if (u == 0) problem = SCAN_NUL;

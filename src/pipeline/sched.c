@@ -378,7 +378,16 @@ ig_status ig_sched_init(ig_sched *s, const ig_sched_config *cfg, ig_sampler kind
     s->n_latent = n_latent;
     if ((st = make_alphas_cumprod(&s->cfg, s->alphas_cumprod, err)) != IG_OK) goto fail;
     float *table = (float *)(tmp + 3 * cap); /* the float32 sigma table, index = training timestep */
-    for (int t = 0; t < N; t++) table[t] = sigma_of(s->alphas_cumprod[t]);
+    for (int t = 0; t < N; t++) {
+        table[t] = sigma_of(s->alphas_cumprod[t]);
+        /* _sigma_to_t interpolates between neighbours of the log table: equal ones (betas that round to
+         * 0 in float32, e.g. beta_end 0) give 0/0, a NaN timestep (diffusers' too) and UB in the int cast */
+        if (t > 0 && !(numpy_logf(table[t]) > numpy_logf(table[t - 1]))) {
+            st = ig__fail(err, IG_ERR_INVALID, "scheduler: sigmas do not increase at training step %d (betas %g..%g "
+                          "too small for float32)", t, s->cfg.beta_start, s->cfg.beta_end);
+            goto fail;
+        }
+    }
 
     if (kind == IG_SAMPLER_LCM) {
         st = lcm_timesteps(s, n_steps, err);
