@@ -30,15 +30,6 @@ static int progress(void *ud, int step, int n_steps, const float *x0) {
     return 0;
 }
 
-static int parse_sampler(const char *s, ig_sampler *out) {
-    static const struct { const char *name; ig_sampler k; } t[] = {
-        {"euler", IG_SAMPLER_EULER}, {"euler_a", IG_SAMPLER_EULER_A}, {"dpmpp_2m_karras", IG_SAMPLER_DPMPP_2M_KARRAS},
-        {"lcm", IG_SAMPLER_LCM}, {"turbo", IG_SAMPLER_TURBO}};
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-        if (!strcmp(s, t[i].name)) return *out = t[i].k, 0;
-    return -1;
-}
-
 static int parse_spacing(const char *s, ig_spacing *out) {
     if (!strcmp(s, "leading")) *out = IG_SPACING_LEADING;
     else if (!strcmp(s, "linspace")) *out = IG_SPACING_LINSPACE;
@@ -98,7 +89,7 @@ int ig_cli_generate(int argc, char **argv) {
             }
         }
         else if (!strcmp(a, "--sampler")) {
-            if (parse_sampler(v, &p.sampler)) {
+            if (ig_sampler_parse(v, &p.sampler)) {
                 fprintf(stderr, "imagine generate: unknown sampler '%s'\n", v);
                 return 2;
             }

@@ -24,6 +24,12 @@ const char *ig_sampler_name(ig_sampler kind) {
     return "?";
 }
 
+int ig_sampler_parse(const char *name, ig_sampler *out) {
+    for (int k = IG_SAMPLER_EULER; k <= IG_SAMPLER_TURBO; k++)
+        if (!strcmp(name, ig_sampler_name((ig_sampler)k))) return *out = (ig_sampler)k, 0;
+    return -1;
+}
+
 /* ---- config: Class.from_config(config, **overrides) --------------------------------------- */
 
 static ig_status resolve_config(const ig_sched_config *in, ig_sampler kind, ig_sched_config *c, ig_err *err) {

@@ -153,6 +153,8 @@ ig_status ig_sched_init(ig_sched *s, const ig_sched_config *cfg, ig_sampler kind
 void ig_sched_free(ig_sched *s); /* accepts NULL and a zeroed or failed s */
 
 const char *ig_sampler_name(ig_sampler kind); /* "euler", "euler_a", "dpmpp_2m_karras", "lcm", "turbo" */
+/* The inverse of ig_sampler_name: 0 and *out set, or -1 for another name. */
+int ig_sampler_parse(const char *name, ig_sampler *out);
 
 /* pipeline.prepare_latents: latents = torch.randn(n, generator=g) * init_noise_sigma. */
 void ig_sched_init_latents(const ig_sched *s, ig_rng_torch *g, float *latents, size_t n);

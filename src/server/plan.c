@@ -15,15 +15,6 @@
         if ((x) != IG_OK) goto fail;                                                               \
     } while (0)
 
-static int parse_sampler(const char *s, ig_sampler *out) {
-    static const struct { const char *name; ig_sampler k; } t[] = {
-        {"euler", IG_SAMPLER_EULER}, {"euler_a", IG_SAMPLER_EULER_A}, {"dpmpp_2m_karras", IG_SAMPLER_DPMPP_2M_KARRAS},
-        {"lcm", IG_SAMPLER_LCM}, {"turbo", IG_SAMPLER_TURBO}};
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++)
-        if (!strcmp(s, t[i].name)) return *out = t[i].k, 0;
-    return -1;
-}
-
 static bool contains_ci(const char *hay, const char *needle) {
     const size_t n = strlen(needle);
     for (; *hay; hay++)
@@ -73,7 +64,7 @@ static ig_status read_card_file(ig_model_card *card, const char *path, ig_err *e
     }
     if (ig_config_has(c, "sampler")) {
         TRY(ig_config_string(c, "sampler", "", &s, err));
-        if (parse_sampler(s, &card->sampler)) {
+        if (ig_sampler_parse(s, &card->sampler)) {
             ig__fail(err, IG_ERR_INVALID, "%s: \"sampler\" \"%s\" is not euler, euler_a, dpmpp_2m_karras, lcm or turbo",
                      path, s);
             goto fail;
