@@ -177,8 +177,9 @@ static int rate_take(ig_server *s, uint64_t h) {
     return wait;
 }
 
-static uint64_t client_hash(struct MHD_Connection *mc, const char *key, size_t key_len) {
+static uint64_t client_hash(struct MHD_Connection *mc, const char *key, size_t key_len, const char *user) {
     uint64_t h = 1469598103934665603ULL;
+    if (user && *user) h = fnv1a(user, strlen(user), fnv1a("user:", 5, h)); /* --rate-limit-by user */
     if (key) return fnv1a(key, key_len, fnv1a("key:", 4, h));
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (ci && ci->client_addr) {
@@ -333,7 +334,7 @@ static enum MHD_Result post_generations(conn *c, struct MHD_Connection *mc, cons
                          "does not generate (moderation=%s).", ig_api_moderation_name(j->req.moderation));
         goto refuse;
     }
-    const int wait = rate_take(s, client_hash(mc, key, key_len));
+    const int wait = rate_take(s, client_hash(mc, key, key_len, s->opt.rate_limit_by_user ? j->req.user : NULL));
     if (wait) {
         ig_api_error_set(&e, IG_API_ERR_RATE_LIMITED, NULL, NULL,
                          "Rate limit reached: %d requests per minute. Retry after the Retry-After seconds.",

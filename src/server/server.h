@@ -49,6 +49,7 @@ typedef struct ig_serve_options {
     int timeout_s;           /* per request, queue wait included */
     int max_connections;
     int rate_limit_per_min;  /* per API key (or client address without keys); 0: off */
+    bool rate_limit_by_user; /* the bucket is per key and body `user` (--rate-limit-by user) */
     int64_t max_batch_pixels;/* n x W x H drawn in one UNet batch at most; more runs in several */
     bool revise_prompt;      /* false: --no-revise-prompt */
     bool warmup;             /* run one small generation at start (fills caches, fits previews) */
