@@ -51,7 +51,7 @@ int main(void) {
     CHECK(head[16] == 0 && head[17] == 0 && head[18] == 0 && head[19] == 64 && head[23] == 64);
 
     /* refused arguments: status 2, nothing written */
-    const char *bad[] = {"generate --prompt x", "generate --model /nonexistent --prompt x --width 63",
+    const char *bad[] = {"generate --prompt x --n 0", "generate --model /nonexistent --prompt x --width 63",
                          "generate --model /x --prompt x --steps abc", "generate --model /x --sampler nope",
                          "frobnicate"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
@@ -59,6 +59,15 @@ int main(void) {
         int rc = run(cmd);
         if (rc != 2) fprintf(stderr, "  '%s' exited %d, want 2\n", bad[i], rc);
         CHECK(rc == 2);
+    }
+    /* without --model the built-in model is used; where it is missing, a failure naming it */
+    snprintf(cmd, sizeof cmd, "IMAGINE_ASSETS=%s/no-assets %s generate --prompt x 2>%s/err0.txt", dir, bin, dir);
+    CHECK(run(cmd) == 1);
+    {
+        char m0[512] = {0}, p0[600];
+        snprintf(p0, sizeof p0, "%s/err0.txt", dir);
+        read_file(p0, m0, sizeof m0 - 1);
+        CHECK(strstr(m0, "no-assets/imagine-emoji") != NULL);
     }
     /* a missing model folder is a clear failure (status 1), not a crash */
     snprintf(cmd, sizeof cmd, "%s generate --model %s/nothing-here --prompt x 2>%s/err.txt", bin, dir, dir);
