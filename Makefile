@@ -28,11 +28,12 @@ help:
 	@echo "make            build build/libimagine.a and build/imagine (oneDNN 2.x, OpenMP)"
 	@echo "make test       build and run every unit test (reads ../shared, override with SHARED=)"
 	@echo "make e2e        end-to-end: imagine serve on the tiny models, curl + the openai/gradient npm clients"
+	@echo "make hostile    10 000+ hostile requests, limits and faults (truncated models, full disk, OOM) against imagine serve"
 	@echo "make fuzz       build the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/"
 	@echo "make fuzz-run   run each harness FUZZ_SECONDS (60) on tests/fuzz/corpus, then tests/fuzz/regressions"
 	@echo "make debug      unit and end-to-end tests under ASan + UBSan + LeakSanitizer, in build-debug/"
 	@echo "make run        install missing Debian packages, build, run imagine (today: bench ops)"
-	@echo "make check      install missing Debian packages, then make test, e2e, debug and fuzz-run (what CI runs)"
+	@echo "make check      install missing Debian packages, then make test, e2e, hostile, debug and fuzz-run (what CI runs)"
 	@echo "make bench      imagine bench ops: per-op ms, GFLOP/s, % of the measured peak"
 	@echo "make bench-model  a full-size SD-Turbo-shaped random model (cached in ~/.cache/imagine), 512x512 1 step"
 	@echo "make deps       apt-get the Debian packages the build needs (run as root)"
@@ -68,6 +69,7 @@ run: deps
 check: deps
 	$(MAKE) test
 	$(MAKE) e2e
+	$(MAKE) hostile
 	$(MAKE) debug
 	$(MAKE) fuzz-run
 
@@ -92,5 +94,6 @@ clean:
 
 include tests/e2e/e2e.mk
 include tests/fuzz/fuzz.mk
+include tests/hostile/hostile.mk
 
 -include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)

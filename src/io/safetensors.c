@@ -11,11 +11,15 @@
  * are accepted (the reference demands tensors back to back up to the last byte), and tensors of
  * dtypes we do not compute in, or with more than IG_MAX_DIMS dims, are listed rather than failing
  * the open (real checkpoints carry int64 position_ids).
- * Not defended against: the file being truncated by someone else while mapped (SIGBUS on access,
- * as with any mmap reader).
+ * A file truncated by someone else while mapped makes the next read of a page past its new end a
+ * SIGBUS. ig_st_guard_install (imagine serve calls it) turns that into a flag instead of a crash:
+ * the page is replaced by zeros and ig_st_guard_tripped() says the weights can no longer be trusted.
+ * --copy-weights (ig_st_private_copies) avoids the mapping altogether.
  */
 #include "io/safetensors.h"
 
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/mman.h>
 
 #include <errno.h>
@@ -69,6 +73,7 @@ struct ig_st_file {
     const uint8_t *base; /* the whole file */
     size_t size;
     bool mapped;          /* base came from mmap in ig_st_open: munmap on close */
+    bool copied;          /* ... an anonymous copy (ig_st_private_copies), not the file's pages */
     const uint8_t *data;  /* data block, base + 8 + header length */
     uint64_t data_size;
     json_t *root;         /* parsed header; names and metadata strings point into it */
@@ -308,6 +313,67 @@ fail:
     return st;
 }
 
+bool ig_st_private_copies;
+
+/* ---- the SIGBUS guard ----------------------------------------------------------------------------
+ * The mapped files' ranges, for the signal handler: a fixed table of atomics, so the handler reads it
+ * without locks. A process-wide table is unavoidable here (a signal handler has no context pointer). */
+#define GUARD_SLOTS 256
+static _Atomic uintptr_t guard_base[GUARD_SLOTS];
+static _Atomic size_t guard_size[GUARD_SLOTS];
+static volatile sig_atomic_t guard_flag;
+static long guard_page;
+
+static void guard_add(const void *base, size_t size) {
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        uintptr_t zero = 0;
+        if (atomic_compare_exchange_strong(&guard_base[i], &zero, (uintptr_t)1)) { /* claimed */
+            atomic_store(&guard_size[i], size);
+            atomic_store(&guard_base[i], (uintptr_t)base);
+            return;
+        }
+    }
+    /* full: this file is simply unguarded */
+}
+
+static void guard_remove(const void *base) {
+    for (int i = 0; i < GUARD_SLOTS; i++)
+        if (atomic_load(&guard_base[i]) == (uintptr_t)base) {
+            atomic_store(&guard_size[i], 0);
+            atomic_store(&guard_base[i], 0);
+            return;
+        }
+}
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    const uintptr_t a = (uintptr_t)si->si_addr;
+    for (int i = 0; i < GUARD_SLOTS; i++) {
+        const uintptr_t b = atomic_load(&guard_base[i]);
+        const size_t n = atomic_load(&guard_size[i]);
+        if (b > 1 && a >= b && a < b + n) {
+            void *page = (void *)(a & ~(uintptr_t)(guard_page - 1));
+            if (mmap(page, (size_t)guard_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+                guard_flag = 1;
+                return; /* the read is retried and finds zeros */
+            }
+        }
+    }
+    signal(sig, SIG_DFL); /* not one of ours: die as we would have */
+    raise(sig);
+}
+
+void ig_st_guard_install(void) {
+    guard_page = sysconf(_SC_PAGESIZE);
+    struct sigaction sa = {0};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, NULL);
+}
+
+bool ig_st_guard_tripped(void) { return guard_flag != 0; }
+
 ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err) {
     ig_status st = IG_OK;
     int fd = -1;
@@ -330,7 +396,25 @@ ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err) {
     }
     size = (size_t)sb.st_size;
     /* mmap refuses length 0; an empty file goes on to the "too short" message with no mapping. */
-    if (size > 0) {
+    const bool copy = ig_st_private_copies;
+    if (size > 0 && copy) {
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map == MAP_FAILED) {
+            st = ig__fail(err, IG_ERR_NOMEM, "%s: cannot allocate %zu bytes for a copy: %s", path, size, strerror(errno));
+            goto fail;
+        }
+        for (size_t got = 0; got < size;) {
+            const ssize_t k = pread(fd, (char *)map + got, size - got, (off_t)got);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                st = ig__fail(err, IG_ERR_IO, "%s: read failed at byte %zu of %zu: %s", path, got, size,
+                              k < 0 ? strerror(errno) : "the file shrank");
+                goto fail;
+            }
+            got += (size_t)k;
+        }
+        (void)mprotect(map, size, PROT_READ);
+    } else if (size > 0) {
         map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (map == MAP_FAILED) {
             st = ig__fail(err, IG_ERR_IO, "%s: mmap of %zu bytes failed: %s", path, size, strerror(errno));
@@ -342,6 +426,8 @@ ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err) {
     st = ig_st_open_memory(&f, map == MAP_FAILED ? NULL : map, size, path, err);
     if (st != IG_OK) goto fail;
     f->mapped = true;
+    f->copied = copy;
+    if (!copy && f->base) guard_add(f->base, f->size);
     map = MAP_FAILED; /* owned by f now */
     *out = f;
 fail:
@@ -354,7 +440,10 @@ void ig_st_close(ig_st_file *f) {
     if (!f) return;
     json_decref(f->root);
     free(f->t);
-    if (f->mapped && f->base) munmap((void *)f->base, f->size);
+    if (f->mapped && f->base) {
+        if (!f->copied) guard_remove(f->base);
+        munmap((void *)f->base, f->size);
+    }
     free(f->path);
     free(f);
 }
@@ -362,7 +451,7 @@ void ig_st_close(ig_st_file *f) {
 void ig_st_drop_pages(const ig_st_file *f) {
     /* File-backed, MAP_PRIVATE, never written: DONTNEED only unmaps the page-cache pages from this
      * process; the contents are unchanged when touched again. */
-    if (f && f->mapped && f->base && f->size) (void)madvise((void *)f->base, f->size, MADV_DONTNEED);
+    if (f && f->mapped && !f->copied && f->base && f->size) (void)madvise((void *)f->base, f->size, MADV_DONTNEED);
 }
 
 int ig_st_count(const ig_st_file *f) { return f->n; }

@@ -18,6 +18,7 @@
 #ifndef IG_SAFETENSORS_H
 #define IG_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "imagine.h"
@@ -64,6 +65,18 @@ const char *ig_st_metadata(const ig_st_file *f, const char *key);
  * callers that converted the tensors they need into their own buffers (packed weights), so the
  * checkpoint does not stay resident twice. No-op for ig_st_open_memory files. */
 void ig_st_drop_pages(const ig_st_file *f);
+
+/* When true (imagine serve sets it before loading, see --copy-weights), ig_st_open reads the file into
+ * private anonymous memory instead of mapping it: a long-running process then survives its model files
+ * being truncated or rewritten in place (through a mapping, the next access to a page past the new end
+ * is a SIGBUS). Costs the file's size in resident memory; ig_st_drop_pages does nothing for such files. */
+extern bool ig_st_private_copies;
+
+/* Makes a read through a mapping whose file shrank (SIGBUS) read zeros instead of killing the
+ * process, and records it: for long-running processes (imagine serve). Installs a SIGBUS handler. */
+void ig_st_guard_install(void);
+/* Whether that happened since the start: the weights read since may be zeros, not the model. */
+bool ig_st_guard_tripped(void);
 
 /* The path given to ig_st_open (or the label given to ig_st_open_memory). */
 const char *ig_st_path(const ig_st_file *f);

@@ -43,6 +43,9 @@ typedef enum route {
     R_OTHER,
 } route;
 
+/* Connections libmicrohttpd accepts past --max-connections, to answer them 503 at once. */
+#define HTTP_SPARE_CONNECTIONS 8
+
 static const char *const route_labels[] = {"generations", "models", "models", "files", "health", "metrics", "other"};
 
 /* Per-request state, kept in *con_cls. */
@@ -405,6 +408,12 @@ refuse:
 
 /* ---- the handler ---------------------------------------------------------------------------------- */
 
+static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+    (void)kind, (void)value;
+    if (!strcasecmp(key, "Content-Length")) ++*(int *)cls;
+    return MHD_YES;
+}
+
 static route route_of(const char *url, const char **arg) {
     *arg = NULL;
     if (!strcmp(url, "/v1/images/generations") || !strcmp(url, "/images/generations")) return R_GENERATIONS;
@@ -430,6 +439,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
         if (ci) c->fd = ci->connect_fd;
         *con_cls = c;
+        /* past --max-connections (libmicrohttpd's own limit is HTTP_SPARE_CONNECTIONS higher, and beyond
+         * it connections wait in the listen backlog): a prompt 503 instead of a wait */
+        if (ig__http_connections(s) > s->opt.max_connections) {
+            ig_api_error e = {0};
+            ig_api_error_set(&e, IG_API_ERR_UNAVAILABLE, NULL, "too_many_connections",
+                             "The server has too many open connections (%d); try again shortly.", s->opt.max_connections);
+            e.retry_after_s = 1;
+            return reply_error(c, mc, &e);
+        }
         if (r == R_OTHER) return reply_kind(c, mc, IG_API_ERR_NOT_FOUND, NULL, "Invalid URL: no such route.");
         if ((r == R_GENERATIONS && !post) || (r != R_GENERATIONS && !get)) {
             char m[160];
@@ -440,6 +458,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
             const char *key;
             size_t kl;
             if (check_auth(c, mc, &key, &kl)) return MHD_YES;
+            /* two Content-Length headers, or one with Transfer-Encoding: the body's end is ambiguous, and a
+             * proxy in front may have framed it the other way (request smuggling). libmicrohttpd 0.9.75 takes
+             * the first Content-Length, or the chunking, without a word. */
+            int n_cl = 0;
+            MHD_get_connection_values(mc, MHD_HEADER_KIND, count_content_length, &n_cl);
+            if (n_cl > 1 || (n_cl && MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Transfer-Encoding")))
+                return reply_kind(c, mc, IG_API_ERR_INVALID_REQUEST, NULL,
+                                  "The request's body length is ambiguous: send one Content-Length, or "
+                                  "Transfer-Encoding: chunked, not both.");
             /* refuse an announced oversized body before reading it (and before 100-continue) */
             const char *cl = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Length");
             if (cl) {
@@ -562,7 +589,7 @@ ig_status ig__http_start(ig_server *s, ig_err *err) {
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s->opt.port, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->opt.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+        (unsigned)s->opt.max_connections + HTTP_SPARE_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
     if (!d) return ig__fail(err, IG_ERR_IO, "cannot listen on %s:%d: %s", s->opt.host, s->opt.port, strerror(errno));
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     if (di && di->port) s->opt.port = di->port;

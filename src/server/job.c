@@ -9,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "common.h"
 #include "image/image.h"
+#include "io/safetensors.h"
 #include "pipeline/txt2img.h"
 #include "server/metrics.h"
 #include "server/queue.h"
@@ -149,6 +152,18 @@ static int batch_size(const ig_server *s, const ig_plan *p, int n) {
     return b < 1 ? 1 : b > n ? n : (int)b;
 }
 
+/* Bytes of address space left under RLIMIT_AS (ulimit -v), or -1 when there is no such limit. */
+static long long address_space_left(void) {
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return -1;
+    long long pages = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return -1;
+    if (fscanf(f, "%lld", &pages) != 1) pages = 0;
+    fclose(f);
+    return (long long)rl.rlim_cur - pages * (long long)sysconf(_SC_PAGESIZE);
+}
+
 static void run_job(ig_server *s, ig_job *j) {
     ig_served_model *m = j->model;
     const ig_request *req = &j->req;
@@ -168,6 +183,21 @@ static void run_job(ig_server *s, ig_job *j) {
         ig_api_error_from_status(&error, IG_ERR_NOMEM, "out of memory for the images of this request");
         goto done;
     }
+    if (ig_st_guard_tripped()) goto changed; /* do not even start */
+    /* Under an address-space limit, refuse what would not fit instead of starting it: oneDNN does not
+     * fail but crashes (SIGSEGV in dnnl_primitive_create) when it cannot map memory for a new kernel.
+     * The estimate: 64 MiB for new kernels, arenas and stacks, the batch's latents and pixels, and per
+     * image the resized copy, its encoding and its share of the response (4 bytes a pixel each). */
+    const long long left = address_space_left();
+    const long long need = (64LL << 20) + 4LL * B * (C * h * w + 3LL * p->gen_width * p->gen_height) +
+                           12LL * n * req->width * req->height;
+    if (left >= 0 && left < need) {
+        ig_api_error_set(&error, IG_API_ERR_SERVER, NULL, "out_of_memory",
+                         "Not enough memory for this request (%d image%s of %dx%d): about %lld MiB are needed, %lld "
+                         "MiB are left under the server's address-space limit.",
+                         n, n > 1 ? "s" : "", req->width, req->height, need >> 20, left >> 20);
+        goto done;
+    }
     for (int first = 0; first < n; first += B) {
         const int nb = n - first < B ? n - first : B;
         ig_gen_params gp = IG_GEN_PARAMS_INIT;
@@ -179,7 +209,9 @@ static void run_job(ig_server *s, ig_job *j) {
         rc.first_image = first, rc.n_chunk = nb;
         ig_err err = {0};
         rc.t_sampling_start = ig__now_s();
-        if (ig_txt2img(s->engine, m->sd, &gp, lat, img, &n_tokens, &err) != IG_OK) {
+        const ig_status gst = ig_txt2img(s->engine, m->sd, &gp, lat, img, &n_tokens, &err);
+        if (ig_st_guard_tripped()) goto changed; /* a weight file shrank under us: this is not the model */
+        if (gst != IG_OK) {
             if (rc.fail) error = rc.fail_error;
             else if (err.status == IG_ERR_CANCELLED) {
                 pthread_mutex_lock(&j->mu);
@@ -242,6 +274,11 @@ static void run_job(ig_server *s, ig_job *j) {
     const long ms = (long)((ig__now_s() - t0) * 1000);
     const long prev = s->est_job_ms;
     s->est_job_ms = prev ? (prev * 3 + ms) / 4 : ms;
+    goto done;
+changed:
+    ig_api_error_set(&error, IG_API_ERR_SERVER, NULL, "model_changed",
+                     "A model file was truncated or rewritten while the server ran; its weights can no longer be "
+                     "trusted. Restart the server (or run it with --copy-weights).");
 done:
     pthread_mutex_lock(&j->mu);
     j->error = error;

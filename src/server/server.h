@@ -53,6 +53,7 @@ typedef struct ig_serve_options {
     int64_t max_batch_pixels;/* n x W x H drawn in one UNet batch at most; more runs in several */
     bool revise_prompt;      /* false: --no-revise-prompt */
     bool warmup;             /* run one small generation at start (fills caches, fits previews) */
+    bool copy_weights;       /* --copy-weights: weight files read into memory, not mapped (see safetensors.h) */
     const char *port_file;   /* write the bound port here once listening (tests) */
 } ig_serve_options;
 
