@@ -32,7 +32,7 @@ help:
 	@echo "make fuzz       build the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/"
 	@echo "make fuzz-run   run each harness FUZZ_SECONDS (60) on tests/fuzz/corpus, then tests/fuzz/regressions"
 	@echo "make debug      unit and end-to-end tests under ASan + UBSan + LeakSanitizer, in build-debug/"
-	@echo "make run        install missing Debian packages, build, run imagine (today: bench ops)"
+	@echo "make run        install missing Debian packages, build, imagine serve on 127.0.0.1:8080 (SERVE_ARGS=...)"
 	@echo "make check      install missing Debian packages, then make test, e2e, hostile, debug and fuzz-run (what CI runs)"
 	@echo "make bench      imagine bench ops: per-op ms, GFLOP/s, % of the measured peak"
 	@echo "make bench-model  a full-size SD-Turbo-shaped random model (cached in ~/.cache/imagine), 512x512 1 step"
@@ -64,7 +64,8 @@ test: $(TEST_BIN) $(BUILD)/imagine
 	if [ $$fail = 0 ]; then echo "all tests passed"; else echo "some tests FAILED"; exit 1; fi
 
 run: deps
-	$(MAKE) bench
+	$(MAKE) $(BUILD)/imagine
+	$(BUILD)/imagine serve $(SERVE_ARGS)
 
 check: deps
 	$(MAKE) test
