@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -137,12 +138,8 @@ static int on_step(void *ud, int step, int n_steps, const float *x0) {
 
 static uint64_t random_seed(void) {
     uint64_t v = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(&v, sizeof v, 1, f) != 1) v = 0;
-        fclose(f);
-    }
-    return v ? v : (uint64_t)(ig__now_s() * 1e6);
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v || !v) v = (uint64_t)(ig__now_s() * 1e6);
+    return v;
 }
 
 /* Images drawn in one UNet batch: as many as max_batch_pixels allows, at least one. */

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "test.h"
+
 /* The JSON file at path, or NULL (the reason printed). Caller frees with json_decref. */
 static inline json_t *golden_load_json(const char *path) {
     FILE *fp = fopen(path, "rb");
@@ -64,6 +66,20 @@ static inline void *golden_read_case(json_t *manifest, const char *dir, const ch
     if (buf) *n = fread(buf, 1, (size_t)sz, f) / 4;
     fclose(f);
     return buf;
+}
+
+/* got against a golden float32 reference, tolerance relative to max(1, max|ref|) as the golden
+ * README states it: atol = tol * max(1, max|ref|), rtol 0. Prints max-abs-err either way. */
+static inline void golden_compare(const char *label, const float *got, const float *ref, size_t n, double tol) {
+    double *r = malloc(n * sizeof(double)), mx = 1;
+    CHECK(r != NULL);
+    if (!r) return;
+    for (size_t i = 0; i < n; i++) {
+        r[i] = ref[i];
+        if (fabs(r[i]) > mx) mx = fabs(r[i]);
+    }
+    check_close(label, got, r, n, tol * mx, 0);
+    free(r);
 }
 
 #endif

@@ -30,17 +30,6 @@ static json_t *find_case(const char *name) { return golden_find_case(g_manifest,
 /* Reads case `name` (float32 or int32 raw); n gets the element count. */
 static void *read_case(const char *name, size_t *n) { return golden_read_case(g_manifest, g_dir, name, n); }
 
-static void compare(const char *label, const float *got, const float *ref, size_t n, double tol) {
-    double *r = malloc(n * sizeof(double)), mx = 1;
-    for (size_t i = 0; i < n; i++) {
-        r[i] = ref[i];
-        if (fabs(r[i]) > mx) mx = fabs(r[i]);
-    }
-    /* relative to max(1, max|ref|): atol = tol * max(1, max|ref|), rtol 0 */
-    check_close(label, got, r, n, tol * mx, 0);
-    free(r);
-}
-
 static void test_text(ig_engine *e, ig_sd_model *m, const char *set) {
     const char *names[] = {"empty", "astronaut", "long"};
     for (int k = 0; k < 3; k++) {
@@ -65,7 +54,7 @@ static void test_text(ig_engine *e, ig_sd_model *m, const char *set) {
         e->err = (ig_err){0};
         if (ig_clip_forward(&f, &m->clip, tok, 1, 77, &out)) fprintf(stderr, "  clip: %s\n", e->err.msg);
         snprintf(label, sizeof label, "%s %s", set, sn);
-        compare(label, got, ref, ns, 1e-4);
+        golden_compare(label, got, ref, ns, 1e-4);
         ig_arena_free(&a);
         free(got), free(tok), free(ref);
     }
@@ -102,7 +91,7 @@ static void test_unet(ig_engine *e, ig_sd_model *m, const char *set, const char 
     if (ig_unet_forward(&f, &m->unet, &lt, t, &ct, &ot)) fprintf(stderr, "  unet: %s\n", e->err.msg);
     snprintf(label, sizeof label, "%s unet_%s t=%g %s (%.0f ms)", set, which, t, ig_dtype_name(dt),
              (ig__now_s() - t0) * 1e3);
-    compare(label, got, ref, no, dt == IG_BF16 ? 5e-2 : 1e-4);
+    golden_compare(label, got, ref, no, dt == IG_BF16 ? 5e-2 : 1e-4);
     ig_arena_free(&a);
     free(got), free(lat), free(ctx), free(ref);
 }
@@ -129,7 +118,7 @@ static void test_vae(ig_engine *e, ig_sd_model *m, const char *set) {
     if (ig_vae_decode(&f, &m->vae, &lt, &it)) fprintf(stderr, "  vae: %s\n", e->err.msg);
     char label[96];
     snprintf(label, sizeof label, "%s vae_decode_out", set);
-    compare(label, got, ref, no, 1e-4);
+    golden_compare(label, got, ref, no, 1e-4);
     ig_arena_free(&a);
     free(got), free(ref);
 }
@@ -183,13 +172,13 @@ static void test_pipelines(ig_engine *e, ig_sd_model *m, const char *set) {
         float *ref = read_case(cn, &nr);
         CHECK(ref && nr == n_lat);
         snprintf(label, sizeof label, "%s %s final latents (%.0f ms)", set, run, (ig__now_s() - t0) * 1e3);
-        if (ref && nr == n_lat) compare(label, lat, ref, n_lat, 1e-3);
+        if (ref && nr == n_lat) golden_compare(label, lat, ref, n_lat, 1e-3);
         free(ref);
         snprintf(cn, sizeof cn, "%s_image", run);
         ref = read_case(cn, &nr);
         CHECK(ref && nr == n_img);
         snprintf(label, sizeof label, "%s %s image", set, run);
-        if (ref && nr == n_img) compare(label, img, ref, n_img, 1e-3);
+        if (ref && nr == n_img) golden_compare(label, img, ref, n_img, 1e-3);
         free(ref), free(lat), free(img);
     }
 }

@@ -367,16 +367,6 @@ static json_t *load_manifest(const char *set) {
     return golden_load_json(p);
 }
 
-static void compare(const char *label, const float *got, const float *ref, size_t n, double tol) {
-    double *r = malloc(n * sizeof(double)), mx = 1;
-    for (size_t i = 0; i < n; i++) {
-        r[i] = ref[i];
-        if (fabs(r[i]) > mx) mx = fabs(r[i]);
-    }
-    check_close(label, got, r, n, tol * mx, 0);
-    free(r);
-}
-
 static void same_bits(const char *label, const float *a, const float *b, size_t n) {
     size_t diff = 0;
     for (size_t i = 0; i < n; i++) diff += memcmp(&a[i], &b[i], sizeof(float)) != 0;
@@ -494,7 +484,7 @@ static void pipeline(ig_engine *e, ig_sd_model *a, ig_sd_model *b, const char *s
     float *ref = read_case(cn, &nr);
     snprintf(label, sizeof label, "%s single %s final latents", set, run);
     CHECK(ref && nr == n);
-    if (ref && nr == n) compare(label, lb, ref, n, 1e-3);
+    if (ref && nr == n) golden_compare(label, lb, ref, n, 1e-3);
     same_bits(label, lb, la, n);
     free(ref), free(la), free(lb);
 }
@@ -530,7 +520,7 @@ static void test_set(ig_engine *e, const char *set, bool openclip, const ig_sd_s
             char label[128];
             snprintf(label, sizeof label, "%s single %s", set, golden[k]);
             CHECK(na == nb_ && ref && nr == na);
-            if (ref && nr == na) compare(label, ob, ref, nr, 1e-4);
+            if (ref && nr == na) golden_compare(label, ob, ref, nr, 1e-4);
             if (na == nb_) same_bits(label, ob, oa, na);
             free(oa), free(ob), free(ref);
         }
