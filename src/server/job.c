@@ -175,6 +175,7 @@ static void run_job(ig_server *s, ig_job *j) {
     ig_api_error error = {0};
     int n_tokens = 0;
     const double t0 = ig__now_s();
+    double t_gen = 0; /* seconds in ig_txt2img; the rest is post-processing, encoding, the response */
     run_ctx rc = {.s = s, .job = j, .lat_h = h, .lat_w = w};
     if (!lat || !img || !files || !urls) {
         ig_api_error_from_status(&error, IG_ERR_NOMEM, "out of memory for the images of this request");
@@ -207,6 +208,7 @@ static void run_job(ig_server *s, ig_job *j) {
         ig_err err = {0};
         rc.t_sampling_start = ig__now_s();
         const ig_status gst = ig_txt2img(s->engine, m->sd, &gp, lat, img, &n_tokens, &err);
+        t_gen += ig__now_s() - rc.t_sampling_start;
         if (ig_st_guard_tripped()) goto changed; /* a weight file shrank under us: this is not the model */
         if (gst != IG_OK) {
             if (rc.fail) error = rc.fail_error;
@@ -269,6 +271,8 @@ static void run_job(ig_server *s, ig_job *j) {
         if (st) ig_api_error_from_status(&error, st, "cannot build the response");
     }
     const long ms = (long)((ig__now_s() - t0) * 1000);
+    fprintf(stderr, "imagine: job done in %ld ms: generation %ld ms, images and response %ld ms\n", ms,
+            (long)(t_gen * 1000), ms - (long)(t_gen * 1000));
     const long prev = s->est_job_ms;
     s->est_job_ms = prev ? (prev * 3 + ms) / 4 : ms;
     goto done;
