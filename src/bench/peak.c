@@ -114,7 +114,7 @@ static double measure(float (*f)(long), long n, double flops_per_iter) {
     return best;
 }
 
-void ig_peak_measure(ig_peak *p) {
+void ig_peak_measure_arith(ig_peak *p) {
     memset(p, 0, sizeof *p);
     if (__builtin_cpu_supports("avx512f")) {
         p->fp32_gflops = measure(fma512, 4000000, N_ACC * 16 * 2.0);
@@ -127,6 +127,10 @@ void ig_peak_measure(ig_peak *p) {
     }
     if (__builtin_cpu_supports("avx512bf16")) p->bf16_dp_gflops = measure(dpbf16, 2000000, N_ACC * 32 * 2.0);
     if (__builtin_cpu_supports("amx-bf16") && amx_permitted()) p->bf16_amx_gflops = measure(amx, 400000, 4 * 16384.0);
+}
+
+void ig_peak_measure(ig_peak *p) {
+    ig_peak_measure_arith(p);
 
     const size_t n = (size_t)256 << 20;
     char *a = ig__alloc(n), *b = ig__alloc(n);
@@ -150,4 +154,11 @@ void ig_peak_measure(ig_peak *p) {
     }
     ig__free(a);
     ig__free(b);
+}
+
+void ig_peak_max(ig_peak *p, const ig_peak *q) {
+    if (q->fp32_gflops > p->fp32_gflops) p->fp32_gflops = q->fp32_gflops;
+    if (q->bf16_dp_gflops > p->bf16_dp_gflops) p->bf16_dp_gflops = q->bf16_dp_gflops;
+    if (q->bf16_amx_gflops > p->bf16_amx_gflops) p->bf16_amx_gflops = q->bf16_amx_gflops;
+    if (q->copy_gbs > p->copy_gbs) p->copy_gbs = q->copy_gbs;
 }
