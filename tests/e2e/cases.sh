@@ -181,7 +181,7 @@ cases_main() {
 
     # ---- not JSON, not an object, not a JSON body ----
     t 'empty body' 400 $(err invalid_json -) -- -X POST "$A/v1/images/generations"
-    t 'truncated JSON' 400 $(err invalid_json) -- $(gen '{"prompt":"x",')
+    t 'truncated JSON' 400 $(err invalid_json -) -- $(gen '{"prompt":"x",')
     t 'trailing comma' 400 $(err invalid_json -) -- $(gen '{"prompt":"x",}')
     t 'bare word' 400 $(err invalid_json -) -- $(gen 'nul')
     t 'a comment after the object' 400 $(err invalid_json -) -- $(gen '{"prompt":"x"} // c')

@@ -208,6 +208,14 @@ static void test_prompt(void) {
     ERR("{\"user\":\"\xff\",\"prompt\":\"a\"}", 400, "user", "invalid_utf8", "'user'");
     ERR("{\"pr\xffompt\":\"a\"}", 400, "", "invalid_utf8", "not valid UTF-8"); /* in a key: no param */
     ERR("\xef\xbb\xbf{\"prompt\":\"a\"}", 400, "", "invalid_json", "could not parse");  /* a BOM is not JSON */
+    /* cut short: the member the body stopped in, or none between members */
+    ERR("{\"prompt\":\"x\",", 400, "", "invalid_json", "could not parse");
+    ERR("{\"prompt\":\"x\", ", 400, "", "invalid_json", "could not parse");
+    ERR("{\"prompt\":\"x\"", 400, "", "invalid_json", "could not parse");
+    ERR("{\"prompt\":", 400, "prompt", "invalid_json", "could not parse");
+    ERR("{\"prompt\":\"x", 400, "prompt", "invalid_json", "could not parse");
+    ERR("{\"prompt\":\"x\",\"n\":1", 400, "", "invalid_json", "could not parse");
+    ERR("{\"prompt\":\"x\",\"n\":", 400, "n", "invalid_json", "could not parse");
     /* escapes that are not Unicode */
     ERR("{\"prompt\":\"a\\ud800\"}", 400, "prompt", "invalid_utf8", "unpaired UTF-16 surrogate");
     ERR("{\"prompt\":\"a\\udc00b\"}", 400, "prompt", "invalid_utf8", "unpaired UTF-16 surrogate");
