@@ -21,11 +21,12 @@ ig_status ig_op_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig
     const ig_tensor *w = &op->w;
     if (w->n_dims != 4 || w->ne[2] != w->ne[3]) return bad(e, "conv2d", "weight must be (K, C, R, R), got", w);
     if (x->n_dims != 4 || x->ne[1] != w->ne[1]) return bad(e, "conv2d", "input channels differ from weight, x", x);
-    if (op->stride < 1 || op->pad < 0) return bad(e, "conv2d", "stride must be >= 1 and pad >= 0", NULL);
+    if (op->stride < 1 || op->pad < 0 || op->pad_extra_b < 0 || op->pad_extra_r < 0)
+        return bad(e, "conv2d", "stride must be >= 1 and every padding >= 0", NULL);
     const int64_t R = w->ne[2];
-    const int64_t Ho = (x->ne[2] + 2 * op->pad - R) / op->stride + 1;
-    const int64_t Wo = (x->ne[3] + 2 * op->pad - R) / op->stride + 1;
-    if (x->ne[2] + 2 * op->pad < R || x->ne[3] + 2 * op->pad < R) return bad(e, "conv2d", "input smaller than kernel", x);
+    const int64_t Hp = x->ne[2] + 2 * op->pad + op->pad_extra_b, Wp = x->ne[3] + 2 * op->pad + op->pad_extra_r;
+    if (Hp < R || Wp < R) return bad(e, "conv2d", "padded input smaller than kernel, x", x);
+    const int64_t Ho = (Hp - R) / op->stride + 1, Wo = (Wp - R) / op->stride + 1;
     if (y->n_dims != 4 || y->ne[0] != x->ne[0] || y->ne[1] != w->ne[0] || y->ne[2] != Ho || y->ne[3] != Wo)
         return bad(e, "conv2d", "output shape wrong, y", y);
     if (has_data(&op->b) && (op->b.n_dims != 1 || op->b.ne[0] != w->ne[0])) return bad(e, "conv2d", "bias must be (K), got", &op->b);

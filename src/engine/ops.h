@@ -33,10 +33,15 @@ typedef enum ig_act {
 } ig_act;
 
 /* y = act(conv2d(x, w) + b) [+ res]. w (K, C, R, R) as in the checkpoint, b (K) or data NULL.
- * x (N, C, H, W) -> y (N, K, Ho, Wo), Ho = (H + 2 pad - R) / stride + 1; res like y or data NULL. */
+ * x (N, C, H, W) -> y (N, K, Ho, Wo), res like y or data NULL. x is zero-padded by pad on every
+ * side, plus pad_extra_b more rows below and pad_extra_r more columns right (0 for the symmetric
+ * torch Conv2d; diffusers' Downsample2D(padding=0) pads F.pad(x, (0, 1, 0, 1)), i.e. pad 0 and
+ * pad_extra_b = pad_extra_r = 1): Ho = (H + 2 pad + pad_extra_b - R) / stride + 1, and
+ * Wo = (W + 2 pad + pad_extra_r - R) / stride + 1. */
 typedef struct ig_conv2d {
     ig_tensor w, b;
     int stride, pad;
+    int pad_extra_b, pad_extra_r;
     ig_act act;
     void *priv; /* backend cache; NULL until first use */
 } ig_conv2d;

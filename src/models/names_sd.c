@@ -21,6 +21,9 @@
  *     mid_block.resnets.0/1 mid.block_1/2, mid_block.attentions.0.{group_norm,to_q,to_k,to_v,to_out.0}
  *     mid.attn_1.{norm,q,k,v,proj_out} (1x1 convs: (C, C, 1, 1) seen as (C, C)),
  *     conv_norm_out norm_out; post_quant_conv, conv_in, conv_out unchanged.
+ *   VAE encoder: down_blocks.i = down.i (same order), resnets.j block.j (j < L),
+ *     downsamplers.0.conv downsample.conv, and the mid block, conv_norm_out, conv_in, conv_out and
+ *     quant_conv as in the decoder.
  *   OpenCLIP text encoder (SD 2.x): token_embedding.weight, positional_embedding, ln_final,
  *     transformer.resblocks.N.{ln_1, ln_2, attn.out_proj, mlp.c_fc, mlp.c_proj} for HF's
  *     layers.N.{layer_norm1, layer_norm2, self_attn.out_proj, mlp.fc1, mlp.fc2}, and
@@ -126,27 +129,21 @@ static const name_pair vae_resnet[] = {
     {"conv_shortcut.", "nin_shortcut."},
 };
 
-bool ig__ldm_vae_key(void *ud, const char *key, ig_weights_src *src) {
-    static const name_pair top[] = {
-        {"post_quant_conv.", "post_quant_conv."},  {"decoder.conv_in.", "decoder.conv_in."},
-        {"decoder.conv_norm_out.", "decoder.norm_out."}, {"decoder.conv_out.", "decoder.conv_out."},
-    };
+/* The mid block after "decoder." or "encoder." (same layout in both halves). */
+static bool vae_mid_key(const ig__ldm_names *n, const char *half, const char *p, ig_weights_src *src) {
     static const name_pair attn[] = {
         {"group_norm.", "norm."}, {"to_q.", "q."}, {"to_k.", "k."}, {"to_v.", "v."}, {"to_out.0.", "proj_out."},
     };
-    const ig__ldm_names *n = ud;
-    const int nb = n->n_blocks, L = n->layers_per_block;
-    const char *p = key;
     char block[64];
-    int i, j;
-    if (renamed(src, "", key, top, N_OF(top))) return true;
-    if (eat(&p, "decoder.mid_block.resnets.")) {
+    int j;
+    if (eat(&p, "resnets.")) {
         if (!num(&p, &j) || j >= 2) return false;
-        snprintf(block, sizeof block, "decoder.mid.block_%d.", j + 1);
+        snprintf(block, sizeof block, "%smid.block_%d.", half, j + 1);
         return renamed(src, block, p, vae_resnet, N_OF(vae_resnet));
     }
-    if (eat(&p, "decoder.mid_block.attentions.0.")) {
-        if (!renamed(src, "decoder.mid.attn_1.", p, attn, N_OF(attn))) return false;
+    if (eat(&p, "attentions.0.")) {
+        snprintf(block, sizeof block, "%smid.attn_1.", half);
+        if (!renamed(src, block, p, attn, N_OF(attn))) return false;
         const size_t l = strlen(src->key);
         if (strncmp(p, "group_norm.", 11) && l > 7 && !strcmp(src->key + l - 7, ".weight")) {
             /* AttnBlock's q, k, v, proj_out are Conv2d(C, C, 1): (C, C, 1, 1), the bytes of a (C, C) linear */
@@ -154,6 +151,34 @@ bool ig__ldm_vae_key(void *ud, const char *key, ig_weights_src *src) {
             src->ne[0] = src->ne[1] = n->vae_mid_channels;
         }
         return true;
+    }
+    return false;
+}
+
+bool ig__ldm_vae_key(void *ud, const char *key, ig_weights_src *src) {
+    static const name_pair top[] = {
+        {"post_quant_conv.", "post_quant_conv."},  {"decoder.conv_in.", "decoder.conv_in."},
+        {"decoder.conv_norm_out.", "decoder.norm_out."}, {"decoder.conv_out.", "decoder.conv_out."},
+        {"quant_conv.", "quant_conv."},            {"encoder.conv_in.", "encoder.conv_in."},
+        {"encoder.conv_norm_out.", "encoder.norm_out."}, {"encoder.conv_out.", "encoder.conv_out."},
+    };
+    const ig__ldm_names *n = ud;
+    const int nb = n->n_blocks, L = n->layers_per_block;
+    const char *p = key;
+    char block[64];
+    int i, j;
+    if (renamed(src, "", key, top, N_OF(top))) return true;
+    if (eat(&p, "decoder.mid_block.")) return vae_mid_key(n, "decoder.", p, src);
+    if (eat(&p, "encoder.mid_block.")) return vae_mid_key(n, "encoder.", p, src);
+    if (eat(&p, "encoder.down_blocks.")) {
+        if (!num(&p, &i) || i >= nb) return false; /* LDM's encoder.down.i is diffusers' level i */
+        if (eat(&p, "resnets.")) {
+            if (!num(&p, &j) || j >= L) return false;
+            snprintf(block, sizeof block, "encoder.down.%d.block.%d.", i, j);
+            return renamed(src, block, p, vae_resnet, N_OF(vae_resnet));
+        }
+        if (eat(&p, "downsamplers.0.conv.")) return i < nb - 1 && put(src, "encoder.down.%d.downsample.conv.%s", i, p);
+        return false;
     }
     if (eat(&p, "decoder.up_blocks.")) {
         if (!num(&p, &i) || i >= nb) return false;

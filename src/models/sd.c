@@ -140,6 +140,7 @@ ig_status ig_sd_vae_config(const char *path, ig_vae_config *v, ig_err *err) {
     double sf, sh;
     int n = 0;
     TRY(ig_config_load(&c, path, err));
+    TRY(ig_config_int(c, "in_channels", 3, &v->in_channels, err));
     TRY(ig_config_int(c, "latent_channels", 4, &v->latent_channels, err));
     TRY(ig_config_int(c, "out_channels", 3, &v->out_channels, err));
     TRY(ig_config_int_list(c, "block_out_channels", v->block_out, IG_VAE_MAX_BLOCKS, &n, err));
@@ -151,6 +152,7 @@ ig_status ig_sd_vae_config(const char *path, ig_vae_config *v, ig_err *err) {
     TRY(ig_config_int(c, "layers_per_block", 1, &v->layers_per_block, err));
     TRY(ig_config_int(c, "norm_num_groups", 32, &v->norm_groups, err));
     TRY(ig_config_bool(c, "mid_block_add_attention", true, &v->mid_attention, err));
+    TRY(ig_config_bool(c, "use_quant_conv", true, &v->quant_conv, err));
     TRY(ig_config_bool(c, "use_post_quant_conv", true, &v->post_quant_conv, err));
     TRY(ig_config_float(c, "scaling_factor", 0.18215, &sf, err));
     TRY(ig_config_float(c, "shift_factor", 0, &sh, err));
@@ -335,12 +337,20 @@ fail:
     return err->status ? err->status : IG_ERR_INVALID;
 }
 
+ig_status ig_sd_load_encoder(ig_sd_model *m, ig_err *err) {
+    if (m->has_vae_enc) return IG_OK;
+    if (ig_vae_encoder_load(&m->vae_enc, &m->vae.cfg, &m->w_vae, err) != IG_OK) return err->status;
+    m->has_vae_enc = true;
+    return IG_OK;
+}
+
 void ig_sd_close(ig_engine *e, ig_sd_model *m) {
     if (!m) return;
     if (e) {
         ig_clip_release(e, &m->clip);
         ig_unet_release(e, &m->unet);
         ig_vae_release(e, &m->vae);
+        ig_vae_encoder_release(e, &m->vae_enc);
     }
     ig_weights_close(&m->w_text);
     ig_weights_close(&m->w_unet);

@@ -18,6 +18,8 @@ typedef struct ig_sd_model {
     ig_clip clip;
     ig_unet unet;
     ig_vae vae;
+    ig_vae_encoder vae_enc; /* only after ig_sd_load_encoder (img2img); txt2img never loads it */
+    bool has_vae_enc;
     ig_sched_config sched; /* scheduler/scheduler_config.json */
     char sched_class[64];  /* its _class_name, e.g. "PNDMScheduler" */
 } ig_sd_model;
@@ -25,6 +27,12 @@ typedef struct ig_sd_model {
 /* Loads the folder. Caller frees with ig_sd_close. */
 ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err);
 void ig_sd_close(ig_engine *e, ig_sd_model *m); /* accepts NULL; e releases the backend caches */
+
+/* Loads the VAE encoder (encoder.*, quant_conv.*) from the model's VAE weights, folder or single
+ * file alike, once; later calls return IG_OK at once. On failure (a checkpoint without the encoder:
+ * err names the missing tensor) the model stays as it was and usable for txt2img. Not thread-safe:
+ * call it from the thread that owns the model. */
+ig_status ig_sd_load_encoder(ig_sd_model *m, ig_err *err);
 
 /* Pixels per latent along each side: 2^(VAE blocks - 1), 8 for SD 1.x/2.x, 4 for the built-in model. */
 static inline int ig_sd_latent_factor(const ig_sd_model *m) { return 1 << (m->vae.cfg.n_blocks - 1); }

@@ -215,6 +215,10 @@ static ig_status infer_vae(const ig_st_file *f, const ig_sd_single_opts *o, ig_w
     }
     v->mid_attention = has(f, P_VAE "decoder.mid.attn_1.q.weight");
     v->post_quant_conv = has(f, P_VAE "post_quant_conv.weight");
+    /* the encoder's, read only by ig_sd_load_encoder: a file without it still opens (decoder only) */
+    int nd = 0;
+    v->in_channels = shape_of(f, &nd, ne, P_VAE "encoder.conv_in.weight") && nd == 4 ? (int)ne[1] : v->out_channels;
+    v->quant_conv = has(f, P_VAE "quant_conv.weight");
     ig__ldm_names names = {.n_blocks = nb, .layers_per_block = n_res - 1, .vae_mid_channels = v->block_out[nb - 1]};
     return set_map(w, P_VAE, ig__ldm_vae_key, &names, err);
 }

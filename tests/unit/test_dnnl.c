@@ -14,6 +14,7 @@ typedef struct {
     ig_act act;
     bool bias, res, nhwc;
     ig_dtype dt;
+    int pad_extra_b, pad_extra_r; /* zeros below / right of x beyond pad (the VAE encoder's downsample) */
 } conv_case;
 
 static double act_f64(ig_act a, double x) {
@@ -49,7 +50,8 @@ static void read_back(const ig_tensor *t, float *out) {
 }
 
 static void run_conv(ig_engine *e, const conv_case *cc) {
-    const int Ho = (cc->h + 2 * cc->pad - cc->r) / cc->stride + 1, Wo = (cc->w + 2 * cc->pad - cc->r) / cc->stride + 1;
+    const int Ho = (cc->h + 2 * cc->pad + cc->pad_extra_b - cc->r) / cc->stride + 1;
+    const int Wo = (cc->w + 2 * cc->pad + cc->pad_extra_r - cc->r) / cc->stride + 1;
     int64_t xs[4] = {cc->n, cc->c, cc->h, cc->w}, ws[4] = {cc->k, cc->c, cc->r, cc->r}, bs[1] = {cc->k},
             ys[4] = {cc->n, cc->k, Ho, Wo};
     float *xv, *wv, *bv, *rv, *yv;
@@ -63,7 +65,8 @@ static void run_conv(ig_engine *e, const conv_case *cc) {
     ig_tensor res = make(cc->dt, 4, ys, cc->nhwc, -1, 1, &rv);
     yv = malloc((size_t)cc->n * cc->k * Ho * Wo * 4);
     ig_tensor y = cc->nhwc ? ig_tensor_nhwc(cc->dt, cc->n, cc->k, Ho, Wo, yv) : ig_tensor_plain(cc->dt, 4, ys, yv);
-    ig_conv2d op = {.w = w, .stride = cc->stride, .pad = cc->pad, .act = cc->act};
+    ig_conv2d op = {.w = w, .stride = cc->stride, .pad = cc->pad, .pad_extra_b = cc->pad_extra_b,
+                    .pad_extra_r = cc->pad_extra_r, .act = cc->act};
     if (cc->bias) op.b = b;
 
     const size_t ny = (size_t)cc->n * cc->k * Ho * Wo;
@@ -87,8 +90,8 @@ static void run_conv(ig_engine *e, const conv_case *cc) {
     /* Run twice: the second call reuses the cached primitive and packed weights. */
     float *got = malloc(ny * sizeof(float));
     char name[160];
-    snprintf(name, sizeof name, "%s conv %dx%d %d->%d %dx%d s%d p%d act%d%s%s %s %s", e->be->name, cc->r, cc->r, cc->c,
-             cc->k, cc->h, cc->w, cc->stride, cc->pad, cc->act, cc->bias ? " bias" : "", cc->res ? " res" : "",
+    snprintf(name, sizeof name, "%s conv %dx%d %d->%d %dx%d s%d p%d+%d,%d act%d%s%s %s %s", e->be->name, cc->r, cc->r,
+             cc->c, cc->k, cc->h, cc->w, cc->stride, cc->pad, cc->pad_extra_b, cc->pad_extra_r, cc->act, cc->bias ? " bias" : "", cc->res ? " res" : "",
              ig_dtype_name(cc->dt), cc->nhwc ? "nhwc" : "nchw");
     for (int rep = 0; rep < 2; rep++) {
         memset(yv, 0xff, ny * ig_dtype_size(cc->dt)); /* NaN: every output must be written */
@@ -158,6 +161,16 @@ static void run_errors(ig_engine *e) {
     e->err = (ig_err){0};
     CHECK(ig_op_conv2d(e, &op, &x, NULL, &y) == IG_ERR_INVALID);
     CHECK(strstr(e->err.msg, "channels") != NULL);
+    /* extra padding: negative is refused; the output must be sized with it (8 + 1 - 3) / 2 + 1 = 4 */
+    int64_t ws3[4] = {4, 3, 3, 3};
+    ig_conv2d down = {.w = ig_tensor_plain(IG_F32, 4, ws3, buf + 2048), .stride = 2, .pad_extra_b = -1};
+    ig_tensor y4 = ig_tensor_nhwc(IG_F32, 1, 4, 4, 4, buf + 1024), y3 = ig_tensor_nhwc(IG_F32, 1, 4, 3, 4, buf + 1024);
+    e->err = (ig_err){0};
+    CHECK(ig_op_conv2d(e, &down, &x, NULL, &y4) == IG_ERR_INVALID && strstr(e->err.msg, "padding") != NULL);
+    down.pad_extra_b = 1, down.pad_extra_r = 1;
+    e->err = (ig_err){0};
+    CHECK(ig_op_conv2d(e, &down, &x, NULL, &y3) == IG_ERR_INVALID && strstr(e->err.msg, "output shape") != NULL);
+    ig_conv2d_release(e, &down);
     (void)xs;
     int64_t ls[2] = {6, 7}, lx[2] = {5, 8}, ly[2] = {5, 6};
     ig_linear lin = {.w = ig_tensor_plain(IG_F32, 2, ls, buf)};
@@ -177,17 +190,30 @@ int main(void) {
         return 1;
     }
     const conv_case convs[] = {
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, true, IG_F32},
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, false, IG_F32},
-        {1, 13, 7, 9, 11, 3, 2, 1, IG_ACT_SILU, true, true, true, IG_F32},  /* downsample: odd size, stride 2 */
-        {2, 40, 24, 12, 10, 3, 2, 0, IG_ACT_NONE, false, false, true, IG_F32}, /* VAE-style pad 0, stride 2 */
-        {2, 21, 17, 7, 5, 1, 1, 0, IG_ACT_GELU_ERF, true, true, true, IG_F32}, /* 1x1 shortcut */
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32},
-        {1, 96, 80, 20, 20, 3, 1, 1, IG_ACT_QUICK_GELU, true, true, true, IG_F32},
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16},
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_BF16},
-        {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16},
-        {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, true, IG_F32, 0, 0},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, false, IG_F32, 0, 0},
+        {1, 13, 7, 9, 11, 3, 2, 1, IG_ACT_SILU, true, true, true, IG_F32, 0, 0},  /* downsample: odd size, stride 2 */
+        {2, 40, 24, 12, 10, 3, 2, 0, IG_ACT_NONE, false, false, true, IG_F32, 0, 0}, /* VAE-style pad 0, stride 2 */
+        {2, 21, 17, 7, 5, 1, 1, 0, IG_ACT_GELU_ERF, true, true, true, IG_F32, 0, 0}, /* 1x1 shortcut */
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0},
+        {1, 96, 80, 20, 20, 3, 1, 1, IG_ACT_QUICK_GELU, true, true, true, IG_F32, 0, 0},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0},
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_BF16, 0, 0},
+        {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16, 0, 0},
+        {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16, 0, 0},
+        /* diffusers' VAE encoder Downsample2D: F.pad(x, (0, 1, 0, 1)), 3x3 stride 2, no padding; odd and
+         * even sides (an odd side never reaches the extra zeros), NHWC and NCHW, f32 and bf16 */
+        {2, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1},
+        {1, 32, 32, 16, 11, 3, 2, 0, IG_ACT_NONE, true, false, false, IG_F32, 1, 1},
+        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1},
+        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 1, 0}, /* extra rows only */
+        /* bottom padding 3 = R (a row of outputs sees only zeros) with act + residual: oneDNN 2.6 gets it
+         * wrong, conv.c hands it to the reference */
+        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 2, 0},
+        {1, 13, 11, 7, 10, 3, 1, 3, IG_ACT_SILU, true, true, true, IG_F32, 0, 0},
+        {1, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, true, true, IG_BF16, 1, 1},
+        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_BF16, 1, 1},
+        {2, 40, 24, 11, 12, 3, 2, 0, IG_ACT_NONE, false, false, false, IG_BF16, 1, 1},
     };
     /* bf16 runs only where oneDNN has it natively (the engine never picks it elsewhere). */
     const bool bf16 = ig__dnnl_has_native_bf16();

@@ -565,15 +565,22 @@ static void test_concat(void) {
 
 static void test_ref_conv2d(void) {
     printf("ref conv2d\n");
-    struct { int64_t N, C, H, W, K, R; int stride, pad; ig_act act; bool bias, res; ig_dtype xdt, wdt; } cs[] = {
-        {2, 5, 7, 6, 4, 3, 1, 1, IG_ACT_SILU, true, true, IG_F32, IG_F32},
-        {1, 3, 9, 7, 5, 3, 2, 1, IG_ACT_NONE, true, false, IG_F32, IG_F16}, /* downsample conv, f16 checkpoint weights */
-        {2, 7, 5, 5, 3, 1, 1, 0, IG_ACT_GELU_ERF, false, true, IG_BF16, IG_BF16}, /* 1x1 shortcut */
-        {1, 4, 6, 5, 2, 3, 1, 0, IG_ACT_QUICK_GELU, true, false, IG_F32, IG_F32}, /* no padding */
+    /* eb, er: pad_extra_b / pad_extra_r, the extra zeros below and right of x */
+    struct { int64_t N, C, H, W, K, R; int stride, pad, eb, er; ig_act act; bool bias, res; ig_dtype xdt, wdt; } cs[] = {
+        {2, 5, 7, 6, 4, 3, 1, 1, 0, 0, IG_ACT_SILU, true, true, IG_F32, IG_F32},
+        {1, 3, 9, 7, 5, 3, 2, 1, 0, 0, IG_ACT_NONE, true, false, IG_F32, IG_F16}, /* downsample conv, f16 checkpoint weights */
+        {2, 7, 5, 5, 3, 1, 1, 0, 0, 0, IG_ACT_GELU_ERF, false, true, IG_BF16, IG_BF16}, /* 1x1 shortcut */
+        {1, 4, 6, 5, 2, 3, 1, 0, 0, 0, IG_ACT_QUICK_GELU, true, false, IG_F32, IG_F32}, /* no padding */
+        /* diffusers' VAE encoder downsample, F.pad(x, (0, 1, 0, 1)) then stride 2: an odd H (the
+         * extra row is never reached) and an even W (the last output column reads it) */
+        {2, 5, 9, 8, 4, 3, 2, 0, 1, 1, IG_ACT_NONE, true, true, IG_F32, IG_F32},
+        {1, 6, 10, 7, 3, 3, 2, 0, 1, 1, IG_ACT_NONE, true, false, IG_BF16, IG_F16},
+        {1, 3, 5, 6, 2, 3, 1, 1, 2, 0, IG_ACT_SILU, false, true, IG_F32, IG_F32}, /* extra rows only, 2 of them */
     };
     for (size_t t = 0; t < sizeof cs / sizeof cs[0]; t++) {
         const int64_t N = cs[t].N, C = cs[t].C, H = cs[t].H, W = cs[t].W, K = cs[t].K, R = cs[t].R;
-        const int64_t Ho = (H + 2 * cs[t].pad - R) / cs[t].stride + 1, Wo = (W + 2 * cs[t].pad - R) / cs[t].stride + 1;
+        const int64_t Ho = (H + 2 * cs[t].pad + cs[t].eb - R) / cs[t].stride + 1;
+        const int64_t Wo = (W + 2 * cs[t].pad + cs[t].er - R) / cs[t].stride + 1;
         const int64_t nx = N * C * H * W, nw = K * C * R * R, ny = N * K * Ho * Wo;
         float *x = rnd((size_t)nx, -2, 2, cs[t].xdt), *w = rnd((size_t)nw, -1, 1, cs[t].wdt), *b = rnd((size_t)K, -1, 1, IG_F32);
         float *res = rnd((size_t)ny, -1, 1, cs[t].xdt);
@@ -594,16 +601,17 @@ static void test_ref_conv2d(void) {
                         ref[i] = act_d(cs[t].act, acc) + (cs[t].res ? res[i] : 0);
                     }
         for (int lay = 0; lay < 2; lay++) {
-            ig_conv2d op = {.stride = cs[t].stride, .pad = cs[t].pad, .act = cs[t].act};
+            ig_conv2d op = {.stride = cs[t].stride, .pad = cs[t].pad, .pad_extra_b = cs[t].eb, .pad_extra_r = cs[t].er,
+                            .act = cs[t].act};
             op.w = tfrom(cs[t].wdt, 4, (int64_t[]){K, C, R, R}, PLAIN, w);
             if (cs[t].bias) op.b = tfrom(IG_F32, 1, &K, PLAIN, b);
             ig_tensor tx = tfrom(cs[t].xdt, 4, (int64_t[]){N, C, H, W}, lay ? NHWC : PLAIN, x);
             ig_tensor tr = tfrom(cs[t].xdt, 4, (int64_t[]){N, K, Ho, Wo}, lay ? NHWC : PLAIN, res);
             ig_tensor ty = tnew(IG_F32, 4, (int64_t[]){N, K, Ho, Wo}, lay ? NHWC : PLAIN);
             char name[160];
-            snprintf(name, sizeof name, "conv2d ref (%lld,%lld,%lld,%lld) k%lld r%lld s%d p%d %s x %s w %s%s%s", (long long)N,
-                     (long long)C, (long long)H, (long long)W, (long long)K, (long long)R, cs[t].stride, cs[t].pad,
-                     dn(cs[t].xdt), dn(cs[t].wdt), act_name[cs[t].act], cs[t].res ? " +res" : "", lay ? " nhwc" : "");
+            snprintf(name, sizeof name, "conv2d ref (%lld,%lld,%lld,%lld) k%lld r%lld s%d p%d+%d,%d %s x %s w %s%s%s",
+                     (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, (long long)R, cs[t].stride,
+                     cs[t].pad, cs[t].eb, cs[t].er, dn(cs[t].xdt), dn(cs[t].wdt), act_name[cs[t].act], cs[t].res ? " +res" : "", lay ? " nhwc" : "");
             if (run_ok(engines[0], ig_op_conv2d(engines[0], &op, &tx, cs[t].res ? &tr : NULL, &ty))) check_t(name, &ty, ref);
             ig_conv2d_release(engines[0], &op);
             tfree(&op.w), tfree(&op.b), tfree(&tx), tfree(&tr), tfree(&ty);

@@ -8,11 +8,12 @@
  * CLIP text encoder (cond_stage_model.transformer.*); sd2-tiny's becomes OpenCLIP
  * (cond_stage_model.model.*, q|k|v fused into in_proj) with one extra resblock of NaNs at the end,
  * which the loader must drop (SD 2.x conditions on the penultimate layer: all resblocks but the
- * last). The VAE encoder is left out (only the decoder is read).
+ * last). The VAE encoder (first_stage_model.encoder.*, quant_conv) goes in too.
  *
  * Checks: the inferred configs equal the folder's; text states, UNet outputs and the VAE decode are
  * bit-identical to the folder model's (same bytes, same engine) and within 1e-4 of diffusers'
- * numbers; one pipeline run per set within 1e-3 of diffusers' final latents (the golden README's
+ * numbers; the VAE encoder (ig_sd_load_encoder) is bit-identical to the folder's (its numbers are
+ * test_vae_encoder's); a file missing an encoder tensor opens, and ig_sd_load_encoder names it; one pipeline run per set within 1e-3 of diffusers' final latents (the golden README's
  * metric, max|got - ref| / max(1, max|ref|)); an f16 file's q/k/v row views; the old flat CLIP
  * names; clear errors for a missing tensor, a file without a UNet or a text encoder, SDXL and a
  * class embedding. names_sd.c is also checked on its own against keys of the full-size SD 1.5 /
@@ -173,6 +174,20 @@ static void vae_pairs(conv *c, const ig_vae_config *v) {
     add_pair(c, "first_stage_model.decoder.mid.block_1.", "decoder.mid_block.resnets.0.");
     add_pair(c, "first_stage_model.decoder.mid.block_2.", "decoder.mid_block.resnets.1.");
     add_pair(c, "first_stage_model.decoder.mid.attn_1.", "decoder.mid_block.attentions.0.");
+    add_pair(c, "first_stage_model.quant_conv.", "quant_conv.");
+    add_pair(c, "first_stage_model.encoder.conv_in.", "encoder.conv_in.");
+    add_pair(c, "first_stage_model.encoder.norm_out.", "encoder.conv_norm_out.");
+    add_pair(c, "first_stage_model.encoder.conv_out.", "encoder.conv_out.");
+    add_pair(c, "first_stage_model.encoder.mid.block_1.", "encoder.mid_block.resnets.0.");
+    add_pair(c, "first_stage_model.encoder.mid.block_2.", "encoder.mid_block.resnets.1.");
+    add_pair(c, "first_stage_model.encoder.mid.attn_1.", "encoder.mid_block.attentions.0.");
+    for (int k = 0; k < nb; k++) { /* LDM's encoder.down.k is diffusers' down_blocks.k */
+        for (int j = 0; j < v->layers_per_block; j++)
+            add_pair(c, fmt("first_stage_model.encoder.down.%d.block.%d.", k, j), "encoder.down_blocks.%d.resnets.%d.", k, j);
+        if (k < nb - 1)
+            add_pair(c, fmt("first_stage_model.encoder.down.%d.downsample.conv.", k, 0),
+                     "encoder.down_blocks.%d.downsamplers.0.conv.", k);
+    }
     for (int k = 0; k < nb; k++) { /* LDM's decoder.up.k is the level at block_out_channels[k] */
         for (int j = 0; j < v->layers_per_block + 1; j++)
             add_pair(c, fmt("first_stage_model.decoder.up.%d.block.%d.", k, j), "decoder.up_blocks.%d.resnets.%d.",
@@ -207,7 +222,7 @@ static void convert_file(conv *c, const ig_st_file *f, const name_pair *inner, i
         for (int j = 0; j < c->n; j++)
             if (!strncmp(k, c->p[j].hf, strlen(c->p[j].hf)) && (!best || strlen(c->p[j].hf) > strlen(best->hf)))
                 best = &c->p[j];
-        if (!best) continue; /* VAE encoder, quant_conv */
+        if (!best) continue;
         const char *rest = k + strlen(best->hf);
         char name[256], part[128];
         snprintf(part, sizeof part, "%s", rest);
@@ -407,6 +422,23 @@ static float *run_net(ig_engine *e, ig_sd_model *m, const char *which, size_t *n
         CHECK(ig_arena_commit(&a, &err) == IG_OK);
         CHECK(ig_unet_forward(&f, &m->unet, &lt, 999, &ct, &ot) == IG_OK);
         free(lat), free(ctx);
+    } else if (!strcmp(which, "enc")) { /* mean | logvar of a fixed 1x3x48x40 image */
+        const ig_vae_config *vc = &m->vae.cfg;
+        int64_t is[4] = {1, vc->in_channels, 48, 40},
+                ls[4] = {1, vc->latent_channels, ig_vae_latent_size(vc, 48), ig_vae_latent_size(vc, 40)};
+        float *img = malloc((size_t)(is[1] * 48 * 40) * sizeof *img);
+        for (int i = 0; i < is[1] * 48 * 40; i++) img[i] = sinf(0.37f * (float)i);
+        *n = (size_t)(2 * ls[1] * ls[2] * ls[3]);
+        out = malloc(*n * sizeof(float));
+        ig_tensor it = ig_tensor_plain(IG_F32, 4, is, img), mt = ig_tensor_plain(IG_F32, 4, ls, out),
+                  lt = ig_tensor_plain(IG_F32, 4, ls, out + *n / 2);
+        CHECK(ig_sd_load_encoder(m, &err) == IG_OK);
+        ig_arena_begin_dry(&a);
+        CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK);
+        CHECK(ig_arena_commit(&a, &err) == IG_OK);
+        CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK);
+        if (err.status) fprintf(stderr, "  enc: %s\n", err.msg);
+        free(img);
     } else {
         size_t nl;
         float *lat = read_case("vae_in_latent", &nl);
@@ -437,7 +469,8 @@ static void compare_configs(const ig_sd_model *a, const ig_sd_model *b) {
              ua->up_attn[i] == ub->up_attn[i] && ua->heads[i] == ub->heads[i];
     CHECK(ok);
     const ig_vae_config *va = &a->vae.cfg, *vb = &b->vae.cfg;
-    ok = va->latent_channels == vb->latent_channels && va->out_channels == vb->out_channels &&
+    ok = va->in_channels == vb->in_channels && va->quant_conv == vb->quant_conv &&
+         va->latent_channels == vb->latent_channels && va->out_channels == vb->out_channels &&
          va->n_blocks == vb->n_blocks && va->layers_per_block == vb->layers_per_block &&
          va->norm_groups == vb->norm_groups && va->mid_attention == vb->mid_attention &&
          va->post_quant_conv == vb->post_quant_conv && va->scaling_factor == vb->scaling_factor &&
@@ -524,6 +557,12 @@ static void test_set(ig_engine *e, const char *set, bool openclip, const ig_sd_s
             if (na == nb_) same_bits(label, ob, oa, na);
             free(oa), free(ob), free(ref);
         }
+        size_t na, nb_;
+        float *oa = run_net(e, a, "enc", &na), *ob = run_net(e, b, "enc", &nb_);
+        char label[128];
+        snprintf(label, sizeof label, "%s single vae encoder mean|logvar", set);
+        same_bits(label, ob, oa, na);
+        free(oa), free(ob);
         pipeline(e, a, b, set, run);
         ig_sd_close(e, b);
     }
@@ -625,6 +664,20 @@ static void test_variants(ig_engine *e, const ig_sd_single_opts *o1) {
         ig_sd_close(e, b);
     }
     unlink(file);
+    /* the encoder is read only when asked for: a file without one of its tensors opens and generates */
+    CHECK(write_single(a, &(spec){.text = TEXT_CLIP, .skip = "first_stage_model.encoder.down.2.block.0.nin_shortcut.bias"},
+                       file, &err) == IG_OK);
+    b = NULL;
+    CHECK(ig_sd_open_single(&b, file, vocab, o1, &err) == IG_OK);
+    if (b) {
+        err = (ig_err){0};
+        CHECK(ig_sd_load_encoder(b, &err) == IG_ERR_NOT_FOUND && !b->has_vae_enc &&
+              strstr(err.msg, "'first_stage_model.encoder.down.2.block.0.nin_shortcut.bias' (for "
+                              "'encoder.down_blocks.2.resnets.0.conv_shortcut.bias')"));
+        printf("  missing VAE encoder tensor: opens; ig_sd_load_encoder: %s\n", err.msg);
+        ig_sd_close(e, b);
+    }
+    unlink(file);
     expect_error("missing upsampler", a, &(spec){.skip = "model.diffusion_model.output_blocks.5.2.conv.weight"}, o1,
                  "'model.diffusion_model.output_blocks.5.2.conv.weight' (for 'up_blocks.1.upsamplers.0.conv.weight')",
                  "not found");
@@ -690,6 +743,19 @@ static void test_names(void) {
         {1, "decoder.up_blocks.3.resnets.2.norm2.bias", "decoder.up.0.block.2.norm2.bias", 0, 0, 0},
         {1, "decoder.up_blocks.2.resnets.0.conv_shortcut.weight", "decoder.up.1.block.0.nin_shortcut.weight", 0, 0, 0},
         {1, "decoder.up_blocks.3.upsamplers.0.conv.weight", NULL, 0, 0, 0},
+        {1, "quant_conv.weight", "quant_conv.weight", 0, 0, 0},
+        {1, "encoder.conv_in.bias", "encoder.conv_in.bias", 0, 0, 0},
+        {1, "encoder.conv_norm_out.weight", "encoder.norm_out.weight", 0, 0, 0},
+        {1, "encoder.conv_out.weight", "encoder.conv_out.weight", 0, 0, 0},
+        {1, "encoder.down_blocks.0.resnets.1.conv2.weight", "encoder.down.0.block.1.conv2.weight", 0, 0, 0},
+        {1, "encoder.down_blocks.1.resnets.0.conv_shortcut.weight", "encoder.down.1.block.0.nin_shortcut.weight", 0, 0, 0},
+        {1, "encoder.down_blocks.2.downsamplers.0.conv.bias", "encoder.down.2.downsample.conv.bias", 0, 0, 0},
+        {1, "encoder.mid_block.resnets.0.norm1.weight", "encoder.mid.block_1.norm1.weight", 0, 0, 0},
+        {1, "encoder.mid_block.attentions.0.to_k.weight", "encoder.mid.attn_1.k.weight", 0, 0, 512},
+        {1, "encoder.mid_block.attentions.0.group_norm.bias", "encoder.mid.attn_1.norm.bias", 0, 0, 0},
+        {1, "encoder.down_blocks.3.downsamplers.0.conv.weight", NULL, 0, 0, 0},
+        {1, "encoder.down_blocks.0.resnets.2.conv1.weight", NULL, 0, 0, 0},
+        {1, "encoder.down_blocks.4.resnets.0.conv1.weight", NULL, 0, 0, 0},
         {2, "text_model.embeddings.position_embedding.weight", "positional_embedding", 0, 0, 0},
         {2, "text_model.final_layer_norm.bias", "ln_final.bias", 0, 0, 0},
         {2, "text_model.encoder.layers.0.self_attn.q_proj.weight", "transformer.resblocks.0.attn.in_proj_weight", 0, 1024, 0},

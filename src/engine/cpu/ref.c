@@ -78,6 +78,8 @@ float ig__ref_act_value(ig_act act, float x) { return (float)act_d(act, x); }
 
 /* ---- conv2d and linear ---- */
 
+/* Zero padding is the skipped taps: above/left of x by pad, below/right by whatever the output size
+ * reaches (pad + pad_extra_b / pad_extra_r, as ops.c sized y). */
 ig_status ig__ref_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y) {
     const ig_tensor *w = &op->w, *b = op->b.data ? &op->b : NULL;
     const int64_t N = y->ne[0], K = y->ne[1], Ho = y->ne[2], Wo = y->ne[3];
