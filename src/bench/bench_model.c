@@ -28,7 +28,17 @@ typedef struct {
     double text_ms, vae_ms, total_ms, step_ms[MAX_STEPS];
     double text_gf, vae_gf, step_gf[MAX_STEPS]; /* GFLOP done by each stage */
     double text_setup_ms, unet_setup_ms, vae_setup_ms;
+    double prof_ms[3][IG_OPK_COUNT]; /* --profile: op time by kind in text, unet (all steps), vae */
+    long prof_n[3][IG_OPK_COUNT];
 } run_fig;
+
+/* Adds the engine's op time since `from` (a copy of its counters) into stage s of r. */
+static void prof_take(run_fig *r, int s, const ig_engine *e, const ig_engine *from) {
+    for (int k = 0; k < IG_OPK_COUNT; k++) {
+        r->prof_ms[s][k] += (e->prof_s[k] - from->prof_s[k]) * 1e3;
+        r->prof_n[s][k] += e->prof_n[k] - from->prof_n[k];
+    }
+}
 
 typedef struct {
     ig_engine *e;
@@ -108,9 +118,11 @@ static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
     /* 1. text encoder (negative and positive rows in one batch with CFG) */
     int64_t ts[3] = {b->cfg ? 2 : 1, T, D};
     ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, b->text);
+    ig_engine snap = *e;
     double f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
     if (ig_clip_forward(&b->fw, &m->clip, b->cfg ? b->ids : b->ids + T, b->cfg ? 2 : 1, T, &text_t)) goto engine;
     r->text_ms = (ig__now_s() - t0) * 1e3;
+    prof_take(r, 0, e, &snap);
     r->text_gf = (e->flops - f0) * 1e-9;
     r->text_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
     for (int i = 0; i < b->NB; i++) {
@@ -132,9 +144,11 @@ static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
         ig_sched_scale_model_input(&sched, i, b->x, (b->cfg ? 2 : 1) * b->n_lat);
         int64_t ls[4] = {b->NB, b->C, b->h, b->w};
         ig_tensor xt = ig_tensor_plain(IG_F32, 4, ls, b->x), et = ig_tensor_plain(IG_F32, 4, ls, b->eps);
+        snap = *e;
         f0 = e->flops, t0 = ig__now_s();
         if (ig_unet_forward(&b->fw, &m->unet, &xt, sched.timesteps[i], &b->ctx, &et)) goto engine;
         r->step_ms[i] = (ig__now_s() - t0) * 1e3;
+        prof_take(r, 1, e, &snap);
         r->step_gf[i] = (e->flops - f0) * 1e-9;
         ig_arena_reset(&b->arena, b->mark);
         if (b->cfg)
@@ -149,9 +163,11 @@ static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
     int64_t zs[4] = {b->n, b->C, b->h, b->w};
     ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, b->x);
     ig_tensor it = ig_tensor_nhwc(IG_F32, b->n, 3, b->H, b->W, b->image);
+    snap = *e;
     f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
     if (ig_vae_decode(&b->fw, &m->vae, &zt, &it)) goto engine;
     r->vae_ms = (ig__now_s() - t0) * 1e3;
+    prof_take(r, 2, e, &snap);
     r->vae_gf = (e->flops - f0) * 1e-9;
     r->vae_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
     r->total_ms = (ig__now_s() - t_start) * 1e3;
@@ -181,9 +197,11 @@ static void stats(const char *name, const float *v, size_t n) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: imagine bench --model DIR [--width 512] [--height 512] [--steps 1] [--n 1] [--cfg F]\n"
-               "                     [--reps 3] [--seed N] [--precision f32|bf16|auto]\n"
+               "                     [--reps 3] [--seed N] [--precision f32|bf16|auto] [--profile]\n"
                "  --cfg > 1 runs classifier-free guidance (UNet batch 2n); the default 0 is SD-Turbo's setting.\n"
-               "  IMAGINE_PRECISION=f32|bf16 also picks the activation dtype (auto: bf16 where native).\n");
+               "  IMAGINE_PRECISION=f32|bf16 also picks the activation dtype (auto: bf16 where native).\n"
+               "  --profile times every op and prints, per stage of the last run, the time by kind of op and\n"
+               "  the time outside ops (copies, the arena's moves, the scheduler).\n");
 }
 
 int ig_bench_model(int argc, char **argv) {
@@ -191,9 +209,14 @@ int ig_bench_model(int argc, char **argv) {
     int W = 512, H = 512, steps = 1, n = 1, reps = 3, rc = 1;
     float guidance = 0;
     uint64_t seed = 0;
+    bool profile = false;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
+        if (!strcmp(a, "--profile")) {
+            profile = true;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "imagine bench: %s needs a value\n", a);
             return 2;
@@ -237,6 +260,7 @@ int ig_bench_model(int argc, char **argv) {
                .cfg = guidance > 1.0f};
     run_fig warm, *runs = calloc(MAX_REPS, sizeof *runs);
     if (!runs || ig_engine_create(&b.e, "cpu", prec, &err)) goto done;
+    b.e->profile = profile;
     double t0 = ig__now_s();
     if (ig_sd_open(&b.m, dir, &err)) goto done;
     const double load_ms = (ig__now_s() - t0) * 1e3, rss_load = rss_mib();
@@ -404,6 +428,24 @@ int ig_bench_model(int argc, char **argv) {
            "peak - weights = %.0f MiB (target <= 1536: %s)\n",
            rss_load, rss_warm, rss_end, peak_rss, w_mib, peak_rss - w_mib, peak_rss - w_mib <= 1536 ? "met" : "missed");
     printf("load average: before %s; after the runs %s\n", load0, load1);
+    if (profile) {
+        const run_fig *r = &runs[reps - 1];
+        double unet_ms = 0;
+        for (int i = 0; i < steps; i++) unet_ms += r->step_ms[i];
+        const char *stage[3] = {"text encoder", "unet (all steps)", "vae decode"};
+        const double stage_ms[3] = {r->text_ms, unet_ms, r->vae_ms};
+        printf("profile of the last run (wall time of each op, by kind):\n");
+        for (int st = 0; st < 3; st++) {
+            double in_ops = 0;
+            printf("  %s %.1f ms:", stage[st], stage_ms[st]);
+            for (int k = 0; k < IG_OPK_COUNT; k++) {
+                if (!r->prof_n[st][k]) continue;
+                in_ops += r->prof_ms[st][k];
+                printf(" %s %.1f (%ld)", ig_op_kind_names[k], r->prof_ms[st][k], r->prof_n[st][k]);
+            }
+            printf("; outside ops %.1f\n", stage_ms[st] - in_ops);
+        }
+    }
     printf("last run's outputs (with random weights only finiteness matters):\n");
     stats("unet output", b.eps, (size_t)b.NB * b.C * b.h * b.w);
     stats("vae output", b.image, (size_t)n * H * W * 3);

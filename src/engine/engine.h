@@ -31,11 +31,21 @@ typedef struct ig_backend {
 
 typedef enum ig_precision { IG_PRECISION_AUTO = 0, IG_PRECISION_F32, IG_PRECISION_BF16 } ig_precision;
 
+/* Op kinds for the profile (ig_engine.prof_*): where a stage's time goes, by kind of op. */
+typedef enum ig_op_kind {
+    IG_OPK_CONV, IG_OPK_LINEAR, IG_OPK_GROUP_NORM, IG_OPK_LAYER_NORM, IG_OPK_SOFTMAX, IG_OPK_ATTENTION,
+    IG_OPK_ACT, IG_OPK_BINARY, IG_OPK_UPSAMPLE, IG_OPK_CONCAT, IG_OPK_COUNT
+} ig_op_kind;
+extern const char *const ig_op_kind_names[IG_OPK_COUNT];
+
 struct ig_engine {
     const ig_backend *be;
     ig_dtype act_dtype; /* activation dtype the engine chose: IG_BF16 only where the backend has native bf16 */
     ig_err err;         /* ops record their failure here; caller clears it */
     double flops;       /* multiply-adds x 2 of conv, linear and attention run so far (benchmarks) */
+    bool profile;       /* when set, every op adds its wall time and a count to prof_s / prof_n by kind */
+    double prof_s[IG_OPK_COUNT];
+    long prof_n[IG_OPK_COUNT];
 };
 
 /* backend: "cpu", "ref" or NULL (cpu). precision AUTO reads IMAGINE_PRECISION (f32|bf16|auto), then

@@ -17,6 +17,20 @@ static ig_status bad(ig_engine *e, const char *op, const char *what, const ig_te
 
 static bool has_data(const ig_tensor *t) { return t && t->data; }
 
+const char *const ig_op_kind_names[IG_OPK_COUNT] = {"conv2d",    "linear", "group_norm", "layer_norm", "softmax",
+                                                     "attention", "act",    "binary",     "upsample2x", "concat"};
+
+/* The backend call, timed into e->prof_* when profiling (benchmarks; off, it costs one branch). */
+#define DISPATCH(e, kind, call)                                                                          \
+    do {                                                                                                 \
+        if (!(e)->profile) return (call);                                                                \
+        const double t0_ = ig__now_s();                                                                  \
+        const ig_status st_ = (call);                                                                    \
+        (e)->prof_s[kind] += ig__now_s() - t0_;                                                          \
+        (e)->prof_n[kind]++;                                                                             \
+        return st_;                                                                                      \
+    } while (0)
+
 ig_status ig_op_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y) {
     const ig_tensor *w = &op->w;
     if (w->n_dims != 4 || w->ne[2] != w->ne[3]) return bad(e, "conv2d", "weight must be (K, C, R, R), got", w);
@@ -33,7 +47,7 @@ ig_status ig_op_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig
     if (has_data(res) && !ig_tensor_same_shape(res, y)) return bad(e, "conv2d", "residual shape differs from output, res", res);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "conv2d", "activations must be f32 or bf16", x);
     e->flops += 2.0 * (double)y->ne[0] * (double)y->ne[1] * (double)x->ne[1] * (double)(R * R) * (double)(Ho * Wo);
-    return e->be->conv2d(e, op, x, has_data(res) ? res : NULL, y);
+    DISPATCH(e, IG_OPK_CONV, e->be->conv2d(e, op, x, has_data(res) ? res : NULL, y));
 }
 
 ig_status ig_op_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y) {
@@ -51,7 +65,7 @@ ig_status ig_op_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig
         return bad(e, "linear", "residual must be contiguous and shaped like y, res", res);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "linear", "activations must be f32 or bf16", x);
     e->flops += 2.0 * (double)(ig_tensor_nelem(x) / w->ne[1]) * (double)w->ne[1] * (double)w->ne[0];
-    return e->be->linear(e, op, x, has_data(res) ? res : NULL, y);
+    DISPATCH(e, IG_OPK_LINEAR, e->be->linear(e, op, x, has_data(res) ? res : NULL, y));
 }
 
 void ig_conv2d_release(ig_engine *e, ig_conv2d *op) {
@@ -77,7 +91,8 @@ ig_status ig_op_group_norm(ig_engine *e, const ig_tensor *x, int n_groups, float
     if (act != IG_ACT_NONE && act != IG_ACT_SILU) return bad(e, "group_norm", "only SiLU can be fused", NULL);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "group_norm", "f32 or bf16 only", x);
     if (check_affine(e, "group_norm", gamma, x->ne[1]) || check_affine(e, "group_norm", beta, x->ne[1])) return e->err.status;
-    return e->be->group_norm(e, x, n_groups, eps, has_data(gamma) ? gamma : NULL, has_data(beta) ? beta : NULL, act, y);
+    DISPATCH(e, IG_OPK_GROUP_NORM,
+             e->be->group_norm(e, x, n_groups, eps, has_data(gamma) ? gamma : NULL, has_data(beta) ? beta : NULL, act, y));
 }
 
 ig_status ig_op_layer_norm(ig_engine *e, const ig_tensor *x, float eps, const ig_tensor *gamma, const ig_tensor *beta,
@@ -86,13 +101,13 @@ ig_status ig_op_layer_norm(ig_engine *e, const ig_tensor *x, float eps, const ig
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "layer_norm", "f32 or bf16 only", x);
     const int64_t C = x->ne[x->n_dims - 1];
     if (check_affine(e, "layer_norm", gamma, C) || check_affine(e, "layer_norm", beta, C)) return e->err.status;
-    return e->be->layer_norm(e, x, eps, has_data(gamma) ? gamma : NULL, has_data(beta) ? beta : NULL, y);
+    DISPATCH(e, IG_OPK_LAYER_NORM, e->be->layer_norm(e, x, eps, has_data(gamma) ? gamma : NULL, has_data(beta) ? beta : NULL, y));
 }
 
 ig_status ig_op_softmax(ig_engine *e, const ig_tensor *x, float scale, ig_tensor *y) {
     if (!ig_tensor_same_shape(x, y)) return bad(e, "softmax", "x and y shapes differ, x", x);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "softmax", "f32 or bf16 only", x);
-    return e->be->softmax(e, x, scale, y);
+    DISPATCH(e, IG_OPK_SOFTMAX, e->be->softmax(e, x, scale, y));
 }
 
 ig_status ig_op_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
@@ -110,13 +125,13 @@ ig_status ig_op_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, 
     if (!act_dtype_ok(q->dtype) || k->dtype != q->dtype || v->dtype != q->dtype || !act_dtype_ok(out->dtype))
         return bad(e, "attention", "q, k, v must share one dtype, f32 or bf16", q);
     e->flops += 4.0 * (double)q->ne[0] * (double)q->ne[1] * (double)k->ne[1] * (double)q->ne[2];
-    return e->be->attention(e, q, k, v, n_heads, scale, causal, out);
+    DISPATCH(e, IG_OPK_ATTENTION, e->be->attention(e, q, k, v, n_heads, scale, causal, out));
 }
 
 ig_status ig_op_act(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y) {
     if (!ig_tensor_same_shape(x, y)) return bad(e, "act", "x and y shapes differ, x", x);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "act", "f32 or bf16 only", x);
-    return e->be->act(e, act, x, y);
+    DISPATCH(e, IG_OPK_ACT, e->be->act(e, act, x, y));
 }
 
 ig_status ig_op_binary(ig_engine *e, ig_binary kind, const ig_tensor *a, const ig_tensor *b, ig_tensor *y) {
@@ -125,7 +140,7 @@ ig_status ig_op_binary(ig_engine *e, ig_binary kind, const ig_tensor *a, const i
     for (int i = 0; i < a->n_dims; i++)
         if (b->ne[i] != a->ne[i] && b->ne[i] != 1) return bad(e, "binary", "b does not broadcast to a, b", b);
     if (!act_dtype_ok(a->dtype) || !act_dtype_ok(b->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "binary", "f32 or bf16 only", a);
-    return e->be->binary(e, kind, a, b, y);
+    DISPATCH(e, IG_OPK_BINARY, e->be->binary(e, kind, a, b, y));
 }
 
 ig_status ig_op_upsample2x(ig_engine *e, const ig_tensor *x, ig_tensor *y) {
@@ -133,7 +148,7 @@ ig_status ig_op_upsample2x(ig_engine *e, const ig_tensor *x, ig_tensor *y) {
         y->ne[3] != 2 * x->ne[3])
         return bad(e, "upsample2x", "y must be (N, C, 2H, 2W), y", y);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "upsample2x", "f32 or bf16 only", x);
-    return e->be->upsample2x(e, x, y);
+    DISPATCH(e, IG_OPK_UPSAMPLE, e->be->upsample2x(e, x, y));
 }
 
 ig_status ig_op_concat(ig_engine *e, const ig_tensor *a, const ig_tensor *b, ig_tensor *y) {
@@ -142,7 +157,7 @@ ig_status ig_op_concat(ig_engine *e, const ig_tensor *a, const ig_tensor *b, ig_
         y->ne[1] != a->ne[1] + b->ne[1] || y->ne[2] != a->ne[2] || y->ne[3] != a->ne[3])
         return bad(e, "concat", "shapes do not concatenate along channels, y", y);
     if (!act_dtype_ok(a->dtype) || !act_dtype_ok(b->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "concat", "f32 or bf16 only", a);
-    return e->be->concat(e, a, b, y);
+    DISPATCH(e, IG_OPK_CONCAT, e->be->concat(e, a, b, y));
 }
 
 /* Cheap and backend-independent (N x dim values per UNet step), so computed here in double.

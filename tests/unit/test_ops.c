@@ -740,6 +740,39 @@ static void test_timestep_embedding(void) {
 
 /* ---- empty tensors: every op accepts a zero-sized dim and writes nothing ---- */
 
+/* The op profile (engine.h, bench --profile): off, nothing is counted; on, each op that reaches the
+ * backend adds one call and its time to its own kind (one ops.c rejects is not counted), no other kind moves. */
+static void test_profile(void) {
+    printf("op profile\n");
+    ig_engine *e = engines[1];
+    const int64_t img[4] = {1, 16, 5, 7}, big[4] = {1, 16, 10, 14}, g8 = 16;
+    ig_tensor x = tnew(IG_F32, 4, img, NHWC), y = tnew(IG_F32, 4, img, NHWC), u = tnew(IG_F32, 4, big, NHWC);
+    ig_tensor g = tnew(IG_F32, 1, &g8, PLAIN);
+    float v[16 * 5 * 7];
+    test_fill(v, 16 * 5 * 7, -1, 1);
+    tput(&x, v);
+    for (int i = 0; i < 16; i++) ((float *)g.data)[i] = 1.0f;
+    memset(e->prof_s, 0, sizeof e->prof_s), memset(e->prof_n, 0, sizeof e->prof_n);
+    run_ok(e, ig_op_group_norm(e, &x, 4, 1e-5f, &g, &g, IG_ACT_SILU, &y));
+    long none = 0;
+    for (int k = 0; k < IG_OPK_COUNT; k++) none += e->prof_n[k];
+    CHECK(none == 0); /* profiling is off by default */
+    e->profile = true;
+    for (int i = 0; i < 3; i++) run_ok(e, ig_op_group_norm(e, &x, 4, 1e-5f, &g, &g, IG_ACT_SILU, &y));
+    run_ok(e, ig_op_upsample2x(e, &x, &u));
+    CHECK(ig_op_upsample2x(e, &x, &y) != IG_OK); /* wrong output shape: rejected before the backend */
+    e->err = (ig_err){0};
+    e->profile = false;
+    CHECK(e->prof_n[IG_OPK_GROUP_NORM] == 3 && e->prof_s[IG_OPK_GROUP_NORM] > 0);
+    CHECK(e->prof_n[IG_OPK_UPSAMPLE] == 1 && e->prof_s[IG_OPK_UPSAMPLE] > 0);
+    long others = 0;
+    for (int k = 0; k < IG_OPK_COUNT; k++)
+        if (k != IG_OPK_GROUP_NORM && k != IG_OPK_UPSAMPLE) others += e->prof_n[k];
+    CHECK(others == 0);
+    CHECK(!strcmp(ig_op_kind_names[IG_OPK_CONV], "conv2d") && !strcmp(ig_op_kind_names[IG_OPK_CONCAT], "concat"));
+    tfree(&x), tfree(&y), tfree(&u), tfree(&g);
+}
+
 static void test_empty(void) {
     printf("empty tensors\n");
     for (int ei = 0; ei < N_ENG; ei++) {
@@ -930,6 +963,7 @@ int main(void) {
     test_ref_attention();
     test_timestep_embedding();
     test_empty();
+    test_profile();
     if (!getenv("IMAGINE_TEST_NO_BENCH")) bench();
     ig_engine_free(engines[0]), ig_engine_free(engines[1]);
     return test_finish("test_ops");
