@@ -261,8 +261,14 @@ def main():
     for p in (c, e):
         p.add_argument("--model", default=MODEL)
         p.add_argument("--steps", type=int, default=20)
-        p.add_argument("--cfg", type=float, default=5.0)
+        p.add_argument("--cfg", type=float, default=None,
+                       help="guidance; default: the model's imagine.json (what imagine serve uses), else 5")
     a = ap.parse_args()
+    if a.cfg is None:
+        try:
+            a.cfg = float(json.load(open(os.path.join(a.model, "imagine.json")))["guidance"])
+        except (OSError, KeyError, ValueError):
+            a.cfg = 5.0
     torch.set_num_threads(1)
     cmd_compare(a) if a.cmd == "compare" else cmd_eval(a)
 
