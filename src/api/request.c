@@ -573,7 +573,7 @@ static void fail_json(parser *p, const char *body, size_t len, const json_error_
      * the input there is no such token: the whole body says where it stopped ({"prompt":"a", names
      * nothing, {"prompt": names prompt), unless the last member was complete and only the object's
      * '}' is missing ({"prompt":"a" names nothing). */
-    const bool at_eof = strstr(je->text, "end of file") != NULL;
+    const bool at_eof = json_error_code(je) == json_error_premature_end_of_input;
     scan_body(body, len, at_eof ? len : (size_t)IG_MAX(je->position - 1, 0), INT_MAX, &sc);
     member = scan_key(body, &sc, key, sizeof key) && !(at_eof && !strncmp(je->text, "'}' expected", 12));
     fail(p, IG_API_ERR_INVALID_REQUEST, member && *key ? key : NULL, "invalid_json",

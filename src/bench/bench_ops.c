@@ -188,9 +188,9 @@ int ig_bench_ops(int argc, char **argv) {
             ig__free(c.x.data), ig__free(c.y.data);
         }
 
-        /* 4096 tokens x 320 channels -> 1280 (the shape the issue names, read as M x K x N; the last line
-         * reports it), and the feed-forward's way back, 1280 -> 320: the same work with K = 1280, where an
-         * AMX kernel spends far less of its time storing outputs. */
+        /* 4096 tokens x 320 channels -> 1280 (the GEGLU's half at SD's 64x64 level, M x K x N; the last
+         * line reports it), and the feed-forward's way back, 1280 -> 320: the same work with K = 1280,
+         * where an AMX kernel spends far less of its time storing outputs. */
         struct { int64_t k, n; const char *name; } gemms[] = {
             {320, 1280, "gemm 4096x320x1280 (+bias)"},
             {1280, 320, "gemm 4096x1280x320 (+bias)"},

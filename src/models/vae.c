@@ -258,7 +258,7 @@ ig_status ig_vae_encode(ig_fw *f, ig_vae_encoder *enc, const ig_tensor *image, i
         /* moments.chunk(2, dim=1): channel views of the NHWC moments, then torch.clamp(logvar, -30, 20) */
         ig_tensor mv = mom, lv = mom;
         mv.ne[1] = lv.ne[1] = Lc;
-        lv.data = (char *)mom.data + (size_t)Lc * ig_dtype_size(mom.dtype);
+        lv.data = (char *)mom.data + (size_t)(Lc * mom.st[1]) * ig_dtype_size(mom.dtype);
         ig_tensor_copy(mean, &mv);
         ig_tensor_copy(logvar, &lv);
         int64_t idx[4] = {0};

@@ -216,6 +216,8 @@ static void test_prompt(void) {
     ERR("{\"prompt\":\"x", 400, "prompt", "invalid_json", "could not parse");
     ERR("{\"prompt\":\"x\",\"n\":1", 400, "", "invalid_json", "could not parse");
     ERR("{\"prompt\":\"x\",\"n\":", 400, "n", "invalid_json", "could not parse");
+    /* data after the object is not a body cut short: the scan stops at jansson's token as before */
+    ERR("{\"prompt\":\"x\"} {\"n\":1", 400, "", "invalid_json", "could not parse");
     /* escapes that are not Unicode */
     ERR("{\"prompt\":\"a\\ud800\"}", 400, "prompt", "invalid_utf8", "unpaired UTF-16 surrogate");
     ERR("{\"prompt\":\"a\\udc00b\"}", 400, "prompt", "invalid_utf8", "unpaired UTF-16 surrogate");

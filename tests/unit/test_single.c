@@ -437,7 +437,7 @@ static float *run_net(ig_engine *e, ig_sd_model *m, const char *which, size_t *n
         CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK);
         CHECK(ig_arena_commit(&a, &err) == IG_OK);
         CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK);
-        if (err.status) fprintf(stderr, "  enc: %s\n", err.msg);
+        if (err.status || f.e->err.status) fprintf(stderr, "  enc: %s %s\n", err.msg, f.e->err.msg);
         free(img);
     } else {
         size_t nl;

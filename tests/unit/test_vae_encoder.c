@@ -18,19 +18,23 @@
  * channels, 1 resnet per level, 8 groups, 8 latent channels), which also gets an encode -> decode
  * round trip.
  * Inputs: fresh uniform [-1, 1] images each run (IMAGINE_TEST_SEED repeats one) of 1x3x64x64, the
- * non-square 1x3x48x80 and a batch of 2x3x32x40.
+ * non-square 1x3x48x80, a batch of 2x3x32x40, and 1x3x36x44, whose third level has odd sides (9 x 11:
+ * the stride-2 conv then never reaches the extra zero row and column).
  *
  * Metric (the golden README's): max|got - ref| / max(1, max|ref|), for mean and logvar.
  * Tolerances: f32 1e-4 (f32 convs over <= 9 x 64 terms, ~35 layers deep: a correct f32 run lands
  * near 2e-6); bf16 5e-2, as the UNet's bf16 golden case (weights and every activation rounded to 8
  * mantissa bits through the same depth: 0.019 to 0.028 over 16 seeds, the decoder's bf16 path
- * 0.025 to 0.043 against its f32 one on the same model). The ref backend is held to 1e-4 too.
+ * 0.025 to 0.043 against its f32 one on the same model), and logvar in bf16 also to 0.25 absolute
+ * (std within 13 %; measured <= 0.1). The ref backend is held to 1e-4 too.
  * ig_vae_sample: 1e-6 (f32 rounding of exp, product and sum against float64).
  * Also: logvar's clamp (a quant_conv bias pushed to +-60), a checkpoint missing an encoder tensor or
  * with a wrong shape (a clear error naming the key; the decoder and the model still work), bad
  * shapes handed to ig_vae_encode.
  * IMAGINE_TEST_QUICK=1: one 1x3x16x24 image and no ref backend (for valgrind). */
 #include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -275,10 +279,12 @@ static ig_status run_encode(ig_engine *e, ig_dtype dt, ig_vae_encoder *enc, cons
 }
 
 /* The golden README's metric: max|got - ref| <= tol * max(1, max|ref|). */
-static void compare(const char *label, const float *got, const double *ref, size_t n, double tol) {
+/* tol relative to max(1, max|ref|); abs_cap > 0 also bounds the absolute error (logvar in bf16:
+ * logvar reaches ~18 on the built-in VAE, where 5e-2 of it would allow 0.9, std off by 1.6x). */
+static void compare(const char *label, const float *got, const double *ref, size_t n, double tol, double abs_cap) {
     double mx = 1;
     for (size_t i = 0; i < n; i++) mx = fmax(mx, fabs(ref[i]));
-    check_close(label, got, ref, n, tol * mx, 0);
+    check_close(label, got, ref, n, abs_cap > 0 ? fmin(tol * mx, abs_cap) : tol * mx, 0);
 }
 
 typedef struct engines {
@@ -309,10 +315,10 @@ static void check_shape(const engines *E, const oracle *o, ig_vae_encoder *enc, 
         const double ms = (ig__now_s() - t0) * 1e3;
         snprintf(label, sizeof label, "%s %dx%dx%dx%d %s %s mean (%.0f ms)", set, N, o->in_ch, H, W, runs[r].e->be->name,
                  ig_dtype_name(runs[r].dt), ms);
-        compare(label, mean, rm, n, runs[r].tol);
+        compare(label, mean, rm, n, runs[r].tol, 0);
         snprintf(label, sizeof label, "%s %dx%dx%dx%d %s %s logvar", set, N, o->in_ch, H, W, runs[r].e->be->name,
                  ig_dtype_name(runs[r].dt));
-        compare(label, logvar, rl, n, runs[r].tol);
+        compare(label, logvar, rl, n, runs[r].tol, runs[r].dt == IG_BF16 ? 0.25 : 0);
         if (r == 0 && mean_out) { /* keep the f32 result for the sampling test */
             *mean_out = malloc(n * sizeof(float)), *logvar_out = malloc(n * sizeof(float)), *n_out = n;
             memcpy(*mean_out, mean, n * sizeof(float)), memcpy(*logvar_out, logvar, n * sizeof(float));
@@ -330,7 +336,7 @@ static void test_sample(const float *mean, const float *logvar, size_t n) {
     ig_rng_torch_randn(&g, noise, n);
     for (size_t i = 0; i < n; i++) ref[i] = mean[i] + exp(0.5 * logvar[i]) * noise[i];
     ig_vae_sample(mean, logvar, noise, n, z);
-    compare("sample = mean + exp(0.5 logvar) randn(1234)", z, ref, n, 1e-6);
+    compare("sample = mean + exp(0.5 logvar) randn(1234)", z, ref, n, 1e-6, 0);
     memcpy(z2, mean, n * sizeof *z2); /* in place, z == mean */
     ig_vae_sample(z2, logvar, noise, n, z2);
     CHECK(!memcmp(z, z2, n * sizeof *z));
@@ -368,8 +374,8 @@ static void test_clamp(ig_engine *e, ig_sd_model *m, oracle *o) {
     CHECK(run_encode(e, IG_F32, &enc, img, 1, H, W, mean, logvar) == IG_OK);
     size_t clamped = 0;
     for (size_t i = 0; i < n; i++) clamped += logvar[i] == 20.0f || logvar[i] == -30.0f;
-    compare("clamp: mean", mean, rm, n, 1e-4);
-    compare("clamp: logvar in [-30, 20]", logvar, rl, n, 1e-4);
+    compare("clamp: mean", mean, rm, n, 1e-4, 0);
+    compare("clamp: logvar in [-30, 20]", logvar, rl, n, 1e-4, 0);
     CHECK(clamped == n);
     printf("  clamp: %zu of %zu logvar values at -30 or 20\n", clamped, n);
     o->last_bias_add = NULL;
@@ -426,13 +432,19 @@ static bool write_vae(const oracle *o, const char *path, const char *skip, const
 /* Missing tensor / wrong shape: ig_vae_encoder_load names the key, the decoder still loads from the
  * same file; through a model folder (the golden one, vae/ swapped by symlinks) ig_sd_load_encoder
  * fails the same way and the model still decodes. */
-static void test_broken(ig_engine *e, const oracle *o, const char *model_dir) {
-    char file[400];
+static void test_broken(ig_engine *e, const oracle *o, const char *shared_model_dir) {
+    char file[400], model_dir[PATH_MAX];
+    /* the links below live in g_tmp: they need an absolute target (../shared is relative by default) */
+    if (!realpath(shared_model_dir, model_dir)) {
+        fprintf(stderr, "  cannot resolve %s\n", shared_model_dir);
+        CHECK(0);
+        return;
+    }
     snprintf(file, sizeof file, "%s/vae.safetensors", g_tmp);
     const char *miss = "encoder.down_blocks.1.downsamplers.0.conv.weight", *bad = "encoder.conv_out.weight";
     ig_vae_config cfg;
     ig_err err = {0};
-    char cp[700];
+    char cp[PATH_MAX + 32];
     snprintf(cp, sizeof cp, "%s/vae/config.json", model_dir);
     CHECK(ig_sd_vae_config(cp, &cfg, &err) == IG_OK);
     for (int pass = 0; pass < 2; pass++) {
@@ -454,7 +466,7 @@ static void test_broken(ig_engine *e, const oracle *o, const char *model_dir) {
         ig_weights_close(&w);
     }
     /* the model folder: everything but vae/ linked to the golden one */
-    char d[300], p[800], q[800];
+    char d[300], p[PATH_MAX + 32], q[400];
     snprintf(d, sizeof d, "%s/model", g_tmp);
     CHECK(mkdir(d, 0700) == 0);
     static const char *const links[] = {"model_index.json", "scheduler", "text_encoder", "tokenizer", "unet"};
@@ -471,6 +483,7 @@ static void test_broken(ig_engine *e, const oracle *o, const char *model_dir) {
     ig_sd_model *m = NULL;
     err = (ig_err){0};
     CHECK(ig_sd_open(&m, d, &err) == IG_OK);
+    if (!m) fprintf(stderr, "  cannot open the linked model folder: %s\n", err.msg);
     if (m) {
         CHECK(!m->has_vae_enc);
         for (int k = 0; k < 2; k++) { /* twice: a failed load leaves nothing behind */
@@ -561,6 +574,7 @@ static void test_set(const engines *E, const char *set, bool quick) {
         check_shape(E, &o, &m->vae_enc, set, 1, 64, 64, false, &mean, &logvar, &n);
         check_shape(E, &o, &m->vae_enc, set, 1, 48, 80, false, NULL, NULL, NULL);
         check_shape(E, &o, &m->vae_enc, set, 2, 32, 40, true, NULL, NULL, NULL);
+        check_shape(E, &o, &m->vae_enc, set, 1, 36, 44, false, NULL, NULL, NULL); /* odd sides (9, 11) downsampled */
     }
     if (mean) test_sample(mean, logvar, n);
     if (!strcmp(set, "built-in")) test_round_trip(E->f32, m);
