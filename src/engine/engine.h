@@ -26,6 +26,7 @@ typedef struct ig_backend {
     ig_status (*act)(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y);
     ig_status (*binary)(ig_engine *e, ig_binary kind, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
     ig_status (*upsample2x)(ig_engine *e, const ig_tensor *x, ig_tensor *y);
+    ig_status (*upsample_conv2d)(ig_engine *e, ig_conv2d *op, const ig_tensor *x, ig_tensor *y);
     ig_status (*concat)(ig_engine *e, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
 } ig_backend;
 
@@ -34,7 +35,7 @@ typedef enum ig_precision { IG_PRECISION_AUTO = 0, IG_PRECISION_F32, IG_PRECISIO
 /* Op kinds for the profile (ig_engine.prof_*): where a stage's time goes, by kind of op. */
 typedef enum ig_op_kind {
     IG_OPK_CONV, IG_OPK_LINEAR, IG_OPK_GROUP_NORM, IG_OPK_LAYER_NORM, IG_OPK_SOFTMAX, IG_OPK_ATTENTION,
-    IG_OPK_ACT, IG_OPK_BINARY, IG_OPK_UPSAMPLE, IG_OPK_CONCAT, IG_OPK_COUNT
+    IG_OPK_ACT, IG_OPK_BINARY, IG_OPK_UPSAMPLE, IG_OPK_CONCAT, IG_OPK_UPSAMPLE_CONV, IG_OPK_COUNT
 } ig_op_kind;
 extern const char *const ig_op_kind_names[IG_OPK_COUNT];
 

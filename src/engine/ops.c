@@ -17,8 +17,9 @@ static ig_status bad(ig_engine *e, const char *op, const char *what, const ig_te
 
 static bool has_data(const ig_tensor *t) { return t && t->data; }
 
-const char *const ig_op_kind_names[IG_OPK_COUNT] = {"conv2d",    "linear", "group_norm", "layer_norm", "softmax",
-                                                     "attention", "act",    "binary",     "upsample2x", "concat"};
+const char *const ig_op_kind_names[IG_OPK_COUNT] = {"conv2d", "linear",     "group_norm", "layer_norm",
+                                                     "softmax", "attention",  "act",        "binary",
+                                                     "upsample2x", "concat", "upsample_conv2d"};
 
 /* The backend call, timed into e->prof_* when profiling (benchmarks; off, it costs one branch). */
 #define DISPATCH(e, kind, call)                                                                          \
@@ -149,6 +150,24 @@ ig_status ig_op_upsample2x(ig_engine *e, const ig_tensor *x, ig_tensor *y) {
         return bad(e, "upsample2x", "y must be (N, C, 2H, 2W), y", y);
     if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "upsample2x", "f32 or bf16 only", x);
     DISPATCH(e, IG_OPK_UPSAMPLE, e->be->upsample2x(e, x, y));
+}
+
+ig_status ig_op_upsample_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, ig_tensor *y) {
+    const ig_tensor *w = &op->w;
+    if (w->n_dims != 4 || w->ne[2] != 3 || w->ne[3] != 3) return bad(e, "upsample_conv2d", "weight must be (K, C, 3, 3), got", w);
+    if (op->stride != 1 || op->pad != 1 || op->pad_extra_b || op->pad_extra_r)
+        return bad(e, "upsample_conv2d", "the conv must be stride 1, pad 1", NULL);
+    if (x->n_dims != 4 || x->ne[1] != w->ne[1]) return bad(e, "upsample_conv2d", "input channels differ from weight, x", x);
+    if (y->n_dims != 4 || y->ne[0] != x->ne[0] || y->ne[1] != w->ne[0] || y->ne[2] != 2 * x->ne[2] ||
+        y->ne[3] != 2 * x->ne[3])
+        return bad(e, "upsample_conv2d", "y must be (N, K, 2H, 2W), y", y);
+    if (has_data(&op->b) && (op->b.n_dims != 1 || op->b.ne[0] != w->ne[0]))
+        return bad(e, "upsample_conv2d", "bias must be (K), got", &op->b);
+    if (!act_dtype_ok(x->dtype) || !act_dtype_ok(y->dtype)) return bad(e, "upsample_conv2d", "f32 or bf16 only", x);
+    /* The work done, not the 3x3 conv's at 2H x 2W: one 2x2 conv with 4K outputs over (H+1) x (W+1). */
+    e->flops += 2.0 * (double)x->ne[0] * (double)(4 * w->ne[0]) * (double)x->ne[1] * 4.0 * (double)(x->ne[2] + 1) *
+                (double)(x->ne[3] + 1);
+    DISPATCH(e, IG_OPK_UPSAMPLE_CONV, e->be->upsample_conv2d(e, op, x, y));
 }
 
 ig_status ig_op_concat(ig_engine *e, const ig_tensor *a, const ig_tensor *b, ig_tensor *y) {

@@ -95,6 +95,13 @@ ig_status ig_op_binary(ig_engine *e, ig_binary kind, const ig_tensor *a, const i
 /* Nearest-neighbour 2x upsample: x (N, C, H, W) -> y (N, C, 2H, 2W). */
 ig_status ig_op_upsample2x(ig_engine *e, const ig_tensor *x, ig_tensor *y);
 
+/* y = conv2d(upsample2x(x)) for a 3x3, stride 1, pad 1 conv (diffusers' Upsample2D with use_conv):
+ * x (N, C, H, W) -> y (N, K, 2H, 2W), bias and act as in ig_op_conv2d, no residual. The same
+ * numbers without the upsampled tensor: each of the four output phases (row and column parity) sees
+ * a 2x2 window of x, so a backend may run one 2x2 conv with the four phases' summed taps as 4K
+ * output channels (16 multiply-adds per output and input channel instead of 36). */
+ig_status ig_op_upsample_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, ig_tensor *y);
+
 /* Channel concat (UNet skip connections): a (N, Ca, H, W), b (N, Cb, H, W) -> y (N, Ca+Cb, H, W). */
 ig_status ig_op_concat(ig_engine *e, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
 

@@ -166,13 +166,10 @@ ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t
                 x = y;
             }
         }
-        if (lv->has_sample) {
-            ig_tensor upx;
-            IG_TRY(ig__fw_nhwc(f, &upx, N, x.ne[1], 2 * H, 2 * W));
-            IG_OP(f, ig_op_upsample2x(e, &x, &upx));
+        if (lv->has_sample) { /* Upsample2D: nearest 2x, then the 3x3 conv, as one op (ops.h) */
             H *= 2, W *= 2;
             IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
-            IG_OP(f, ig_op_conv2d(e, &lv->sample, &upx, NULL, &y));
+            IG_OP(f, ig_op_upsample_conv2d(e, &lv->sample, &x, &y));
             x = y;
         }
     }

@@ -103,14 +103,11 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
             settle(f, x_off, y_off, &y);
             x = y;
         }
-        if (v->up[i].has_sample) {
-            ig_tensor upx;
-            IG_TRY(ig__fw_nhwc(f, &upx, N, x.ne[1], 2 * H, 2 * W));
-            IG_OP(f, ig_op_upsample2x(e, &x, &upx));
+        if (v->up[i].has_sample) { /* Upsample2D: nearest 2x, then the 3x3 conv, as one op (ops.h) */
             H *= 2, W *= 2;
             const size_t y_off = ig_arena_mark(f->a);
             IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
-            IG_OP(f, ig_op_conv2d(e, &v->up[i].sample, &upx, NULL, &y));
+            IG_OP(f, ig_op_upsample_conv2d(e, &v->up[i].sample, &x, &y));
             settle(f, x_off, y_off, &y);
             x = y;
         }

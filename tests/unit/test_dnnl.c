@@ -107,6 +107,98 @@ static void run_conv(ig_engine *e, const conv_case *cc) {
     free(x.data), free(w.data), free(b.data), free(res.data);
 }
 
+/* ig_op_upsample_conv2d (the cpu backend's 2x2 phase conv, upconv.c; ref's direct loop) against
+ * the definition in float64: nearest-2x upsample, then the 3x3 pad-1 conv. Weights f32 or f16 as a
+ * checkpoint has them; the reference uses them unrounded (the phase taps are summed before any
+ * rounding to the compute dtype, so bf16 rounding of the sums is part of the error, like a plain
+ * conv's weight rounding). */
+static void run_upconv(ig_engine *e, int N, int C, int K, int H, int W, ig_act act, bool bias, bool nhwc, ig_dtype dt,
+                       ig_dtype wdt) {
+    int64_t xs[4] = {N, C, H, W}, ws[4] = {K, C, 3, 3}, bs[1] = {K}, ys[4] = {N, K, 2 * H, 2 * W};
+    float *xv, *wv, *bv;
+    const float wscale = 1.0f / sqrtf((float)(C * 9));
+    ig_tensor x = make(dt, 4, xs, nhwc, -1, 1, &xv);
+    ig_tensor w = make(IG_F32, 4, ws, false, -wscale, wscale, &wv);
+    uint16_t *w16 = NULL;
+    if (wdt == IG_F16) { /* the checkpoint in f16: the reference takes the f16 values */
+        w16 = malloc((size_t)(K * C * 9) * 2);
+        for (int64_t i = 0; i < K * C * 9; i++) w16[i] = ig_f32_to_f16(wv[i]), wv[i] = ig_f16_to_f32(w16[i]);
+        free(w.data);
+        w = ig_tensor_plain(IG_F16, 4, ws, w16);
+    }
+    ig_tensor b = make(IG_F32, 1, bs, false, -0.5f, 0.5f, &bv);
+    const size_t ny = (size_t)N * K * 4 * H * W;
+    float *yv = malloc(ny * 4);
+    ig_tensor y = nhwc ? ig_tensor_nhwc(dt, N, K, 2 * H, 2 * W, yv) : ig_tensor_plain(dt, 4, ys, yv);
+    ig_conv2d op = {.w = w, .stride = 1, .pad = 1, .act = act};
+    if (bias) op.b = b;
+    double *ref = malloc(ny * sizeof(double));
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < K; k++)
+            for (int oh = 0; oh < 2 * H; oh++)
+                for (int ow = 0; ow < 2 * W; ow++) {
+                    double s = bias ? bv[k] : 0;
+                    for (int c = 0; c < C; c++)
+                        for (int i = 0; i < 3; i++)
+                            for (int j = 0; j < 3; j++) {
+                                const int uh = oh - 1 + i, uw = ow - 1 + j; /* in the upsampled image */
+                                if (uh < 0 || uw < 0 || uh >= 2 * H || uw >= 2 * W) continue;
+                                s += (double)xv[((n * C + c) * H + uh / 2) * W + uw / 2] * wv[((k * C + c) * 3 + i) * 3 + j];
+                            }
+                    ref[(((size_t)n * K + k) * 2 * H + oh) * 2 * W + ow] = act_f64(act, s);
+                }
+    float *got = malloc(ny * sizeof(float));
+    char name[160];
+    snprintf(name, sizeof name, "%s upsample_conv %d->%d %dx%d->%dx%d act%d%s %s w%s %s", e->be->name, C, K, H, W, 2 * H,
+             2 * W, act, bias ? " bias" : "", ig_dtype_name(dt), ig_dtype_name(wdt), nhwc ? "nhwc" : "nchw");
+    for (int rep = 0; rep < 2; rep++) { /* the second call reuses the phase weights and the primitive */
+        memset(yv, 0xff, ny * ig_dtype_size(dt));
+        e->err = (ig_err){0};
+        const ig_status st = ig_op_upsample_conv2d(e, &op, &x, &y);
+        if (st != IG_OK) fprintf(stderr, "  %s: %s\n", name, e->err.msg);
+        CHECK(st == IG_OK);
+        read_back(&y, got);
+        check_close(name, got, ref, ny, 0, dt == IG_BF16 ? 1.5e-2 : 2e-5);
+    }
+    /* what the op refuses: a stride-2 conv, and a y that is not 2H x 2W */
+    ig_conv2d s2 = op;
+    s2.stride = 2, s2.priv = NULL;
+    CHECK(ig_op_upsample_conv2d(e, &s2, &x, &y) == IG_ERR_INVALID);
+    ig_tensor yb = y;
+    yb.ne[3] -= 1;
+    CHECK(ig_op_upsample_conv2d(e, &op, &x, &yb) == IG_ERR_INVALID);
+    e->err = (ig_err){0};
+    ig_conv2d_release(e, &op);
+    free(ref), free(got), free(xv), free(wv), free(bv), free(yv), free(w16);
+    free(x.data), free(b.data);
+    if (wdt != IG_F16) free(w.data); /* else w.data is w16 */
+}
+
+/* One op first in bf16, then in f32 (an engine forced to f32 sharing the model): the f32 call must
+ * not inherit the bf16-rounded phase taps. Against the ref backend, which the cases above hold to
+ * float64. */
+static void run_upconv_dtypes(ig_engine *cpu, ig_engine *ref) {
+    const int N = 1, C = 24, K = 16, H = 5, W = 7;
+    int64_t xs[4] = {N, C, H, W}, ws[4] = {K, C, 3, 3}, bs[1] = {K};
+    float *xv, *xv16, *wv, *bv;
+    ig_tensor x = make(IG_F32, 4, xs, true, -1, 1, &xv), x16 = make(IG_BF16, 4, xs, true, -1, 1, &xv16);
+    ig_tensor w = make(IG_F32, 4, ws, false, -0.1f, 0.1f, &wv), b = make(IG_F32, 1, bs, false, -0.5f, 0.5f, &bv);
+    const size_t ny = (size_t)N * K * 4 * H * W;
+    float *y16v = malloc(ny * 2), *yv = malloc(ny * 4), *rv = malloc(ny * 4);
+    ig_tensor y16 = ig_tensor_nhwc(IG_BF16, N, K, 2 * H, 2 * W, y16v), y = ig_tensor_nhwc(IG_F32, N, K, 2 * H, 2 * W, yv),
+              yr = ig_tensor_nhwc(IG_F32, N, K, 2 * H, 2 * W, rv);
+    ig_conv2d op = {.w = w, .b = b, .stride = 1, .pad = 1}, opr = op;
+    CHECK(ig_op_upsample_conv2d(cpu, &op, &x16, &y16) == IG_OK);
+    CHECK(ig_op_upsample_conv2d(cpu, &op, &x, &y) == IG_OK);
+    CHECK(ig_op_upsample_conv2d(ref, &opr, &x, &yr) == IG_OK);
+    double *r = malloc(ny * sizeof *r);
+    for (size_t i = 0; i < ny; i++) r[i] = rv[i];
+    check_close("cpu upsample_conv f32 after bf16 on one op (vs ref)", yv, r, ny, 0, 2e-5);
+    ig_conv2d_release(cpu, &op), ig_conv2d_release(ref, &opr);
+    free(r), free(y16v), free(yv), free(rv), free(xv), free(xv16), free(wv), free(bv);
+    free(x.data), free(x16.data), free(w.data), free(b.data);
+}
+
 static void run_linear(ig_engine *e, int B, int T, int I, int O, ig_act act, bool geglu, bool bias, bool res,
                        ig_dtype dt) {
     const int Oy = geglu ? O / 2 : O;
@@ -223,9 +315,18 @@ int main(void) {
         run_conv(cpu, &convs[i]);
         if (convs[i].c * convs[i].h * convs[i].w < 4000) run_conv(ref, &convs[i]);
     }
+    if (bf16) run_upconv_dtypes(cpu, ref);
     ig_engine *engines[2] = {cpu, ref};
     for (int k = 0; k < 2; k++) {
         ig_engine *e = engines[k];
+        run_upconv(e, 2, 13, 7, 5, 6, IG_ACT_NONE, true, true, IG_F32, IG_F32);
+        run_upconv(e, 1, 37, 19, 6, 9, IG_ACT_SILU, true, true, IG_F32, IG_F16);
+        run_upconv(e, 2, 13, 7, 5, 6, IG_ACT_NONE, false, false, IG_F32, IG_F32); /* NCHW y: cpu hands it to ref */
+        run_upconv(e, 1, 1, 3, 1, 1, IG_ACT_NONE, true, true, IG_F32, IG_F32);    /* 1x1 -> 2x2: every tap at a border */
+        if (bf16 || e == ref) {
+            run_upconv(e, 1, 64, 48, 8, 7, IG_ACT_NONE, true, true, IG_BF16, IG_F16);
+            run_upconv(e, 2, 33, 17, 3, 4, IG_ACT_SILU, true, true, IG_BF16, IG_F32);
+        }
         run_linear(e, 1, 37, 29, 19, IG_ACT_NONE, false, true, false, IG_F32);
         run_linear(e, 2, 13, 40, 24, IG_ACT_GELU_ERF, false, true, true, IG_F32);
         run_linear(e, 2, 13, 40, 24, IG_ACT_GELU_TANH, false, false, false, IG_F32);

@@ -14,6 +14,7 @@ const ig_backend ig__backend_ref = {
     .act = ig__ref_act,
     .binary = ig__ref_binary,
     .upsample2x = ig__ref_upsample2x,
+    .upsample_conv2d = ig__ref_upsample_conv2d,
     .concat = ig__ref_concat,
 };
 
@@ -29,5 +30,6 @@ const ig_backend ig__backend_cpu = {
     .act = ig__cpu_act,
     .binary = ig__cpu_binary,
     .upsample2x = ig__cpu_upsample2x,
+    .upsample_conv2d = ig__dnnl_upsample_conv2d,
     .concat = ig__cpu_concat,
 };

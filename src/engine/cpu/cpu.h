@@ -21,6 +21,7 @@ ig_status ig__ref_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k
 ig_status ig__ref_act(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y);
 ig_status ig__ref_binary(ig_engine *e, ig_binary kind, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
 ig_status ig__ref_upsample2x(ig_engine *e, const ig_tensor *x, ig_tensor *y);
+ig_status ig__ref_upsample_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, ig_tensor *y);
 ig_status ig__ref_concat(ig_engine *e, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
 float ig__ref_act_value(ig_act act, float x); /* scalar activation, f32 */
 
@@ -30,6 +31,7 @@ bool ig__dnnl_has_native_bf16(void);    /* avx512_core_bf16 or AMX reported by o
 const char *ig__dnnl_isa_name(void);
 double ig__dnnl_setup_seconds(void);    /* spent creating primitives and packing weights so far */
 ig_status ig__dnnl_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y);
+ig_status ig__dnnl_upsample_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, ig_tensor *y);
 ig_status ig__dnnl_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y);
 void ig__dnnl_op_release(ig_engine *e, void *priv);
 /* Row-major C (M, N) = alpha * A (M, K) * B (K, N), A/B/C plain with leading dims; A and B f32 or

@@ -106,6 +106,31 @@ ig_status ig__ref_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const 
     return IG_OK;
 }
 
+/* The definition: the 3x3 pad-1 conv over the nearest-2x upsampled x, reading x at (u / 2, v / 2). */
+ig_status ig__ref_upsample_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, ig_tensor *y) {
+    (void)e;
+    const ig_tensor *w = &op->w, *b = op->b.data ? &op->b : NULL;
+    const int64_t N = y->ne[0], K = y->ne[1], Ho = y->ne[2], Wo = y->ne[3], C = x->ne[1];
+    for (int64_t n = 0; n < N; n++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t oh = 0; oh < Ho; oh++)
+                for (int64_t ow = 0; ow < Wo; ow++) {
+                    double acc = b ? ld(b, k * b->st[0]) : 0.0;
+                    for (int64_t c = 0; c < C; c++)
+                        for (int64_t r = 0; r < 3; r++) {
+                            const int64_t uh = oh - 1 + r;
+                            if (uh < 0 || uh >= Ho) continue;
+                            for (int64_t s = 0; s < 3; s++) {
+                                const int64_t uw = ow - 1 + s;
+                                if (uw < 0 || uw >= Wo) continue;
+                                acc += ld(x, off4(x, n, c, uh / 2, uw / 2)) * ld(w, off4(w, k, c, r, s));
+                            }
+                        }
+                    sto(y, off4(y, n, k, oh, ow), act_d(op->act, acc));
+                }
+    return IG_OK;
+}
+
 static double dot_row(const ig_tensor *x, int64_t xo, const ig_tensor *w, const ig_tensor *b, int64_t o) {
     const int64_t I = w->ne[1];
     double acc = b ? ld(b, o * b->st[0]) : 0.0;

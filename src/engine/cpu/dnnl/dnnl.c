@@ -289,5 +289,8 @@ void ig__dnnl_op_release(ig_engine *e, void *priv) {
     }
     ig__free(op->bias[0]);
     ig__free(op->bias[1]);
+    if (op->up) ig__dnnl_op_release(e, op->up->priv);
+    free(op->up);
+    ig__free(op->up_b);
     free(op);
 }

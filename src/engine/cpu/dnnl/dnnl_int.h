@@ -75,6 +75,8 @@ typedef struct ig__dnnl_op {
     ig__dnnl_packed *packed;
     float *bias[2]; /* f32 copies; [1] is the geglu gate half */
     ig__dnnl_prim *prims;
+    ig_conv2d *up;       /* upconv.c: the 2x2 phase conv derived from this 3x3 one, on first use */
+    float *up_b;         /* its bias (4K); its taps exist only while a primitive is being created */
 } ig__dnnl_op;
 
 /* Finds or packs weights in the layout of `want`; src/dims/strides as for ig__dnnl_pack. */
