@@ -18,9 +18,9 @@ typedef struct {
     bool tty;
 } progress_state;
 
-static int progress(void *ud, int step, int n_steps, const float *x0) {
+static int progress(void *ud, const ig_progress *pr) {
     progress_state *ps = ud;
-    (void)x0;
+    const int step = pr->step, n_steps = pr->n_steps;
     if (!ps->tty) return 0;
     const double el = ig__now_s() - ps->t0, rate = step / (el > 0 ? el : 1e-9);
     const int width = 30, fill = step * width / n_steps;
@@ -125,7 +125,7 @@ int ig_cli_generate(int argc, char **argv) {
     float *lat = NULL, *img = NULL;
     ig_image *im = NULL;
     progress_state ps = {.t0 = 0, .tty = isatty(2)};
-    p.progress = progress, p.progress_ud = &ps;
+    p.progress = progress, p.progress_user = &ps;
     struct stat st;
     const bool single = stat(model, &st) == 0 && S_ISREG(st.st_mode);
     char vdir[1100];

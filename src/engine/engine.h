@@ -30,8 +30,6 @@ typedef struct ig_backend {
     ig_status (*concat)(ig_engine *e, const ig_tensor *a, const ig_tensor *b, ig_tensor *y);
 } ig_backend;
 
-typedef enum ig_precision { IG_PRECISION_AUTO = 0, IG_PRECISION_F32, IG_PRECISION_BF16 } ig_precision;
-
 /* Op kinds for the profile (ig_engine.prof_*): where a stage's time goes, by kind of op. */
 typedef enum ig_op_kind {
     IG_OPK_CONV, IG_OPK_LINEAR, IG_OPK_GROUP_NORM, IG_OPK_LAYER_NORM, IG_OPK_SOFTMAX, IG_OPK_ATTENTION,

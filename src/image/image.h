@@ -34,12 +34,8 @@
  * anywhere downstream. */
 #define IG_IMAGE_MAX_DIM 16383
 
-typedef struct ig_image {
-    int width, height; /* > 0, <= IG_IMAGE_MAX_DIM */
-    int channels;      /* 3 (RGB) or 4 (RGBA, straight alpha) */
-    size_t stride;     /* bytes from one row to the next, >= width * channels */
-    uint8_t *pixels;   /* row 0 first */
-} ig_image;
+/* ig_image (imagine.h): width, height, channels 3 or 4, stride, pixels; width and height at most
+ * IG_IMAGE_MAX_DIM here. */
 
 /* Allocates an image and its pixels in one block (stride = width * channels, pixels 64-byte
  * aligned, contents undefined). Caller frees with ig_image_free. An ig_image the caller fills in

@@ -7,7 +7,7 @@
 
 #include "clip.h"
 #include "models/bpe.h"
-#include "pipeline/sched.h"
+#include "models/sched_config.h"
 #include "unet.h"
 #include "vae.h"
 

@@ -117,7 +117,9 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
                 eps[k] = eps[k] + gd;
             }
         TRY(ig_sched_step(&sched, i, eps, latents, n_lat, &gen, x0, err));
-        if (p->progress && p->progress(p->progress_ud, i + 1, sched.n_steps, x0)) {
+        const ig_progress pr = {.step = i + 1, .n_steps = sched.n_steps, .n_images = n, .latent_channels = C,
+                                .latent_height = h, .latent_width = w, .pred_x0 = x0};
+        if (p->progress && p->progress(p->progress_user, &pr)) {
             ig__fail(err, IG_ERR_CANCELLED, "cancelled after step %d of %d", i + 1, sched.n_steps);
             goto fail;
         }

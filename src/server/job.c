@@ -89,8 +89,10 @@ static bool push_event(ig_job *j, const ig_api_event *ev) {
     return ok;
 }
 
-static int on_step(void *ud, int step, int n_steps, const float *x0) {
+static int on_step(void *ud, const ig_progress *pr) {
     run_ctx *rc = ud;
+    const int step = pr->step, n_steps = pr->n_steps;
+    const float *x0 = pr->pred_x0;
     ig_job *j = rc->job;
     rc->t_last_step = ig__now_s();
     rc->steps_done++;
@@ -203,7 +205,7 @@ static void run_job(ig_server *s, ig_job *j) {
         gp.width = p->gen_width, gp.height = p->gen_height, gp.n_images = nb;
         gp.n_steps = p->n_steps, gp.guidance = p->guidance, gp.sampler = p->sampler;
         gp.seed = p->seed + (uint64_t)(first / B); /* one generator per batch, as diffusers draws a batch */
-        gp.progress = on_step, gp.progress_ud = &rc;
+        gp.progress = on_step, gp.progress_user = &rc;
         rc.first_image = first, rc.n_chunk = nb;
         ig_err err = {0};
         rc.t_sampling_start = ig__now_s();

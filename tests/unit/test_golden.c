@@ -191,8 +191,10 @@ typedef struct {
     size_t n_x0;
 } cancel_ctx;
 
-static int on_step(void *ud, int step, int n_steps, const float *x0) {
+static int on_step(void *ud, const ig_progress *pr) {
     cancel_ctx *c = ud;
+    const int step = pr->step, n_steps = pr->n_steps;
+    const float *x0 = pr->pred_x0;
     c->calls++;
     if (step != c->last_step + 1 || n_steps != 4) c->finite = false;
     c->last_step = step;
@@ -206,7 +208,7 @@ static void test_progress_and_batch(ig_engine *e, ig_sd_model *m) {
     p.prompt = "a photograph of an astronaut riding a horse";
     p.width = p.height = 64, p.n_steps = 4, p.seed = 3, p.sampler = IG_SAMPLER_EULER_A;
     cancel_ctx c = {.cancel_at = 2, .finite = true, .n_x0 = 256};
-    p.progress = on_step, p.progress_ud = &c;
+    p.progress = on_step, p.progress_user = &c;
     ig_err err = {0};
     CHECK(ig_txt2img(e, m, &p, NULL, NULL, NULL, &err) == IG_ERR_CANCELLED);
     CHECK(c.calls == 2 && c.last_step == 2 && c.finite);
