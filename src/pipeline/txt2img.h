@@ -1,5 +1,6 @@
 /* txt2img.h — text to image as diffusers' StableDiffusionPipeline computes it: tokenize, encode
- * (negative and positive, for classifier-free guidance in one UNet batch), sample, decode. */
+ * (negative and positive, for classifier-free guidance in one UNet batch), sample, decode: the stages
+ * of run.h in order. */
 #ifndef IG_PIPELINE_TXT2IMG_H
 #define IG_PIPELINE_TXT2IMG_H
 

@@ -1,0 +1,171 @@
+/* run.c — the stages of one generation (run.h). Activations come from one arena sized by a dry run
+ * of each network before the first real call, so nothing is allocated inside the sampling loop. */
+#include "run.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((x) != IG_OK) goto fail;                                                               \
+    } while (0)
+
+/* Engine failures are recorded in e->err; copy them to the caller's err. */
+static ig_status engine_fail(ig_engine *e, ig_err *err) {
+    return ig__fail(err, e->err.status ? e->err.status : IG_ERR_BACKEND, "%s", e->err.msg);
+}
+
+ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_params *p, bool decode, ig_err *err) {
+    memset(r, 0, sizeof *r);
+    r->e = e, r->m = m, r->p = *p, r->decode = decode;
+    const ig_unet_config *uc = &m->unet.cfg;
+    const int f = ig_sd_latent_factor(m), W = p->width, H = p->height;
+    r->n = p->n_images, r->C = uc->in_channels, r->h = H / f, r->w = W / f;
+    r->T = m->clip.cfg.max_positions, r->D = m->clip.cfg.hidden;
+    r->cfg = p->guidance > 1.0f;
+    r->NB = r->cfg ? 2 * r->n : r->n;
+    e->err = (ig_err){0};
+    if (r->n < 1 || W < f || H < f || W % f || H % f || p->n_steps < 1)
+        return ig__fail(err, IG_ERR_INVALID,
+                        "txt2img: need n >= 1, width and height multiples of %d, steps >= 1 (got n=%d %dx%d steps=%d)",
+                        f, r->n, W, H, p->n_steps);
+    if (p->init_image || p->mask)
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "image to image and inpainting are not implemented yet");
+    r->n_lat = (size_t)r->n * r->C * r->h * r->w;
+    ig_sched_config sc = m->sched;
+    if (p->spacing != IG_SPACING_UNSET) sc.timestep_spacing = p->spacing;
+    TRY(ig_sched_init(&r->sched, &sc, p->sampler, p->n_steps, r->n_lat, err));
+
+    const int T = r->T, D = r->D;
+    r->ids = malloc(sizeof(int32_t) * 2 * (size_t)T);
+    r->text = malloc(sizeof(float) * 2 * (size_t)T * D);
+    r->latents = malloc(sizeof(float) * r->n_lat);
+    r->x = malloc(sizeof(float) * 2 * r->n_lat);
+    r->eps = malloc(sizeof(float) * 2 * r->n_lat);
+    r->x0 = malloc(sizeof(float) * r->n_lat);
+    if (!r->ids || !r->text || !r->latents || !r->x || !r->eps || !r->x0) {
+        ig__fail(err, IG_ERR_NOMEM, "txt2img: out of memory");
+        goto fail;
+    }
+    r->fw = (ig_fw){.e = e, .a = &r->arena, .dt = e->act_dtype};
+    /* dry runs: every network once, to size the arena for the largest */
+    ig_arena_begin_dry(&r->arena);
+    int64_t cs[3] = {r->NB, T, D};
+    r->ctx = ig_arena_plain(&r->arena, e->act_dtype, 3, cs);
+    const size_t mark = ig_arena_mark(&r->arena);
+    int64_t ts[3] = {r->cfg ? 2 : 1, T, D}, ls[4] = {r->NB, r->C, r->h, r->w}, zs[4] = {r->n, r->C, r->h, r->w},
+            is[4] = {r->n, 3, H, W};
+    ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, NULL), lt = ig_tensor_plain(IG_F32, 4, ls, NULL);
+    ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, NULL), it = ig_tensor_plain(IG_F32, 4, is, NULL);
+    if (ig_clip_forward(&r->fw, &m->clip, r->ids, r->cfg ? 2 : 1, T, &text_t) ||
+        ig_unet_forward(&r->fw, &m->unet, &lt, 0, &r->ctx, &lt))
+        return engine_fail(e, err);
+    ig_arena_reset(&r->arena, mark);
+    if (decode && ig_vae_decode(&r->fw, &m->vae, &zt, &it)) return engine_fail(e, err); /* latents in, pixels out */
+    TRY(ig_arena_commit(&r->arena, err));
+    r->ctx = ig_arena_plain(&r->arena, e->act_dtype, 3, cs);
+    r->mark = ig_arena_mark(&r->arena);
+fail:
+    return err->status;
+}
+
+ig_status ig_run_encode_text(ig_run *r, ig_err *err) {
+    ig_engine *e = r->e;
+    const int T = r->T, D = r->D, n = r->n;
+    const int32_t pad = ig_bpe_pad_id(r->m->bpe);
+    TRY(ig_bpe_encode(r->m->bpe, r->p.prompt ? r->p.prompt : "", r->ids + T, T, pad, &r->n_tokens, err));
+    if (r->cfg)
+        TRY(ig_bpe_encode(r->m->bpe, r->p.negative_prompt ? r->p.negative_prompt : "", r->ids, T, pad, NULL, err));
+    int64_t ts[3] = {r->cfg ? 2 : 1, T, D};
+    ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, r->text);
+    if (ig_clip_forward(&r->fw, &r->m->clip, r->cfg ? r->ids : r->ids + T, r->cfg ? 2 : 1, T, &text_t))
+        return engine_fail(e, err);
+    ig_arena_reset(&r->arena, r->mark);
+    /* context rows: [negative x n, positive x n] with CFG (text rows 0 and 1), else [positive x n] */
+    for (int b = 0; b < r->NB; b++) {
+        const int src = r->cfg && b >= n ? 1 : 0;
+        int64_t one[3] = {1, T, D};
+        ig_tensor s = ig_tensor_plain(IG_F32, 3, one, r->text + (size_t)src * T * D);
+        ig_tensor d = ig_tensor_plain(e->act_dtype, 3, one,
+                                      (char *)r->ctx.data + (size_t)b * T * D * ig_dtype_size(e->act_dtype));
+        ig_tensor_copy(&d, &s);
+    }
+fail:
+    return err->status;
+}
+
+ig_status ig_run_prepare_latents(ig_run *r, ig_err *err) {
+    ig_rng_torch_seed(&r->gen, r->p.seed);
+    ig_sched_init_latents(&r->sched, &r->gen, r->latents, r->n_lat);
+    r->step = 0;
+    return err->status;
+}
+
+ig_status ig_run_step(ig_run *r, ig_err *err) {
+    const int i = r->step;
+    const size_t n_lat = r->n_lat;
+    if (i >= r->sched.n_steps) return ig__fail(err, IG_ERR_INVALID, "no denoising step left (%d)", i);
+    memcpy(r->x, r->latents, n_lat * sizeof(float));
+    if (r->cfg) memcpy(r->x + n_lat, r->latents, n_lat * sizeof(float));
+    ig_sched_scale_model_input(&r->sched, i, r->x, (r->cfg ? 2 : 1) * n_lat);
+    int64_t ls[4] = {r->NB, r->C, r->h, r->w};
+    ig_tensor xt = ig_tensor_plain(IG_F32, 4, ls, r->x), et = ig_tensor_plain(IG_F32, 4, ls, r->eps);
+    if (ig_unet_forward(&r->fw, &r->m->unet, &xt, r->sched.timesteps[i], &r->ctx, &et)) return engine_fail(r->e, err);
+    ig_arena_reset(&r->arena, r->mark);
+    /* The text encoder and the UNet now hold packed copies of their weights: let the kernel drop the
+     * checkpoint's pages instead of keeping the model resident twice (peak RSS). */
+    if (!r->pages_dropped) {
+        ig_weights_drop_pages(&r->m->w_text), ig_weights_drop_pages(&r->m->w_unet);
+        r->pages_dropped = true;
+    }
+    if (r->cfg) { /* noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond), f32 per op */
+        float *eps = r->eps;
+        for (size_t k = 0; k < n_lat; k++) {
+            float d = eps[n_lat + k] - eps[k];
+            float gd = r->p.guidance * d;
+            eps[k] = eps[k] + gd;
+        }
+    }
+    TRY(ig_sched_step(&r->sched, i, r->eps, r->latents, n_lat, &r->gen, r->x0, err));
+    r->step = i + 1;
+    const ig_progress pr = {.step = i + 1, .n_steps = r->sched.n_steps, .n_images = r->n, .latent_channels = r->C,
+                            .latent_height = r->h, .latent_width = r->w, .pred_x0 = r->x0};
+    if (r->p.progress && r->p.progress(r->p.progress_user, &pr))
+        ig__fail(err, IG_ERR_CANCELLED, "cancelled after step %d of %d", i + 1, r->sched.n_steps);
+fail:
+    return err->status;
+}
+
+ig_status ig_run_denoise(ig_run *r, ig_err *err) {
+    while (r->step < r->sched.n_steps)
+        if (ig_run_step(r, err)) return err->status;
+    return IG_OK;
+}
+
+ig_status ig_run_decode(ig_run *r, float *image, ig_err *err) {
+    if (!r->decode) return ig__fail(err, IG_ERR_INVALID, "ig_run_decode: the run was begun without the VAE");
+    const ig_vae_config *vc = &r->m->vae.cfg;
+    const float sf = vc->scaling_factor, sh = vc->shift_factor;
+    const int H = r->p.height, W = r->p.width;
+    for (size_t k = 0; k < r->n_lat; k++) r->x[k] = sh != 0 ? r->latents[k] / sf + sh : r->latents[k] / sf;
+    int64_t ls[4] = {r->n, r->C, r->h, r->w};
+    ig_tensor zt = ig_tensor_plain(IG_F32, 4, ls, r->x);
+    ig_tensor it = ig_tensor_nhwc(IG_F32, r->n, 3, H, W, image); /* NHWC f32 == (n, H, W, 3) */
+    if (ig_vae_decode(&r->fw, &r->m->vae, &zt, &it)) return engine_fail(r->e, err);
+    ig_arena_reset(&r->arena, r->mark);
+    ig_weights_drop_pages(&r->m->w_vae);
+    const size_t n_px = (size_t)r->n * H * W * 3;
+    for (size_t k = 0; k < n_px; k++) { /* (image / 2 + 0.5).clamp(0, 1) */
+        float v = image[k] / 2 + 0.5f;
+        image[k] = v < 0 ? 0 : v > 1 ? 1 : v;
+    }
+    return IG_OK;
+}
+
+void ig_run_end(ig_run *r) {
+    if (!r) return;
+    ig_sched_free(&r->sched);
+    ig_arena_free(&r->arena);
+    free(r->ids), free(r->text), free(r->latents), free(r->x), free(r->eps), free(r->x0);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,69 @@
+/* run.h — one generation on a Stable Diffusion 1.x / 2.x model, as diffusers 0.30's
+ * StableDiffusionPipeline.__call__ computes it, split into the stages that text-to-image,
+ * image-to-image and inpainting share:
+ *
+ *   ig_run_begin           check the request, build the schedule, size the activation arena by a
+ *                          dry run of every network that will run (no allocation after this)
+ *   ig_run_encode_text     encode_prompt: CLIP ids of the prompt (and of the negative prompt when
+ *                          guidance > 1), the text encoder's states, repeated per image into the
+ *                          UNet's context: [negative x n, positive x n] with CFG, else [positive x n]
+ *   ig_run_prepare_latents prepare_latents: randn((n, C, h, w), generator) * init_noise_sigma, one
+ *                          draw for the batch (img2img will add its own: noise added to encoded
+ *                          latents at the strength's timestep, then denoising from that step)
+ *   ig_run_step            one denoising step: x = cat([latents] * 2) with CFG; scale_model_input;
+ *                          eps = unet(x, t, context); eps = uncond + g (text - uncond); latents =
+ *                          scheduler.step(eps, t, latents); then the progress callback (cancel)
+ *   ig_run_denoise         every step left
+ *   ig_run_decode          vae.decode(latents / scaling_factor) / 2 + 0.5, clamped to [0, 1]
+ *   ig_run_end             frees everything (after any stage, or a failed begin)
+ *
+ * Owns: the order of the stages, the buffers between them (host latents, the arena), guidance.
+ * Leaves to others: the networks (models/), the samplers (sched.c), the noise (rng_torch.c), what
+ * the caller does with the pixels (lib/, server/).
+ */
+#ifndef IG_PIPELINE_RUN_H
+#define IG_PIPELINE_RUN_H
+
+#include "engine/arena.h"
+#include "models/blocks.h"
+#include "models/sd.h"
+#include "pipeline/rng_torch.h"
+#include "pipeline/sched.h"
+
+typedef struct ig_run {
+    ig_engine *e;
+    ig_sd_model *m;
+    ig_gen_params p;
+    int n, C, h, w, T, D;
+    int NB;       /* UNet batch: 2n with classifier-free guidance, else n */
+    bool cfg;     /* guidance > 1 */
+    bool decode;  /* the VAE will run (sized in the arena) */
+    size_t n_lat; /* n * C * h * w */
+    ig_arena arena;
+    ig_fw fw;
+    ig_tensor ctx; /* (NB, T, D) the UNet's context, in the arena */
+    size_t mark;   /* arena offset above ctx: each network's activations start here */
+    ig_sched sched;
+    ig_rng_torch gen;
+    int32_t *ids;   /* [2 T]: negative, positive */
+    float *text;    /* [2 T D] the text encoder's output, f32 */
+    float *latents; /* [n_lat] */
+    float *x, *eps; /* [2 n_lat] the UNet's input and output */
+    float *x0;      /* [n_lat] the last step's x0 prediction */
+    int n_tokens;   /* the prompt's CLIP tokens, BOS and EOS included */
+    int step;       /* next denoising step */
+    bool pages_dropped;
+} ig_run;
+
+/* r is overwritten. decode false: the VAE is not sized (latents only). On failure r still needs
+ * ig_run_end. */
+ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_params *p, bool decode, ig_err *err);
+ig_status ig_run_encode_text(ig_run *r, ig_err *err);
+ig_status ig_run_prepare_latents(ig_run *r, ig_err *err);
+ig_status ig_run_step(ig_run *r, ig_err *err); /* IG_ERR_CANCELLED when the callback says stop */
+ig_status ig_run_denoise(ig_run *r, ig_err *err);
+/* image (n, H, W, 3) f32 HWC in [0, 1]; needs begin(decode = true). */
+ig_status ig_run_decode(ig_run *r, float *image, ig_err *err);
+void ig_run_end(ig_run *r);
+
+#endif
