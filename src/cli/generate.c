@@ -4,14 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "engine/engine.h"
 #include "image/image.h"
-#include "models/single.h"
-#include "pipeline/txt2img.h"
+#include "lib/lib.h"
 
 typedef struct {
     double t0;
@@ -53,7 +50,7 @@ static void usage(FILE *f) {
 int ig_cli_generate(int argc, char **argv) {
     ig_gen_params p = IG_GEN_PARAMS_INIT;
     const char *model = NULL, *out = "out.png", *out_latent = NULL, *precision = "auto", *vocab = NULL;
-    ig_sd_single_opts sopts = IG_SD_SINGLE_OPTS_INIT;
+    ig_prediction prediction = IG_PREDICTION_UNSET;
     int rc = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -81,8 +78,8 @@ int ig_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--precision")) precision = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
         else if (!strcmp(a, "--prediction")) {
-            if (!strcmp(v, "epsilon")) sopts.prediction_type = IG_PREDICTION_EPSILON;
-            else if (!strcmp(v, "v_prediction") || !strcmp(v, "v")) sopts.prediction_type = IG_PREDICTION_V;
+            if (!strcmp(v, "epsilon")) prediction = IG_PREDICTION_EPSILON;
+            else if (!strcmp(v, "v_prediction") || !strcmp(v, "v")) prediction = IG_PREDICTION_V;
             else {
                 fprintf(stderr, "imagine generate: --prediction is epsilon or v_prediction, not '%s'\n", v);
                 return 2;
@@ -108,50 +105,35 @@ int ig_cli_generate(int argc, char **argv) {
             return 2;
         }
     }
-    char builtin[4096];
-    if (!model) { /* the built-in model */
-        ig__asset_path("imagine-emoji", builtin, sizeof builtin);
-        model = builtin;
-    }
-    if (p.n_images < 1 || p.n_images > 16 || p.width < 8 || p.height < 8 || p.width % 8 || p.height % 8 ||
-        p.width > 4096 || p.height > 4096 || p.n_steps < 1 || p.n_steps > 1000) {
+    if (p.n_images < 1 || p.n_images > 16 || p.width < 8 || p.height < 8 || p.width % 8 || p.height % 8 || p.width > 4096 || p.height > 4096 ||
+        p.n_steps < 1 || p.n_steps > 1000) {
         fprintf(stderr, "imagine generate: need 1 <= n <= 16, width/height multiples of 8 in 8..4096, 1 <= steps <= 1000\n");
         return 2;
     }
-    ig_precision prec = !strcmp(precision, "f32") ? IG_PRECISION_F32 : !strcmp(precision, "bf16") ? IG_PRECISION_BF16 : IG_PRECISION_AUTO;
+    ig_open_options o = IG_OPEN_OPTIONS_INIT;
+    o.precision = !strcmp(precision, "f32") ? IG_PRECISION_F32 : !strcmp(precision, "bf16") ? IG_PRECISION_BF16 : IG_PRECISION_AUTO;
+    o.vocab_dir = vocab, o.prediction = prediction;
     ig_err err = {0};
-    ig_engine *e = NULL;
-    ig_sd_model *m = NULL;
-    float *lat = NULL, *img = NULL;
-    ig_image *im = NULL;
+    ig_model *m = NULL;
+    ig_model_info info;
+    float *lat = NULL;
+    ig_image *img[16] = {0};
+    ig_gen_info gi = {0};
     progress_state ps = {.t0 = 0, .tty = isatty(2)};
     p.progress = progress, p.progress_user = &ps;
-    struct stat st;
-    const bool single = stat(model, &st) == 0 && S_ISREG(st.st_mode);
-    char vdir[1100];
-    if (vocab) snprintf(vdir, sizeof vdir, "%s", vocab);
-    else ig__asset_path("clip", vdir, sizeof vdir);
-    if (ig_engine_create(&e, "cpu", prec, &err)) goto done;
-    if (single ? ig_sd_open_single(&m, model, vdir, &sopts, &err) : ig_sd_open(&m, model, &err)) goto done;
-    const int f = ig_sd_latent_factor(m);
-    if (p.width % f || p.height % f) {
-        ig__fail(&err, IG_ERR_INVALID, "this model needs width and height multiples of %d", f);
-        goto done;
-    }
-    const size_t n_lat = (size_t)p.n_images * m->unet.cfg.in_channels * (p.height / f) * (p.width / f);
-    const size_t n_px = (size_t)p.n_images * p.height * p.width * 3;
-    lat = malloc(n_lat * sizeof(float));
-    img = malloc(n_px * sizeof(float));
-    if (!lat || !img) {
-        ig__fail(&err, IG_ERR_NOMEM, "out of memory for %d images of %dx%d", p.n_images, p.width, p.height);
+    if (ig_model_open(&m, model, &o, &err)) goto done; /* model NULL: the built-in one */
+    ig_model_describe(m, &info);
+    const size_t n_lat = (size_t)p.n_images * info.latent_channels * (p.height / info.latent_factor) *
+                         (p.width / info.latent_factor);
+    if (out_latent && !(lat = malloc(n_lat * sizeof(float)))) {
+        ig__fail(&err, IG_ERR_NOMEM, "out of memory for the latents");
         goto done;
     }
     ps.t0 = ig__now_s();
-    int n_tokens = 0;
-    if (ig_txt2img(e, m, &p, lat, img, &n_tokens, &err)) goto done;
+    if (ig__generate(m, &p, img, &gi, lat, &err)) goto done;
     fprintf(stderr, "generated %d image(s) %dx%d in %.2f s (%s, %s, %d steps, %d prompt tokens)\n", p.n_images,
-            p.width, p.height, ig__now_s() - ps.t0, ig_dtype_name(e->act_dtype), ig_sampler_name(p.sampler),
-            p.n_steps, n_tokens);
+            p.width, p.height, gi.seconds, info.precision == IG_PRECISION_BF16 ? "bf16" : "f32",
+            ig_sampler_name(p.sampler), gi.n_steps, gi.n_prompt_tokens);
     if (out_latent) {
         FILE *f = fopen(out_latent, "wb");
         if (!f || fwrite(lat, sizeof(float), n_lat, f) != n_lat) {
@@ -164,7 +146,6 @@ int ig_cli_generate(int argc, char **argv) {
             goto done;
         }
     }
-    if (ig_image_new(&im, p.width, p.height, 3, &err)) goto done;
     for (int i = 0; i < p.n_images; i++) {
         char path[1100];
         if (p.n_images == 1) snprintf(path, sizeof path, "%s", out);
@@ -173,15 +154,12 @@ int ig_cli_generate(int argc, char **argv) {
             int stem = dot ? (int)(dot - out) : (int)strlen(out);
             snprintf(path, sizeof path, "%.*s-%d%s", stem, out, i, dot ? dot : ".png");
         }
-        /* the pipeline's image is already (x/2 + 0.5).clamp(0, 1) */
-        if (ig_image_from_f32(im, img + (size_t)i * p.height * p.width * 3, IG_LAYOUT_HWC, IG_RANGE_0_1, &err))
-            goto done;
         FILE *f = fopen(path, "wb");
         if (!f) {
             ig__fail(&err, IG_ERR_IO, "cannot create %s", path);
             goto done;
         }
-        ig_status st = ig_image_encode(im, IG_FORMAT_PNG, 100, write_file, f, &err);
+        ig_status st = ig_image_encode(img[i], IG_FORMAT_PNG, 100, write_file, f, &err);
         if (fclose(f) && !st) st = ig__fail(&err, IG_ERR_IO, "cannot write %s", path);
         if (st) goto done;
         fprintf(stderr, "wrote %s\n", path);
@@ -189,9 +167,8 @@ int ig_cli_generate(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) fprintf(stderr, "imagine generate: %s\n", err.msg[0] ? err.msg : "failed");
-    ig_image_free(im);
-    free(lat), free(img);
-    ig_sd_close(e, m);
-    ig_engine_free(e);
+    for (int i = 0; i < 16; i++) ig_image_free(img[i]);
+    free(lat);
+    ig_model_close(m);
     return rc;
 }

@@ -1,8 +1,7 @@
 /* plan.h — what a validated request becomes on one model: sampler, steps, guidance, the prompt
  * actually used (revised_prompt), the size generated before resizing, and the moderation verdict.
  *
- * Owns: the model card (how the server drives a model: presets from imagine.json in the model folder,
- * else from its name and configs), the quality → steps and style → prompt/guidance tables, the
+ * Owns: the quality → steps and style → prompt/guidance tables, the
  * native-resolution rule, the transparent-background prompt, the prompt filter.
  * Leaves to others: parsing the body (api/), running it (job.c), HTTP (http.c).
  *
@@ -27,31 +26,7 @@
 #include <stdbool.h>
 
 #include "api/request.h"
-#include "models/sd.h"
-
-typedef enum ig_preset { IG_PRESET_STANDARD, IG_PRESET_TURBO, IG_PRESET_LCM } ig_preset;
-
-#define IG_CARD_TEXT_MAX 512
-
-typedef struct ig_model_card {
-    ig_preset preset;
-    ig_sampler sampler;
-    int steps[3];        /* low, medium, high */
-    float guidance;      /* <= 1: classifier-free guidance off */
-    int native;          /* side of the native square, pixels */
-    int factor;          /* pixels per latent */
-    int multiple;        /* drawn sides are multiples of this: factor x 2^(UNet levels - 1) (64 for SD) */
-    bool revise;         /* style and quality words added to the prompt */
-    char negative_prompt[IG_CARD_TEXT_MAX];
-    char transparent_words[IG_CARD_TEXT_MAX]; /* appended for background=transparent */
-} ig_model_card;
-
-/* Defaults from the preset the name suggests and the configs of m; then imagine.json in the model
- * folder (when path is a folder and has one) overrides any of: "preset", "sampler" (euler, euler_a,
- * dpmpp_2m_karras, lcm, turbo), "steps_low", "steps_medium", "steps_high", "guidance", "native",
- * "revise_prompt", "negative_prompt", "transparent_prompt". A bad imagine.json is an error naming it. */
-ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *id, const ig_sd_model *m,
-                             ig_err *err);
+#include "lib/card.h"
 
 /* The moderation word lists: built-in, plus an optional file of one term per line ("#" comments;
  * a line "low: term" applies at moderation=low too, plain lines only at auto). Terms match whole

@@ -1,0 +1,128 @@
+/* card.c — see card.h. */
+#include "card.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "io/config.h"
+
+#define TRY(x)                                                                                     \
+    do {                                                                                           \
+        if ((x) != IG_OK) goto fail;                                                               \
+    } while (0)
+
+static bool contains_ci(const char *hay, const char *needle) {
+    const size_t n = strlen(needle);
+    for (; *hay; hay++)
+        if (!strncasecmp(hay, needle, n)) return true;
+    return false;
+}
+
+static void set_preset(ig_model_card *c, ig_preset p) {
+    static const struct { ig_sampler s; int steps[3]; float g; } t[] = {
+        [IG_PRESET_STANDARD] = {IG_SAMPLER_DPMPP_2M_KARRAS, {12, 20, 30}, 7.5f},
+        [IG_PRESET_TURBO] = {IG_SAMPLER_TURBO, {1, 2, 4}, 0.0f},
+        [IG_PRESET_LCM] = {IG_SAMPLER_LCM, {2, 4, 8}, 0.0f},
+    };
+    c->preset = p;
+    c->sampler = t[p].s;
+    memcpy(c->steps, t[p].steps, sizeof c->steps);
+    c->guidance = t[p].g;
+}
+
+/* unet/config.json's sample_size, or 0 */
+static int unet_sample_size(const char *dir) {
+    char path[1200];
+    snprintf(path, sizeof path, "%s/unet/config.json", dir);
+    ig_config *c = NULL;
+    ig_err e = {0};
+    int v = 0;
+    if (ig_config_load(&c, path, &e) == IG_OK) ig_config_int(c, "sample_size", 0, &v, &e);
+    ig_config_free(c);
+    return v > 0 ? v : 0;
+}
+
+static ig_status read_card_file(ig_model_card *card, const char *path, ig_err *err) {
+    ig_config *c = NULL;
+    const char *s = NULL;
+    double g = 0;
+    bool b = false;
+    TRY(ig_config_load(&c, path, err));
+    if (ig_config_has(c, "preset")) {
+        TRY(ig_config_string(c, "preset", "standard", &s, err));
+        if (!strcmp(s, "standard")) set_preset(card, IG_PRESET_STANDARD);
+        else if (!strcmp(s, "turbo")) set_preset(card, IG_PRESET_TURBO);
+        else if (!strcmp(s, "lcm")) set_preset(card, IG_PRESET_LCM);
+        else {
+            ig__fail(err, IG_ERR_INVALID, "%s: \"preset\" is \"%s\": standard, turbo or lcm", path, s);
+            goto fail;
+        }
+    }
+    if (ig_config_has(c, "sampler")) {
+        TRY(ig_config_string(c, "sampler", "", &s, err));
+        if (ig_sampler_parse(s, &card->sampler)) {
+            ig__fail(err, IG_ERR_INVALID, "%s: \"sampler\" \"%s\" is not euler, euler_a, dpmpp_2m_karras, lcm or turbo",
+                     path, s);
+            goto fail;
+        }
+    }
+    static const char *const tiers[3] = {"steps_low", "steps_medium", "steps_high"};
+    for (int i = 0; i < 3; i++)
+        if (ig_config_has(c, tiers[i])) {
+            TRY(ig_config_int(c, tiers[i], card->steps[i], &card->steps[i], err));
+            if (card->steps[i] < 1 || card->steps[i] > 200) {
+                ig__fail(err, IG_ERR_INVALID, "%s: \"%s\" must be 1..200", path, tiers[i]);
+                goto fail;
+            }
+        }
+    TRY(ig_config_float(c, "guidance", card->guidance, &g, err));
+    card->guidance = (float)g;
+    if (ig_config_has(c, "native")) {
+        TRY(ig_config_int(c, "native", card->native, &card->native, err));
+        if (card->native < 8 || card->native > 2048 || card->native % card->multiple) {
+            ig__fail(err, IG_ERR_INVALID, "%s: \"native\" must be 8..2048 and a multiple of %d", path, card->multiple);
+            goto fail;
+        }
+    }
+    TRY(ig_config_bool(c, "revise_prompt", card->revise, &b, err));
+    card->revise = b;
+    if (ig_config_has(c, "negative_prompt")) {
+        TRY(ig_config_string(c, "negative_prompt", "", &s, err));
+        snprintf(card->negative_prompt, sizeof card->negative_prompt, "%s", s);
+    }
+    if (ig_config_has(c, "transparent_prompt")) {
+        TRY(ig_config_string(c, "transparent_prompt", "", &s, err));
+        snprintf(card->transparent_words, sizeof card->transparent_words, "%s", s);
+    }
+fail:
+    ig_config_free(c);
+    return err->status;
+}
+
+ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *id, const ig_sd_model *m,
+                             ig_err *err) {
+    memset(card, 0, sizeof *card);
+    card->factor = ig_sd_latent_factor(m);
+    card->multiple = card->factor << (m->unet.cfg.n_blocks - 1);
+    set_preset(card, contains_ci(id, "turbo") || contains_ci(path, "turbo") ? IG_PRESET_TURBO
+                     : contains_ci(id, "lcm") || contains_ci(path, "lcm")   ? IG_PRESET_LCM
+                                                                            : IG_PRESET_STANDARD);
+    card->revise = true;
+    snprintf(card->transparent_words, sizeof card->transparent_words, ", centered on a plain white background");
+    if (card->preset == IG_PRESET_STANDARD)
+        snprintf(card->negative_prompt, sizeof card->negative_prompt, "blurry, low quality, watermark, text");
+    struct stat st;
+    const bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    const int ss = dir ? unet_sample_size(path) : 0;
+    card->native = ss > 0 ? ss * card->factor : 512;
+    if (card->native % card->multiple) card->native += card->multiple - card->native % card->multiple;
+    if (dir) {
+        char cp[1200];
+        snprintf(cp, sizeof cp, "%s/imagine.json", path);
+        if (stat(cp, &st) == 0) return read_card_file(card, cp, err);
+    }
+    return IG_OK;
+}
+

@@ -1,0 +1,213 @@
+/* model.c — the public API of include/imagine.h: opening a model (folder or single file, one path
+ * for every program), describing it, generating 8-bit images through the stages of pipeline/run.h,
+ * previews, versions and names. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "image/image.h"
+#include "io/safetensors.h"
+#include "lib/lib.h"
+#include "models/single.h"
+#include "pipeline/run.h"
+
+const char *ig_version(void) { return IG_VERSION; }
+
+const char *ig_status_name(ig_status st) {
+    switch (st) {
+    case IG_OK: return "IG_OK";
+    case IG_ERR_INVALID: return "IG_ERR_INVALID";
+    case IG_ERR_IO: return "IG_ERR_IO";
+    case IG_ERR_NOMEM: return "IG_ERR_NOMEM";
+    case IG_ERR_UNSUPPORTED: return "IG_ERR_UNSUPPORTED";
+    case IG_ERR_BACKEND: return "IG_ERR_BACKEND";
+    case IG_ERR_NOT_FOUND: return "IG_ERR_NOT_FOUND";
+    case IG_ERR_CANCELLED: return "IG_ERR_CANCELLED";
+    }
+    return "IG_ERR_?";
+}
+
+const char *ig_family_name(ig_family f) {
+    switch (f) {
+    case IG_FAMILY_SD1: return "sd1";
+    case IG_FAMILY_SD2: return "sd2";
+    case IG_FAMILY_UNKNOWN: break;
+    }
+    return "unknown";
+}
+
+int ig__threads_enter(const ig_model *m) {
+    const int prev = omp_get_max_threads();
+    if (m->opt.n_threads > 0) omp_set_num_threads(m->opt.n_threads);
+    return prev;
+}
+
+void ig__threads_restore(int prev) { omp_set_num_threads(prev); }
+
+/* SD 1.x reads prompts with CLIP ViT-L (quick_gelu), SD 2.x with OpenCLIP ViT-H (gelu). */
+static ig_family family_of(const ig_sd_model *sd) {
+    return sd->clip.cfg.act == IG_ACT_QUICK_GELU ? IG_FAMILY_SD1 : IG_FAMILY_SD2;
+}
+
+static void describe(ig_model *m) {
+    const ig_sd_model *sd = m->sd;
+    ig_model_info *i = &m->info;
+    memset(i, 0, sizeof *i);
+    i->family = family_of(sd);
+    i->path = m->path;
+    i->native_width = i->native_height = m->card.native;
+    i->size_multiple = m->card.multiple;
+    i->latent_channels = sd->unet.cfg.in_channels;
+    i->latent_factor = m->card.factor;
+    i->max_prompt_tokens = sd->clip.cfg.max_positions;
+    i->prediction = sd->sched.prediction_type ? sd->sched.prediction_type : IG_PREDICTION_EPSILON;
+    i->precision = m->e->act_dtype == IG_BF16 ? IG_PRECISION_BF16 : IG_PRECISION_F32;
+    i->samplers = (1u << IG_SAMPLER_COUNT) - 1; /* every sampler runs on every SD 1.x / 2.x model */
+    i->default_steps = m->card.steps[1];
+    i->default_guidance = m->card.guidance;
+    i->default_sampler = m->card.sampler;
+}
+
+ig_status ig_model_open(ig_model **out, const char *path, const ig_open_options *opt, ig_err *err) {
+    static const ig_open_options defaults = IG_OPEN_OPTIONS_INIT;
+    ig_model *m = NULL;
+    struct stat st;
+    if (!out) return ig__fail(err, IG_ERR_INVALID, "ig_model_open: out is NULL");
+    *out = NULL;
+    if (!opt) opt = &defaults;
+    if (opt->n_threads < 0) return ig__fail(err, IG_ERR_INVALID, "n_threads must be >= 0, not %d", opt->n_threads);
+    if (opt->precision < IG_PRECISION_AUTO || opt->precision > IG_PRECISION_BF16)
+        return ig__fail(err, IG_ERR_INVALID, "unknown precision %d", (int)opt->precision);
+    m = calloc(1, sizeof *m);
+    if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory opening a model");
+    m->opt = *opt;
+    m->opt.vocab_dir = NULL; /* not kept: the caller's string */
+    if (path) snprintf(m->path, sizeof m->path, "%s", path);
+    else ig__asset_path("imagine-emoji", m->path, sizeof m->path);
+    if (stat(m->path, &st) != 0) {
+        ig__fail(err, IG_ERR_NOT_FOUND, "%s: no such model folder or file%s", m->path,
+                 path ? "" : " (the built-in model: set IMAGINE_ASSETS to the folder holding imagine-emoji)");
+        goto fail;
+    }
+    if (ig_engine_create(&m->e, "cpu", opt->precision, err)) goto fail;
+    ig_st_private_copies = opt->copy_weights;
+    if (S_ISREG(st.st_mode)) {
+        char vocab[4096];
+        if (opt->vocab_dir) snprintf(vocab, sizeof vocab, "%s", opt->vocab_dir);
+        else ig__asset_path("clip", vocab, sizeof vocab);
+        ig_sd_single_opts so = IG_SD_SINGLE_OPTS_INIT;
+        so.prediction_type = opt->prediction;
+        if (ig_sd_open_single(&m->sd, m->path, vocab, &so, err)) goto fail;
+    } else if (ig_sd_open(&m->sd, m->path, err))
+        goto fail;
+    const char *base = strrchr(m->path, '/');
+    base = base && base[1] ? base + 1 : m->path;
+    if (ig_model_card_load(&m->card, m->path, base, m->sd, err)) goto fail;
+    ig_preview_init(&m->preview, m->sd->unet.cfg.in_channels, m->card.factor);
+    describe(m);
+    *out = m;
+    return IG_OK;
+fail:
+    ig_model_close(m);
+    return err->status;
+}
+
+void ig_model_close(ig_model *m) {
+    if (!m) return;
+    ig_sd_close(m->e, m->sd);
+    ig_engine_free(m->e);
+    free(m);
+}
+
+void ig_model_describe(const ig_model *m, ig_model_info *info) { *info = m->info; }
+
+/* The user's callback, with the model filled in for ig_progress_preview. */
+typedef struct {
+    const ig_model *m;
+    ig_progress_fn fn;
+    void *user;
+} progress_wrap;
+
+static int on_progress(void *ud, const ig_progress *p) {
+    progress_wrap *w = ud;
+    ig_progress q = *p;
+    q.model = w->m;
+    return w->fn(w->user, &q);
+}
+
+ig_status ig_progress_preview(const ig_progress *p, int index, ig_image **out, ig_err *err) {
+    float *rgb = NULL;
+    if (!out) return ig__fail(err, IG_ERR_INVALID, "ig_progress_preview: out is NULL");
+    *out = NULL;
+    if (!p || !p->model || !p->pred_x0)
+        return ig__fail(err, IG_ERR_INVALID, "ig_progress_preview: only inside a progress callback");
+    if (index < 0 || index >= p->n_images)
+        return ig__fail(err, IG_ERR_INVALID, "preview of image %d, but the batch has %d", index, p->n_images);
+    const int C = p->latent_channels, h = p->latent_height, w = p->latent_width;
+    rgb = malloc(sizeof(float) * 3 * (size_t)h * w);
+    if (!rgb) return ig__fail(err, IG_ERR_NOMEM, "out of memory for a preview");
+    ig_preview_apply(&p->model->preview, p->pred_x0 + (size_t)index * C * h * w, rgb, h, w);
+    if (ig_image_new(out, w, h, 3, err) == IG_OK && ig_image_from_f32(*out, rgb, IG_LAYOUT_HWC, IG_RANGE_0_1, err)) {
+        ig_image_free(*out);
+        *out = NULL;
+    }
+    free(rgb);
+    return err->status;
+}
+
+ig_status ig_generate(ig_model *m, const ig_gen_params *p, ig_image **images, ig_gen_info *info, ig_err *err) {
+    return ig__generate(m, p, images, info, NULL, err);
+}
+
+ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, ig_gen_info *info, float *latents_out,
+                       ig_err *err) {
+    ig_run r;
+    float *px = NULL;
+    int n = 0, threads = 0;
+    bool entered = false;
+    memset(&r, 0, sizeof r);
+    if (!m || !p || !images) return ig__fail(err, IG_ERR_INVALID, "ig_generate: model, params and images are required");
+    n = p->n_images;
+    const int q = m->info.size_multiple, W = p->width, H = p->height;
+    if (n < 1 || n > 16) return ig__fail(err, IG_ERR_INVALID, "n_images must be 1..16, not %d", n);
+    for (int i = 0; i < n; i++) images[i] = NULL;
+    if (W < q || H < q || W % q || H % q || W > 4096 || H > 4096)
+        return ig__fail(err, IG_ERR_INVALID, "width and height must be multiples of %d in %d..4096 (got %dx%d)", q, q,
+                        W, H);
+    if (p->n_steps < 1 || p->n_steps > 1000)
+        return ig__fail(err, IG_ERR_INVALID, "n_steps must be 1..1000, not %d", p->n_steps);
+    if ((unsigned)p->sampler >= IG_SAMPLER_COUNT || !(m->info.samplers & (1u << p->sampler)))
+        return ig__fail(err, IG_ERR_INVALID, "sampler %d is not one this model takes", (int)p->sampler);
+    if (!(p->guidance >= 0 && p->guidance <= 100))
+        return ig__fail(err, IG_ERR_INVALID, "guidance must be 0..100");
+    const double t0 = ig__now_s();
+    threads = ig__threads_enter(m), entered = true;
+    ig_gen_params gp = *p;
+    progress_wrap pw = {.m = m, .fn = p->progress, .user = p->progress_user};
+    if (p->progress) gp.progress = on_progress, gp.progress_user = &pw;
+    px = malloc(sizeof(float) * (size_t)n * W * H * 3);
+    if (!px) {
+        ig__fail(err, IG_ERR_NOMEM, "out of memory for %d images of %dx%d", n, W, H);
+        goto fail;
+    }
+    if (ig_run_begin(&r, m->e, m->sd, &gp, true, err) || ig_run_encode_text(&r, err) ||
+        ig_run_prepare_latents(&r, err) || ig_run_denoise(&r, err) || ig_run_decode(&r, px, err))
+        goto fail;
+    ig_preview_observe(&m->preview, r.latents, px, n, r.h, r.w);
+    if (latents_out) memcpy(latents_out, r.latents, r.n_lat * sizeof(float));
+    for (int i = 0; i < n; i++)
+        if (ig_image_new(&images[i], W, H, 3, err) ||
+            ig_image_from_f32(images[i], px + (size_t)i * W * H * 3, IG_LAYOUT_HWC, IG_RANGE_0_1, err))
+            goto fail;
+    if (info) *info = (ig_gen_info){.n_prompt_tokens = r.n_tokens, .n_steps = r.sched.n_steps,
+                                    .seconds = ig__now_s() - t0};
+fail:
+    if (err->status)
+        for (int i = 0; i < n; i++) ig_image_free(images[i]), images[i] = NULL;
+    ig_run_end(&r);
+    free(px);
+    if (entered) ig__threads_restore(threads);
+    return err->status;
+}
