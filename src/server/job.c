@@ -1,10 +1,11 @@
-/* job.c — the worker: takes jobs from the queue in order and runs each: the pipeline in batches,
- * previews for partial images, then per image the 8-bit conversion, background keying, resize to
+/* job.c — the worker: takes jobs from the queue in order and runs each: ig_generate in batches,
+ * previews for partial images, then per image background keying, resize to
  * the requested pixels, encoding, and either the url store or the response/events.
  *
  * Owns: the worker loop, batching n images, cancellation at each step (client gone, deadline,
- * shutdown), the preview fit's updates, the warm-up run. Leaves to others: the plan (plan.c), what
- * HTTP sends (http.c), the pixels' codecs (image/).
+ * shutdown), the warm-up run (which also fits the models' previews). Leaves to others: generating
+ * (the library, include/imagine.h), the plan (plan.c), what HTTP sends (http.c), the pixels' codecs
+ * (image/).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,7 @@
 #include "common.h"
 #include "image/image.h"
 #include "io/safetensors.h"
-#include "pipeline/txt2img.h"
+#include "lib/lib.h"
 #include "server/metrics.h"
 #include "server/queue.h"
 #include "server/server.h"
@@ -26,7 +27,6 @@ typedef struct run_ctx {
     ig_server *s;
     ig_job *job; /* NULL for the warm-up */
     int first_image, n_chunk;
-    int lat_h, lat_w;
     double t_sampling_start, t_last_step;
     int steps_done;
     ig_status fail; /* a preview that could not be made or sent */
@@ -37,18 +37,17 @@ static ig_format format_of(ig_output_format f) {
     return f == IG_OUTPUT_FORMAT_JPEG ? IG_FORMAT_JPEG : f == IG_OUTPUT_FORMAT_WEBP ? IG_FORMAT_WEBP : IG_FORMAT_PNG;
 }
 
-/* rgb: f32 HWC in [0, 1], sw x sh → the requested image, encoded. Keys the background at the drawn
- * resolution (where edges are 1-3 px, as alpha.c wants), cuts out the centre of the requested aspect
- * (plan.h: the drawn sides are rounded to what the UNet takes) and resizes it to the requested pixels. */
-static ig_status finish_image(const ig_request *req, bool transparent, const float *rgb, int sw, int sh,
-                              ig_bytebuf *out, ig_err *err) {
-    ig_image *drawn = NULL, *keyed = NULL, *sized = NULL;
-    const ig_image *cur;
+/* drawn: the model's 8-bit image (or a preview) → the requested image, encoded. Keys the background
+ * at the drawn resolution (where edges are 1-3 px, as alpha.c wants), cuts out the centre of the
+ * requested aspect (plan.h: the drawn sides are rounded to what the UNet takes) and resizes it to the
+ * requested pixels. */
+static ig_status finish_image(const ig_request *req, bool transparent, const ig_image *drawn, ig_bytebuf *out,
+                              ig_err *err) {
+    ig_image *keyed = NULL, *sized = NULL;
+    const ig_image *cur = drawn;
     ig_image view;
     int cx, cy, cw, ch;
-    if (ig_image_new(&drawn, sw, sh, 3, err) || ig_image_from_f32(drawn, rgb, IG_LAYOUT_HWC, IG_RANGE_0_1, err))
-        goto done;
-    cur = drawn;
+    const int sw = drawn->width, sh = drawn->height;
     if (transparent) {
         if (ig_image_new(&keyed, sw, sh, 4, err) || ig_image_key_background(drawn, keyed, NULL, NULL, err)) goto done;
         cur = keyed;
@@ -70,7 +69,6 @@ static ig_status finish_image(const ig_request *req, bool transparent, const flo
 done:
     ig_image_free(sized);
     ig_image_free(keyed);
-    ig_image_free(drawn);
     return err->status;
 }
 
@@ -92,7 +90,6 @@ static bool push_event(ig_job *j, const ig_api_event *ev) {
 static int on_step(void *ud, const ig_progress *pr) {
     run_ctx *rc = ud;
     const int step = pr->step, n_steps = pr->n_steps;
-    const float *x0 = pr->pred_x0;
     ig_job *j = rc->job;
     rc->t_last_step = ig__now_s();
     rc->steps_done++;
@@ -107,32 +104,24 @@ static int on_step(void *ud, const ig_progress *pr) {
     if (ig_job_is_cancelled(j)) return 1;
     for (int k = 0; k < j->plan.n_partials; k++) {
         if (j->plan.partial_after[k] != step) continue;
-        const ig_served_model *m = j->model;
-        const int C = m->sd->unet.cfg.in_channels, h = rc->lat_h, w = rc->lat_w;
-        float *rgb = malloc(sizeof(float) * 3 * (size_t)h * w);
-        for (int i = 0; rgb && i < rc->n_chunk; i++) {
+        for (int i = 0; i < rc->n_chunk; i++) {
             ig_bytebuf img = {0};
+            ig_image *pv = NULL;
             ig_err err = {0};
-            ig_preview_apply(&m->preview, x0 + (size_t)i * C * h * w, rgb, h, w);
-            if (finish_image(&j->req, j->plan.transparent, rgb, w, h, &img, &err) == IG_OK) {
+            if (ig_progress_preview(pr, i, &pv, &err) == IG_OK &&
+                finish_image(&j->req, j->plan.transparent, pv, &img, &err) == IG_OK) {
                 ig_api_event ev = event_base(j, IG_API_EVENT_PARTIAL_IMAGE, &img);
                 ev.partial_image_index = k;
                 if (!push_event(j, &ev)) err.status = IG_ERR_NOMEM;
             }
+            ig_image_free(pv);
             ig_bytebuf_free(&img);
             if (err.status) { /* a preview that cannot be made fails the job: the client asked for it */
                 ig_api_error_from_status(&rc->fail_error, err.status, err.msg);
                 rc->fail = err.status;
-                free(rgb);
                 return 1;
             }
         }
-        if (!rgb) {
-            ig_api_error_from_status(&rc->fail_error, IG_ERR_NOMEM, "out of memory for a preview");
-            rc->fail = IG_ERR_NOMEM;
-            return 1;
-        }
-        free(rgb);
     }
     (void)n_steps;
     return 0;
@@ -167,19 +156,18 @@ static void run_job(ig_server *s, ig_job *j) {
     ig_served_model *m = j->model;
     const ig_request *req = &j->req;
     const ig_plan *p = &j->plan;
-    const int n = req->n, f = m->card.factor, C = m->sd->unet.cfg.in_channels;
+    const int n = req->n, f = m->card.factor, C = m->info.latent_channels;
     const int h = p->gen_height / f, w = p->gen_width / f;
     const int B = batch_size(s, p, n);
-    float *lat = malloc(sizeof(float) * (size_t)B * C * h * w);
-    float *img = malloc(sizeof(float) * (size_t)B * p->gen_width * p->gen_height * 3);
+    ig_image *drawn[16] = {0};
     ig_bytebuf *files = calloc((size_t)n, sizeof *files);
     char (*urls)[600] = calloc((size_t)n, sizeof *urls);
     ig_api_error error = {0};
     int n_tokens = 0;
     const double t0 = ig__now_s();
-    double t_gen = 0; /* seconds in ig_txt2img; the rest is post-processing, encoding, the response */
-    run_ctx rc = {.s = s, .job = j, .lat_h = h, .lat_w = w};
-    if (!lat || !img || !files || !urls) {
+    double t_gen = 0; /* seconds in ig_generate; the rest is post-processing, encoding, the response */
+    run_ctx rc = {.s = s, .job = j};
+    if (!files || !urls) {
         ig_api_error_from_status(&error, IG_ERR_NOMEM, "out of memory for the images of this request");
         goto done;
     }
@@ -209,7 +197,9 @@ static void run_job(ig_server *s, ig_job *j) {
         rc.first_image = first, rc.n_chunk = nb;
         ig_err err = {0};
         rc.t_sampling_start = ig__now_s();
-        const ig_status gst = ig_txt2img(s->engine, m->sd, &gp, lat, img, &n_tokens, &err);
+        ig_gen_info gi = {0};
+        const ig_status gst = ig_generate(m->model, &gp, drawn, &gi, &err);
+        if (first == 0) n_tokens = gi.n_prompt_tokens;
         t_gen += ig__now_s() - rc.t_sampling_start;
         if (ig_st_guard_tripped()) goto changed; /* a weight file shrank under us: this is not the model */
         if (gst != IG_OK) {
@@ -226,11 +216,11 @@ static void run_job(ig_server *s, ig_job *j) {
         ig_metrics_generation(s->metrics, ig__now_s() - rc.t_sampling_start, nb, rc.steps_done,
                               rc.t_last_step - rc.t_sampling_start);
         rc.steps_done = 0;
-        ig_preview_observe(&m->preview, lat, img, nb, h, w);
         for (int i = 0; i < nb; i++) {
             const int k = first + i;
-            if (finish_image(req, p->transparent, img + (size_t)i * p->gen_width * p->gen_height * 3, p->gen_width,
-                             p->gen_height, &files[k], &err) != IG_OK) {
+            const ig_status fst = finish_image(req, p->transparent, drawn[i], &files[k], &err);
+            ig_image_free(drawn[i]), drawn[i] = NULL;
+            if (fst != IG_OK) {
                 ig_api_error_from_status(&error, err.status, err.msg);
                 goto done;
             }
@@ -288,7 +278,8 @@ done:
     pthread_mutex_unlock(&j->mu);
     if (files)
         for (int k = 0; k < n; k++) ig_bytebuf_free(&files[k]);
-    free(files), free(urls), free(img), free(lat);
+    for (int i = 0; i < 16; i++) ig_image_free(drawn[i]);
+    free(files), free(urls);
 }
 
 void *ig__worker_main(void *arg) {
@@ -323,9 +314,8 @@ void *ig__worker_main(void *arg) {
 ig_status ig__warmup(ig_server *s, ig_err *err) {
     for (int i = 0; i < s->n_models; i++) {
         ig_served_model *m = &s->models[i];
-        const int side = m->card.native, f = m->card.factor, C = m->sd->unet.cfg.in_channels;
-        float *lat = malloc(sizeof(float) * (size_t)C * (side / f) * (side / f));
-        float *img = malloc(sizeof(float) * (size_t)side * side * 3);
+        const int side = m->card.native;
+        ig_image *img = NULL;
         ig_gen_params gp = IG_GEN_PARAMS_INIT;
         gp.prompt = "a photo of a red apple on a wooden table";
         gp.negative_prompt = m->card.negative_prompt;
@@ -333,14 +323,11 @@ ig_status ig__warmup(ig_server *s, ig_err *err) {
         gp.n_steps = m->card.steps[0];
         gp.guidance = m->card.guidance, gp.sampler = m->card.sampler, gp.seed = 1;
         const double t0 = ig__now_s();
-        ig_status st = lat && img ? ig_txt2img(s->engine, m->sd, &gp, lat, img, NULL, err)
-                                  : ig__fail(err, IG_ERR_NOMEM, "warm-up: out of memory");
-        if (st == IG_OK) {
-            ig_preview_observe(&m->preview, lat, img, 1, side / f, side / f);
+        const ig_status st = ig_generate(m->model, &gp, &img, NULL, err); /* also fits the model's previews */
+        if (st == IG_OK)
             fprintf(stderr, "imagine: warm-up of %s: %dx%d, %d steps in %.2f s\n", m->id, side, side, gp.n_steps,
                     ig__now_s() - t0);
-        }
-        free(lat), free(img);
+        ig_image_free(img);
         if (st) return st;
     }
     return IG_OK;

@@ -166,9 +166,11 @@ static ig_status load_models(ig_server *s, ig_err *err) {
             return ig__fail(err, IG_ERR_NOT_FOUND, "no --model given and the built-in model is missing (%s)", p);
         specs[n++] = builtin;
     }
-    char vocab[PATH_MAX];
-    if (s->opt.vocab_dir) snprintf(vocab, sizeof vocab, "%s", s->opt.vocab_dir);
-    else ig__asset_path("clip", vocab, sizeof vocab);
+    const ig_precision prec = !strcmp(s->opt.precision, "f32")    ? IG_PRECISION_F32
+                              : !strcmp(s->opt.precision, "bf16") ? IG_PRECISION_BF16
+                                                                   : IG_PRECISION_AUTO;
+    ig_open_options o = IG_OPEN_OPTIONS_INIT;
+    o.precision = prec, o.vocab_dir = s->opt.vocab_dir, o.copy_weights = s->opt.copy_weights;
     for (int i = 0; i < n; i++) {
         ig_served_model *m = &s->models[i];
         split_model(specs[i], m->id, sizeof m->id, m->path, sizeof m->path);
@@ -177,13 +179,11 @@ static ig_status load_models(ig_server *s, ig_err *err) {
                 return ig__fail(err, IG_ERR_INVALID, "two models have the id '%s': name them with --model ID=PATH", m->id);
         struct stat st;
         if (stat(m->path, &st)) return ig__fail(err, IG_ERR_NOT_FOUND, "--model %s: %s", m->path, strerror(errno));
-        const ig_sd_single_opts so = {0};
-        ig_status st2 = S_ISREG(st.st_mode) ? ig_sd_open_single(&m->sd, m->path, vocab, &so, err)
-                                           : ig_sd_open(&m->sd, m->path, err);
-        if (st2) return st2;
+        if (ig_model_open(&m->model, m->path, &o, err)) return err->status;
+        ig_model_describe(m->model, &m->info);
         s->n_models = i + 1;
-        if (ig_model_card_load(&m->card, m->path, m->id, m->sd, err)) return err->status;
-        ig_preview_init(&m->preview, m->sd->unet.cfg.in_channels, m->card.factor);
+        /* the card again, with the id: --model sd-turbo=PATH names a turbo model by its id */
+        if (ig_model_card_load(&m->card, m->path, m->id, ig__model_sd(m->model), err)) return err->status;
         s->api_models[i] = (ig_api_model){.id = m->id, .default_width = 1024, .default_height = 1024};
         fprintf(stderr, "imagine: model %s from %s (native %dx%d, %s preset, steps %d/%d/%d)\n", m->id, m->path,
                 m->card.native, m->card.native,
@@ -246,8 +246,7 @@ static void server_free(ig_server *s) {
     ig_metrics_free(s->metrics);
     ig_store_close(s->store);
     ig_blocklist_free(s->blocklist);
-    for (int i = 0; i < s->n_models; i++) ig_sd_close(s->engine, s->models[i].sd);
-    ig_engine_free(s->engine);
+    for (int i = 0; i < s->n_models; i++) ig_model_close(s->models[i].model);
     for (int i = 0; i < s->n_keys; i++) free(s->keys[i]);
     pthread_mutex_destroy(&s->rate_mu);
 }
@@ -276,7 +275,6 @@ int ig_cli_serve(int argc, char **argv) {
      * the first such free, after which these buffers come from per-thread arenas that keep them: RSS
      * grew by 20-30 % under tests/hostile and did not come back. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    ig_st_private_copies = s->opt.copy_weights; /* before any model is opened */
     ig_st_guard_install();
 
     if (load_keys(s, &err)) goto done;
@@ -286,10 +284,6 @@ int ig_cli_serve(int argc, char **argv) {
                  s->opt.host);
         goto done;
     }
-    const ig_precision prec = !strcmp(s->opt.precision, "f32")    ? IG_PRECISION_F32
-                              : !strcmp(s->opt.precision, "bf16") ? IG_PRECISION_BF16
-                                                                   : IG_PRECISION_AUTO;
-    if (ig_engine_create(&s->engine, "cpu", prec, &err)) goto done;
     if (load_models(s, &err) || load_aliases(s, &err)) goto done;
     if (ig_blocklist_load(&s->blocklist, s->opt.moderation_file, &err)) goto done;
     if (open_store(s, &err)) goto done;

@@ -21,8 +21,7 @@
 #include "api/errors.h"
 #include "api/request.h"
 #include "api/response.h"
-#include "engine/engine.h"
-#include "pipeline/preview.h"
+#include "lib/lib.h"
 #include "server/plan.h"
 #include "server/store.h"
 
@@ -66,9 +65,9 @@ typedef struct ig_serve_options {
 typedef struct ig_served_model {
     char id[128];
     char path[1024];
-    ig_sd_model *sd;
+    ig_model *model;     /* its own engine; used by the worker only */
+    ig_model_info info;
     ig_model_card card;
-    ig_preview preview; /* worker only */
 } ig_served_model;
 
 typedef struct ig_metrics ig_metrics;
@@ -76,7 +75,6 @@ typedef struct ig_queue ig_queue;
 
 typedef struct ig_server {
     ig_serve_options opt;
-    ig_engine *engine;
     ig_served_model models[IG_SERVE_MAX_MODELS];
     int n_models;
     ig_api_model api_models[IG_SERVE_MAX_MODELS];
