@@ -1,11 +1,11 @@
-/* bench_model.c — `imagine bench --model DIR`: a whole text-to-image run on a real model folder,
- * timed stage by stage (text encoder, each UNet step, VAE decode) in ms, GFLOP/s (from the engine's
- * FLOP counter) and % of the peak measured on this machine, with the peak RSS against the weights'
- * size on disk. Asserts nothing.
+/* bench_model.c — `imagine bench --model DIR|FILE`: a whole text-to-image run on a real model (a
+ * diffusers folder or a single file), timed stage by stage (text encoder, each UNet step, VAE decode)
+ * in ms, GFLOP/s (from the engine's FLOP counter) and % of the peak measured on this machine, with
+ * the peak RSS against the weights' size on disk. Asserts nothing.
  *
- * The stages are the same calls, in the same order and on the same arena (sized by a dry run), as
- * pipeline/txt2img.c makes, timed around each network's forward. The first run creates the oneDNN
- * primitives and packs the weights: it is reported apart (setup_ms), and the figures are the median
+ * The model is opened with ig_model_open, and the stages are pipeline/run.h's, the same calls in the
+ * same order as ig_generate makes, on one arena (sized by a dry run) reused by every run, each stage
+ * timed on its own. The first run creates the oneDNN primitives and packs the weights: it is reported apart (setup_ms), and the figures are the median
  * of the --reps runs after it. The peak is measured last, after the RSS is read, so its 512 MiB copy
  * buffers never count in peak_rss_mb. */
 #include <math.h>
@@ -19,7 +19,8 @@
 #include "bench.h"
 #include "engine/cpu/cpu.h"
 #include "peak.h"
-#include "pipeline/txt2img.h"
+#include "lib/lib.h"
+#include "pipeline/run.h"
 
 #define MAX_STEPS 100
 #define MAX_REPS 32
@@ -41,20 +42,12 @@ static void prof_take(run_fig *r, int s, const ig_engine *e, const ig_engine *fr
 }
 
 typedef struct {
+    ig_model *model;
     ig_engine *e;
     ig_sd_model *m;
-    ig_arena arena;
-    ig_fw fw;
-    int n, NB, W, H, h, w, C, T, D, n_steps;
-    bool cfg;
-    float guidance;
-    uint64_t seed;
-    int32_t *ids; /* [2 T]: negative, positive */
-    float *text, *latents, *x, *eps, *x0, *image;
-    size_t n_lat;
-    ig_tensor ctx;
-    size_t mark; /* arena offset after ctx */
-    ig_sched_config sc;
+    ig_run r; /* one run, its arena sized once: every rep re-runs its stages */
+    int n, W, H, n_steps;
+    float *image;
 } bench;
 
 static int cmp_d(const void *a, const void *b) {
@@ -98,85 +91,46 @@ static double file_mib(const char *dir, const char *rel, const char *alt) {
     return 0;
 }
 
-/* Engine failures are recorded in e->err. */
-static ig_status engine_fail(ig_engine *e, ig_err *err) {
-    return ig__fail(err, e->err.status ? e->err.status : IG_ERR_BACKEND, "%s", e->err.msg);
-}
-
-/* One text-to-image run, as ig_txt2img runs it, each network's forward timed on its own. */
-static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
+/* One text-to-image run: the stages of pipeline/run.h in order, each timed on its own. */
+static ig_status run_once(bench *b, run_fig *rf, ig_err *err) {
     ig_engine *e = b->e;
-    ig_sd_model *m = b->m;
-    ig_sched sched = {0};
-    ig_rng_torch gen;
-    const int T = b->T, D = b->D;
-    memset(r, 0, sizeof *r);
+    ig_run *r = &b->r;
+    memset(rf, 0, sizeof *rf);
     e->err = (ig_err){0};
-    if (ig_sched_init(&sched, &b->sc, IG_SAMPLER_EULER, b->n_steps, b->n_lat, err)) return err->status;
     const double t_start = ig__now_s();
 
     /* 1. text encoder (negative and positive rows in one batch with CFG) */
-    int64_t ts[3] = {b->cfg ? 2 : 1, T, D};
-    ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, b->text);
     ig_engine snap = *e;
     double f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
-    if (ig_clip_forward(&b->fw, &m->clip, b->cfg ? b->ids : b->ids + T, b->cfg ? 2 : 1, T, &text_t)) goto engine;
-    r->text_ms = (ig__now_s() - t0) * 1e3;
-    prof_take(r, 0, e, &snap);
-    r->text_gf = (e->flops - f0) * 1e-9;
-    r->text_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
-    for (int i = 0; i < b->NB; i++) {
-        const int src = b->cfg && i >= b->n ? 1 : 0;
-        int64_t one[3] = {1, T, D};
-        ig_tensor s = ig_tensor_plain(IG_F32, 3, one, b->text + (size_t)src * T * D);
-        ig_tensor d = ig_tensor_plain(e->act_dtype, 3, one,
-                                      (char *)b->ctx.data + (size_t)i * T * D * ig_dtype_size(e->act_dtype));
-        ig_tensor_copy(&d, &s);
-    }
+    if (ig_run_encode_text(r, err)) return err->status;
+    rf->text_ms = (ig__now_s() - t0) * 1e3;
+    prof_take(rf, 0, e, &snap);
+    rf->text_gf = (e->flops - f0) * 1e-9;
+    rf->text_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
 
     /* 2. latents, 3. sampling */
-    ig_rng_torch_seed(&gen, b->seed);
-    ig_sched_init_latents(&sched, &gen, b->latents, b->n_lat);
+    if (ig_run_prepare_latents(r, err)) return err->status;
     s0 = ig__dnnl_setup_seconds();
-    for (int i = 0; i < sched.n_steps; i++) {
-        memcpy(b->x, b->latents, b->n_lat * sizeof(float));
-        if (b->cfg) memcpy(b->x + b->n_lat, b->latents, b->n_lat * sizeof(float));
-        ig_sched_scale_model_input(&sched, i, b->x, (b->cfg ? 2 : 1) * b->n_lat);
-        int64_t ls[4] = {b->NB, b->C, b->h, b->w};
-        ig_tensor xt = ig_tensor_plain(IG_F32, 4, ls, b->x), et = ig_tensor_plain(IG_F32, 4, ls, b->eps);
+    for (int i = 0; i < r->sched.n_steps; i++) {
         snap = *e;
         f0 = e->flops, t0 = ig__now_s();
-        if (ig_unet_forward(&b->fw, &m->unet, &xt, sched.timesteps[i], &b->ctx, &et)) goto engine;
-        r->step_ms[i] = (ig__now_s() - t0) * 1e3;
-        prof_take(r, 1, e, &snap);
-        r->step_gf[i] = (e->flops - f0) * 1e-9;
-        ig_arena_reset(&b->arena, b->mark);
-        if (b->cfg)
-            for (size_t k = 0; k < b->n_lat; k++) b->eps[k] += b->guidance * (b->eps[b->n_lat + k] - b->eps[k]);
-        if (ig_sched_step(&sched, i, b->eps, b->latents, b->n_lat, &gen, b->x0, err)) goto fail;
+        if (ig_run_step(r, err)) return err->status;
+        rf->step_ms[i] = (ig__now_s() - t0) * 1e3;
+        prof_take(rf, 1, e, &snap);
+        rf->step_gf[i] = (e->flops - f0) * 1e-9;
     }
-    r->unet_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    rf->unet_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
 
     /* 4. VAE decode */
-    const float sf = m->vae.cfg.scaling_factor, sh = m->vae.cfg.shift_factor;
-    for (size_t k = 0; k < b->n_lat; k++) b->x[k] = sh != 0 ? b->latents[k] / sf + sh : b->latents[k] / sf;
-    int64_t zs[4] = {b->n, b->C, b->h, b->w};
-    ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, b->x);
-    ig_tensor it = ig_tensor_nhwc(IG_F32, b->n, 3, b->H, b->W, b->image);
     snap = *e;
     f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
-    if (ig_vae_decode(&b->fw, &m->vae, &zt, &it)) goto engine;
-    r->vae_ms = (ig__now_s() - t0) * 1e3;
-    prof_take(r, 2, e, &snap);
-    r->vae_gf = (e->flops - f0) * 1e-9;
-    r->vae_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
-    r->total_ms = (ig__now_s() - t_start) * 1e3;
-    goto fail;
-engine:
-    engine_fail(e, err);
-fail:
-    ig_sched_free(&sched);
-    return err->status;
+    if (ig_run_decode(r, b->image, err)) return err->status;
+    rf->vae_ms = (ig__now_s() - t0) * 1e3;
+    prof_take(rf, 2, e, &snap);
+    rf->vae_gf = (e->flops - f0) * 1e-9;
+    rf->vae_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    rf->total_ms = (ig__now_s() - t_start) * 1e3;
+    return IG_OK;
 }
 
 /* min, max, mean and non-finite count, to show the random weights keep activations finite */
@@ -196,7 +150,7 @@ static void stats(const char *name, const float *v, size_t n) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: imagine bench --model DIR [--width 512] [--height 512] [--steps 1] [--n 1] [--cfg F]\n"
+    fprintf(f, "usage: imagine bench --model DIR|FILE [--width 512] [--height 512] [--steps 1] [--n 1] [--cfg F]\n"
                "                     [--reps 3] [--seed N] [--precision f32|bf16|auto] [--profile]\n"
                "  --cfg > 1 runs classifier-free guidance (UNet batch 2n); the default 0 is SD-Turbo's setting.\n"
                "  IMAGINE_PRECISION=f32|bf16 also picks the activation dtype (auto: bf16 where native).\n"
@@ -256,78 +210,52 @@ int ig_bench_model(int argc, char **argv) {
     ig_precision prec = !strcmp(precision, "f32")    ? IG_PRECISION_F32
                         : !strcmp(precision, "bf16") ? IG_PRECISION_BF16
                                                      : IG_PRECISION_AUTO;
-    bench b = {.n = n, .W = W, .H = H, .h = H / 8, .w = W / 8, .guidance = guidance, .seed = seed,
-               .cfg = guidance > 1.0f};
+    bench b = {.n = n, .W = W, .H = H};
     run_fig warm, *runs = calloc(MAX_REPS, sizeof *runs);
-    if (!runs || ig_engine_create(&b.e, "cpu", prec, &err)) goto done;
-    b.e->profile = profile;
+    if (!runs) goto done;
     double t0 = ig__now_s();
-    if (ig_sd_open(&b.m, dir, &err)) goto done;
+    ig_open_options o = IG_OPEN_OPTIONS_INIT;
+    o.precision = prec;
+    if (ig_model_open(&b.model, dir, &o, &err)) goto done; /* a folder or a single file */
     const double load_ms = (ig__now_s() - t0) * 1e3, rss_load = rss_mib();
-    ig_engine *e = b.e;
-    ig_sd_model *m = b.m;
-    b.C = m->unet.cfg.in_channels, b.T = m->clip.cfg.max_positions, b.D = m->clip.cfg.hidden;
-    b.NB = b.cfg ? 2 * n : n;
-    b.n_lat = (size_t)n * b.C * b.h * b.w;
-    b.sc = m->sched;
-    const int T = b.T, D = b.D;
-    {   /* the scheduler's real step count ("trailing" may give one more than asked) */
-        ig_sched s = {0};
-        if (ig_sched_init(&s, &b.sc, IG_SAMPLER_EULER, steps, b.n_lat, &err)) goto done;
-        b.n_steps = steps;
-        steps = s.n_steps;
-        ig_sched_free(&s);
-        if (steps >= MAX_STEPS) {
-            ig__fail(&err, IG_ERR_INVALID, "%d scheduler steps, at most %d", steps, MAX_STEPS - 1);
-            goto done;
-        }
+    ig_engine *e = b.e = ig__model_engine(b.model);
+    b.m = ig__model_sd(b.model);
+    e->profile = profile;
+    ig_gen_params gp = IG_GEN_PARAMS_INIT;
+    gp.prompt = "a photograph of an astronaut riding a horse", gp.negative_prompt = "";
+    gp.width = W, gp.height = H, gp.n_images = n, gp.n_steps = steps, gp.guidance = guidance, gp.seed = seed;
+    gp.sampler = IG_SAMPLER_EULER;
+    /* sizes the arena by a dry run of every network, as ig_generate does */
+    if (ig_run_begin(&b.r, e, b.m, &gp, true, &err)) goto done;
+    steps = b.r.sched.n_steps; /* the scheduler's real step count ("trailing" may give one more than asked) */
+    if (steps >= MAX_STEPS) {
+        ig__fail(&err, IG_ERR_INVALID, "%d scheduler steps, at most %d", steps, MAX_STEPS - 1);
+        goto done;
     }
-    b.ids = malloc(sizeof(int32_t) * 2 * (size_t)T);
-    b.text = malloc(sizeof(float) * 2 * (size_t)T * D);
-    b.latents = malloc(sizeof(float) * b.n_lat);
-    b.x = malloc(sizeof(float) * 2 * b.n_lat);
-    b.eps = malloc(sizeof(float) * 2 * b.n_lat);
-    b.x0 = malloc(sizeof(float) * b.n_lat);
-    b.image = malloc(sizeof(float) * (size_t)n * H * W * 3);
-    if (!b.ids || !b.text || !b.latents || !b.x || !b.eps || !b.x0 || !b.image) {
+    if (!(b.image = malloc(sizeof(float) * (size_t)n * H * W * 3))) {
         ig__fail(&err, IG_ERR_NOMEM, "out of memory");
         goto done;
     }
-    const int32_t pad = ig_bpe_pad_id(m->bpe);
+    /* the token count, as encode_text will find it */
     int n_tokens = 0;
-    if (ig_bpe_encode(m->bpe, "a photograph of an astronaut riding a horse", b.ids + T, T, pad, &n_tokens, &err) ||
-        ig_bpe_encode(m->bpe, "", b.ids, T, pad, NULL, &err))
-        goto done;
-
-    /* dry run of every network, as txt2img sizes its arena */
-    b.fw = (ig_fw){.e = e, .a = &b.arena, .dt = e->act_dtype};
     {
-        ig_arena_begin_dry(&b.arena);
-        int64_t cs[3] = {b.NB, T, D}, ts[3] = {b.cfg ? 2 : 1, T, D};
-        b.ctx = ig_arena_plain(&b.arena, e->act_dtype, 3, cs);
-        const size_t mark = ig_arena_mark(&b.arena);
-        /* the VAE's input is the latents (n, C, h, w): txt2img.c's dry run passes the image shape
-         * there, which sizes the decoder for 8x the resolution (58 GiB at 512x512) */
-        int64_t ls[4] = {b.NB, b.C, b.h, b.w}, zs[4] = {n, b.C, b.h, b.w}, is[4] = {n, 3, H, W};
-        ig_tensor lt = ig_tensor_plain(IG_F32, 4, ls, NULL), it = ig_tensor_plain(IG_F32, 4, is, NULL);
-        ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, NULL);
-        ig_tensor tt = ig_tensor_plain(IG_F32, 3, ts, NULL);
-        if (ig_clip_forward(&b.fw, &m->clip, b.ids, b.cfg ? 2 : 1, T, &tt) ||
-            ig_unet_forward(&b.fw, &m->unet, &lt, 0, &b.ctx, &lt)) {
-            engine_fail(e, &err);
+        int32_t *ids = malloc(sizeof(int32_t) * (size_t)b.r.T);
+        if (!ids || ig_bpe_encode(b.m->bpe, gp.prompt, ids, b.r.T, ig_bpe_pad_id(b.m->bpe), &n_tokens, &err)) {
+            free(ids);
+            if (!err.status) ig__fail(&err, IG_ERR_NOMEM, "out of memory");
             goto done;
         }
-        ig_arena_reset(&b.arena, mark);
-        if (ig_vae_decode(&b.fw, &m->vae, &zt, &it)) {
-            engine_fail(e, &err);
-            goto done;
-        }
-        if (ig_arena_commit(&b.arena, &err)) goto done;
-        b.ctx = ig_arena_plain(&b.arena, e->act_dtype, 3, cs);
-        b.mark = ig_arena_mark(&b.arena);
+        free(ids);
     }
+    const ig_sched_config *sc = &b.r.sched.cfg;
 
-    printf("model %s: text_encoder %.1f MiB, unet %.1f MiB, vae %.1f MiB on disk; loaded (mmap) in %.1f ms\n", dir,
+    struct stat dst;
+    const bool single = stat(dir, &dst) == 0 && S_ISREG(dst.st_mode);
+    if (single)
+        printf("model %s: %.1f MiB on disk (single file); loaded (mmap) in %.1f ms\n", dir,
+               (double)dst.st_size / (1024.0 * 1024.0), load_ms);
+    else
+        printf("model %s: text_encoder %.1f MiB, unet %.1f MiB, vae %.1f MiB on disk; loaded (mmap) in %.1f ms\n", dir,
            file_mib(dir, "text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors"),
            file_mib(dir, "unet/diffusion_pytorch_model.safetensors", "unet/diffusion_pytorch_model.fp16.safetensors"),
            file_mib(dir, "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"),
@@ -335,11 +263,11 @@ int ig_bench_model(int argc, char **argv) {
     printf("engine cpu: activations %s (text encoder too), oneDNN ISA %s, %d threads; load average %s\n",
            ig_dtype_name(e->act_dtype), ig__dnnl_isa_name(), omp_threads(), load0);
     printf("%dx%d, n=%d, %d step(s) euler (%s spacing), guidance %.2f: UNet batch %d, prompt %d tokens\n", W, H, n,
-           steps, b.sc.timestep_spacing == IG_SPACING_TRAILING  ? "trailing"
-                  : b.sc.timestep_spacing == IG_SPACING_LEADING ? "leading"
-                                                                : "linspace/default",
-           guidance, b.NB, n_tokens);
-    printf("activation arena %.1f MiB (dry run high-water mark)\n", (double)b.arena.cap / (1024.0 * 1024.0));
+           steps, sc->timestep_spacing == IG_SPACING_TRAILING  ? "trailing"
+                  : sc->timestep_spacing == IG_SPACING_LEADING ? "leading"
+                                                               : "linspace/default",
+           guidance, b.r.NB, n_tokens);
+    printf("activation arena %.1f MiB (dry run high-water mark)\n", (double)b.r.arena.cap / (1024.0 * 1024.0));
     fflush(stdout);
 
     /* warm-up: primitive creation and weight packing happen here */
@@ -419,7 +347,7 @@ int ig_bench_model(int argc, char **argv) {
     }
     printf("  %-16s %10.1f ms (sum of the stage medians %.1f ms; scheduler, guidance, copies %.1f ms)\n", "total",
            total_ms, stages, median(v, reps));
-    const double w_mib = file_mib(dir, "text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors") +
+    const double w_mib = single ? (double)dst.st_size / (1024.0 * 1024.0) : file_mib(dir, "text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors") +
                          file_mib(dir, "unet/diffusion_pytorch_model.safetensors",
                                   "unet/diffusion_pytorch_model.fp16.safetensors") +
                          file_mib(dir, "vae/diffusion_pytorch_model.safetensors",
@@ -447,17 +375,16 @@ int ig_bench_model(int argc, char **argv) {
         }
     }
     printf("last run's outputs (with random weights only finiteness matters):\n");
-    stats("unet output", b.eps, (size_t)b.NB * b.C * b.h * b.w);
+    stats("unet output", b.r.eps, (size_t)b.r.NB * b.r.C * b.r.h * b.r.w);
     stats("vae output", b.image, (size_t)n * H * W * 3);
     printf("text_ms=%.1f unet_step_ms=%.1f vae_ms=%.1f total_ms=%.1f unet_gflops=%.1f vae_gflops=%.1f peak_rss_mb=%.0f\n",
            text_ms, unet_step_ms, vae_ms, total_ms, unet_gf / unet_step_ms * 1e3, vae_gf / vae_ms * 1e3, peak_rss);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "imagine bench: %s\n", err.msg[0] ? err.msg : "failed");
-    ig_arena_free(&b.arena);
-    ig_sd_close(b.e, b.m);
-    ig_engine_free(b.e);
-    free(b.ids), free(b.text), free(b.latents), free(b.x), free(b.eps), free(b.x0), free(b.image);
+    ig_run_end(&b.r);
+    ig_model_close(b.model);
+    free(b.image);
     free(runs);
     return rc;
 }

@@ -32,9 +32,9 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
     if (p->init_image || p->mask)
         return ig__fail(err, IG_ERR_UNSUPPORTED, "image to image and inpainting are not implemented yet");
     r->n_lat = (size_t)r->n * r->C * r->h * r->w;
-    ig_sched_config sc = m->sched;
-    if (p->spacing != IG_SPACING_UNSET) sc.timestep_spacing = p->spacing;
-    TRY(ig_sched_init(&r->sched, &sc, p->sampler, p->n_steps, r->n_lat, err));
+    r->sc = m->sched;
+    if (p->spacing != IG_SPACING_UNSET) r->sc.timestep_spacing = p->spacing;
+    TRY(ig_sched_init(&r->sched, &r->sc, p->sampler, p->n_steps, r->n_lat, err));
 
     const int T = r->T, D = r->D;
     r->ids = malloc(sizeof(int32_t) * 2 * (size_t)T);
@@ -95,6 +95,10 @@ fail:
 }
 
 ig_status ig_run_prepare_latents(ig_run *r, ig_err *err) {
+    if (r->step > 0) { /* the run is drawn again (the bench's repetitions): a fresh schedule */
+        ig_sched_free(&r->sched);
+        if (ig_sched_init(&r->sched, &r->sc, r->p.sampler, r->p.n_steps, r->n_lat, err)) return err->status;
+    }
     ig_rng_torch_seed(&r->gen, r->p.seed);
     ig_sched_init_latents(&r->sched, &r->gen, r->latents, r->n_lat);
     r->step = 0;

@@ -16,6 +16,8 @@
  *   ig_run_denoise         every step left
  *   ig_run_decode          vae.decode(latents / scaling_factor) / 2 + 0.5, clamped to [0, 1]
  *   ig_run_end             frees everything (after any stage, or a failed begin)
+ * A run may be drawn again from ig_run_encode_text or ig_run_prepare_latents on (the bench repeats
+ * its stages on one arena).
  *
  * Owns: the order of the stages, the buffers between them (host latents, the arena), guidance.
  * Leaves to others: the networks (models/), the samplers (sched.c), the noise (rng_torch.c), what
@@ -43,6 +45,7 @@ typedef struct ig_run {
     ig_fw fw;
     ig_tensor ctx; /* (NB, T, D) the UNet's context, in the arena */
     size_t mark;   /* arena offset above ctx: each network's activations start here */
+    ig_sched_config sc; /* the model's, with the request's spacing */
     ig_sched sched;
     ig_rng_torch gen;
     int32_t *ids;   /* [2 T]: negative, positive */
