@@ -18,10 +18,17 @@ DEBUG_SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-r
 
 LIB_SRC  = $(filter-out src/main.c,$(shell find src -name '*.c' | sort))
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+PIC_OBJ  = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
+PREFIX  ?= /usr/local
+DESTDIR ?=
+SO_NAME  = libimagine.so.0
+SO_FILE  = libimagine.so.0.2.0
+# Where an installed library finds the built-in model and the CLIP vocabulary (ig__asset_path).
+DATADIR_FLAG = -DIG_DATADIR='"$(PREFIX)/share/imagine"'
 TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
 TEST_BIN = $(TEST_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all help run check test debug bench bench-model clean deps
+.PHONY: all help run check test debug bench bench-model clean deps examples shared install lib-check
 all: $(BUILD)/imagine
 
 help:
@@ -34,6 +41,10 @@ help:
 	@echo "make debug      unit and end-to-end tests under ASan + UBSan + LeakSanitizer, in build-debug/"
 	@echo "make run        install missing Debian packages, build, imagine serve on 127.0.0.1:8080 (SERVE_ARGS=...)"
 	@echo "make check      install missing Debian packages, then make test, e2e, hostile, debug and fuzz-run (what CI runs)"
+	@echo "make examples   build/examples/txt2img, the library's example program (examples/txt2img.c)"
+	@echo "make shared     build/libimagine.so (only the public ig_ functions of include/imagine.h exported)"
+	@echo "make install    imagine, imagine.h, libimagine.a/.so, imagine.pc and the assets under PREFIX (/usr/local)"
+	@echo "make lib-check  install into build/stage, build the example with pkg-config (static and shared), run it"
 	@echo "make bench      imagine bench ops: per-op ms, GFLOP/s, % of the measured peak"
 	@echo "make bench-model  a full-size SD-Turbo-shaped random model (cached in ~/.cache/imagine), 512x512 1 step"
 	@echo "make deps       apt-get the Debian packages the build needs (run as root)"
@@ -46,9 +57,58 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
+$(BUILD)/obj/src/common.o: CFLAGS_ALL += $(DATADIR_FLAG)
+$(BUILD)/pic/src/common.o: CFLAGS_ALL += $(DATADIR_FLAG)
+
 $(BUILD)/libimagine.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# The shared library: position-independent objects, and a version script that exports the public
+# API (include/imagine.h) and nothing else.
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -fPIC -MMD -MP -c $< -o $@
+
+$(BUILD)/$(SO_FILE): $(PIC_OBJ) src/lib/imagine.map
+	$(CC) -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=src/lib/imagine.map -Wl,--no-undefined \
+	    $(LDFLAGS_ALL) -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(BUILD)/libimagine.so: $(BUILD)/$(SO_FILE)
+	ln -sf $(SO_FILE) $(BUILD)/$(SO_NAME)
+	ln -sf $(SO_FILE) $@
+
+shared: $(BUILD)/libimagine.so
+
+$(BUILD)/imagine.pc: Makefile
+	@mkdir -p $(dir $@)
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
+	    'Name: imagine' 'Description: Stable Diffusion text-to-image in C on oneDNN (libimagine)' \
+	    'Version: 0.2.0' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -limagine' \
+	    'Libs.private: -ldnnl -lmicrohttpd -ljansson -lpng -ljpeg -lwebp -lm -lgomp -lpthread' > $@
+
+$(BUILD)/examples/txt2img: examples/txt2img.c include/imagine.h $(BUILD)/libimagine.a
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -Wall -Wextra -Iinclude $(SAN) -o $@ $< $(BUILD)/libimagine.a $(LDFLAGS_ALL) $(LDLIBS)
+
+examples: $(BUILD)/examples/txt2img
+
+install: $(BUILD)/imagine $(BUILD)/libimagine.a $(BUILD)/libimagine.so $(BUILD)/imagine.pc
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	    $(DESTDIR)$(PREFIX)/share/imagine
+	install -m 755 $(BUILD)/imagine $(DESTDIR)$(PREFIX)/bin/imagine
+	install -m 644 include/imagine.h $(DESTDIR)$(PREFIX)/include/imagine.h
+	install -m 644 $(BUILD)/libimagine.a $(DESTDIR)$(PREFIX)/lib/libimagine.a
+	install -m 755 $(BUILD)/$(SO_FILE) $(DESTDIR)$(PREFIX)/lib/$(SO_FILE)
+	ln -sf $(SO_FILE) $(DESTDIR)$(PREFIX)/lib/$(SO_NAME)
+	ln -sf $(SO_FILE) $(DESTDIR)$(PREFIX)/lib/libimagine.so
+	install -m 644 $(BUILD)/imagine.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/imagine.pc
+	cp -R assets/imagine-emoji assets/clip $(DESTDIR)$(PREFIX)/share/imagine/
+
+# The library as a user gets it: installed into a staging prefix, the example built against it with
+# pkg-config (static and shared), run on the tiny golden model, the exports checked.
+lib-check:
+	tests/lib/check.sh $(BUILD) $(SHARED)
 
 $(BUILD)/imagine: $(BUILD)/obj/src/main.o $(BUILD)/libimagine.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS)
@@ -69,6 +129,7 @@ run: deps
 
 check: deps
 	$(MAKE) test
+	$(MAKE) lib-check
 	$(MAKE) e2e
 	$(MAKE) hostile
 	$(MAKE) debug

@@ -54,5 +54,16 @@ void ig__asset_path(const char *name, char *out, size_t len) {
     exe[n] = 0;
     char *slash = strrchr(exe, '/');
     if (slash) *slash = 0;
-    snprintf(out, len, "%s/../assets/%s", exe, name);
+    /* the repository (build/imagine, build/examples/txt2img), then an installed tree (bin/ beside
+     * share/imagine/), then where make install put the assets (IG_DATADIR) */
+    static const char *const rel[] = {"/../assets/", "/../../assets/", "/../share/imagine/"};
+    for (size_t i = 0; i < sizeof rel / sizeof *rel; i++) {
+        snprintf(out, len, "%s%s%s", exe, rel[i], name);
+        if (access(out, F_OK) == 0) return;
+    }
+#ifdef IG_DATADIR
+    snprintf(out, len, "%s/%s", IG_DATADIR, name);
+    if (access(out, F_OK) == 0) return;
+#endif
+    snprintf(out, len, "%s/../assets/%s", exe, name); /* missing everywhere: name the usual place */
 }

@@ -24,8 +24,10 @@ void ig__free(void *p);
 
 double ig__now_s(void); /* monotonic clock, seconds */
 
-/* Where the files imagine ships live: $IMAGINE_ASSETS/<name>, else <binary's folder>/../assets/<name>
- * (the repository layout: build/imagine beside assets/), else assets/<name>. */
+/* Where the files imagine ships live: $IMAGINE_ASSETS/<name>, else the first that exists of
+ * <binary's folder>/../assets/<name> (the repository: build/imagine beside assets/), ../../assets
+ * (build/examples/), ../share/imagine/<name> (an installed tree) and IG_DATADIR/<name> (make
+ * install's PREFIX/share/imagine); else <binary's folder>/../assets/<name>. */
 void ig__asset_path(const char *name, char *out, size_t len);
 
 #define IG_MIN(a, b) ((a) < (b) ? (a) : (b))
