@@ -34,6 +34,12 @@ static inline ig_sd_model *ig__model_sd(ig_model *m) { return m->sd; }
 ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, ig_gen_info *info, float *latents_out,
                        ig_err *err);
 
+/* The guard against weight files truncated under a running process (io/safetensors.h): a SIGBUS
+ * handler for the whole process, so only a program that owns its signals (imagine serve) installs
+ * it; afterwards a read of a vanished page reads zeros and ig__weights_changed says so. */
+void ig__weights_guard_install(void);
+bool ig__weights_changed(void);
+
 /* Sets this thread's OpenMP team size to the model's n_threads (when set) and returns the previous
  * one for ig__threads_restore. */
 int ig__threads_enter(const ig_model *m);

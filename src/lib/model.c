@@ -38,6 +38,9 @@ const char *ig_family_name(ig_family f) {
     return "unknown";
 }
 
+void ig__weights_guard_install(void) { ig_st_guard_install(); }
+bool ig__weights_changed(void) { return ig_st_guard_tripped(); }
+
 int ig__threads_enter(const ig_model *m) {
     const int prev = omp_get_max_threads();
     if (m->opt.n_threads > 0) omp_set_num_threads(m->opt.n_threads);

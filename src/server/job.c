@@ -17,7 +17,6 @@
 
 #include "common.h"
 #include "image/image.h"
-#include "io/safetensors.h"
 #include "lib/lib.h"
 #include "server/metrics.h"
 #include "server/queue.h"
@@ -171,7 +170,7 @@ static void run_job(ig_server *s, ig_job *j) {
         ig_api_error_from_status(&error, IG_ERR_NOMEM, "out of memory for the images of this request");
         goto done;
     }
-    if (ig_st_guard_tripped()) goto changed; /* do not even start */
+    if (ig__weights_changed()) goto changed; /* do not even start */
     /* Under an address-space limit, refuse what would not fit instead of starting it: oneDNN does not
      * fail but crashes (SIGSEGV in dnnl_primitive_create) when it cannot map memory for a new kernel.
      * The estimate: 64 MiB for new kernels, arenas and stacks, the batch's latents and pixels, and per
@@ -201,7 +200,7 @@ static void run_job(ig_server *s, ig_job *j) {
         const ig_status gst = ig_generate(m->model, &gp, drawn, &gi, &err);
         if (first == 0) n_tokens = gi.n_prompt_tokens;
         t_gen += ig__now_s() - rc.t_sampling_start;
-        if (ig_st_guard_tripped()) goto changed; /* a weight file shrank under us: this is not the model */
+        if (ig__weights_changed()) goto changed; /* a weight file shrank under us: this is not the model */
         if (gst != IG_OK) {
             if (rc.fail) error = rc.fail_error;
             else if (err.status == IG_ERR_CANCELLED) {

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "io/config.h"
 
 #define TRY(x)                                                                                     \
     do {                                                                                           \

@@ -18,8 +18,6 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "io/safetensors.h"
-#include "models/single.h"
 #include "server/metrics.h"
 #include "server/queue.h"
 #include "server/server.h"
@@ -275,7 +273,7 @@ int ig_cli_serve(int argc, char **argv) {
      * the first such free, after which these buffers come from per-thread arenas that keep them: RSS
      * grew by 20-30 % under tests/hostile and did not come back. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    ig_st_guard_install();
+    ig__weights_guard_install();
 
     if (load_keys(s, &err)) goto done;
     if (!is_loopback(s->opt.host) && !s->n_keys) {
