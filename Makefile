@@ -106,9 +106,11 @@ install: $(BUILD)/imagine $(BUILD)/libimagine.a $(BUILD)/libimagine.so $(BUILD)/
 	cp -R assets/imagine-emoji assets/clip $(DESTDIR)$(PREFIX)/share/imagine/
 
 # The library as a user gets it: installed into a staging prefix, the example built against it with
-# pkg-config (static and shared), run on the tiny golden model, the exports checked.
+# pkg-config (static and shared), run on the tiny golden model, the exports checked; and the
+# includes of src/ only going down the layers (tests/lib/layers.sh).
 lib-check:
 	tests/lib/check.sh $(BUILD) $(SHARED)
+	tests/lib/layers.sh
 
 $(BUILD)/imagine: $(BUILD)/obj/src/main.o $(BUILD)/libimagine.a
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS)
