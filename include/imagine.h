@@ -225,11 +225,15 @@ typedef struct ig_gen_params {
     uint64_t seed;               /* torch.manual_seed(seed) */
     ig_sampler sampler;
     ig_spacing spacing;
-    /* Image to image and inpainting (reserved: ig_generate refuses a non-NULL init_image with
-     * IG_ERR_UNSUPPORTED until the edits pipeline lands). */
-    const ig_image *init_image; /* start from this picture instead of noise */
-    const ig_image *mask;       /* with init_image: alpha 0 (or black, for RGB) marks what to repaint */
-    float strength;             /* 0..1: how far from the init image (1: as from noise) */
+    /* Image to image and inpainting (diffusers' StableDiffusionImg2ImgPipeline and, with a mask,
+     * StableDiffusionInpaintPipeline on a regular checkpoint). The picture (any size) is cut to the
+     * asked aspect and resized to width x height; the mask (the picture's size) the same way. */
+    const ig_image *init_image; /* start from this picture instead of noise; NULL: text to image */
+    const ig_image *mask;       /* with init_image: what to repaint where alpha is 0 (RGBA) or the pixel
+                                   is black (RGB); the rest keeps the picture's pixels (feathered edge) */
+    float strength;             /* 0..1: how far from the picture. n_steps * strength steps run; without
+                                   a mask 1 ignores the picture (exactly text to image) and a strength
+                                   that leaves no step returns decode(encode(picture)) */
     ig_progress_fn progress;    /* may be NULL */
     void *progress_user;
 } ig_gen_params;

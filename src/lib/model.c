@@ -160,6 +160,56 @@ ig_status ig_progress_preview(const ig_progress *p, int index, ig_image **out, i
     return err->status;
 }
 
+/* The picture cut to the asked aspect (centred, never stretched) and resized to w x h, channels kept:
+ * init images and masks of any size become the generation's size. */
+static ig_status fit_image(const ig_image *src, int w, int h, ig_image **out, ig_err *err) {
+    ig_image view = *src;
+    if ((long)src->width * h > (long)src->height * w) { /* wider than asked: trim the sides */
+        view.width = (int)(((long)src->height * w + h / 2) / h);
+        if (view.width < 1) view.width = 1;
+        view.pixels = src->pixels + (size_t)((src->width - view.width) / 2) * src->channels;
+    } else if ((long)src->width * h < (long)src->height * w) { /* taller: trim top and bottom */
+        view.height = (int)(((long)src->width * h + w / 2) / w);
+        if (view.height < 1) view.height = 1;
+        view.pixels = src->pixels + (size_t)((src->height - view.height) / 2) * src->stride;
+    }
+    if (ig_image_new(out, w, h, src->channels, err)) return err->status;
+    if (view.width == w && view.height == h) {
+        for (int y = 0; y < h; y++)
+            memcpy((*out)->pixels + (size_t)y * (*out)->stride, view.pixels + (size_t)y * view.stride,
+                   (size_t)w * src->channels);
+        return IG_OK;
+    }
+    if (ig_image_resize(&view, *out, IG_FILTER_AUTO, err)) {
+        ig_image_free(*out);
+        *out = NULL;
+    }
+    return err->status;
+}
+
+/* Separable box blur of radius r over a w x h plane, twice (close to a Gaussian of sigma ~ r):
+ * the feathered edge of the inpainting mask. */
+static void blur(float *v, float *tmp, int w, int h, int r) {
+    for (int pass = 0; pass < 2; pass++) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                double s = 0;
+                int c = 0;
+                for (int d = -r; d <= r; d++)
+                    if (x + d >= 0 && x + d < w) s += v[(size_t)y * w + x + d], c++;
+                tmp[(size_t)y * w + x] = (float)(s / c);
+            }
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                double s = 0;
+                int c = 0;
+                for (int d = -r; d <= r; d++)
+                    if (y + d >= 0 && y + d < h) s += tmp[(size_t)(y + d) * w + x], c++;
+                v[(size_t)y * w + x] = (float)(s / c);
+            }
+    }
+}
+
 ig_status ig_generate(ig_model *m, const ig_gen_params *p, ig_image **images, ig_gen_info *info, ig_err *err) {
     return ig__generate(m, p, images, info, NULL, err);
 }
@@ -167,7 +217,8 @@ ig_status ig_generate(ig_model *m, const ig_gen_params *p, ig_image **images, ig
 ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, ig_gen_info *info, float *latents_out,
                        ig_err *err) {
     ig_run r;
-    float *px = NULL;
+    float *px = NULL, *init = NULL, *mask = NULL, *feather = NULL;
+    ig_image *fit = NULL, *fit_mask = NULL;
     int n = 0, threads = 0;
     bool entered = false;
     memset(&r, 0, sizeof r);
@@ -185,6 +236,18 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
         return ig__fail(err, IG_ERR_INVALID, "sampler %d is not one this model takes", (int)p->sampler);
     if (!(p->guidance >= 0 && p->guidance <= 100))
         return ig__fail(err, IG_ERR_INVALID, "guidance must be 0..100");
+    if (p->mask && !p->init_image) return ig__fail(err, IG_ERR_INVALID, "a mask needs an init_image");
+    if (p->init_image) {
+        if (ig_image_check(p->init_image, err)) return err->status;
+        if (!(p->strength >= 0 && p->strength <= 1))
+            return ig__fail(err, IG_ERR_INVALID, "strength must be 0..1, not %g", (double)p->strength);
+    }
+    if (p->mask) {
+        if (ig_image_check(p->mask, err)) return err->status;
+        if (p->mask->width != p->init_image->width || p->mask->height != p->init_image->height)
+            return ig__fail(err, IG_ERR_INVALID, "the mask is %dx%d, the image %dx%d: they must be the same size",
+                            p->mask->width, p->mask->height, p->init_image->width, p->init_image->height);
+    }
     const double t0 = ig__now_s();
     threads = ig__threads_enter(m), entered = true;
     ig_gen_params gp = *p;
@@ -195,22 +258,71 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
         ig__fail(err, IG_ERR_NOMEM, "out of memory for %d images of %dx%d", n, W, H);
         goto fail;
     }
+    if (p->init_image) { /* the picture at the generation's size, as (3, H, W) in [-1, 1] */
+        const size_t hw = (size_t)W * H;
+        if (fit_image(p->init_image, W, H, &fit, err)) goto fail;
+        if (!(init = malloc(sizeof(float) * 3 * hw))) {
+            ig__fail(err, IG_ERR_NOMEM, "out of memory for the init image");
+            goto fail;
+        }
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++)
+                for (int c = 0; c < 3; c++) /* VaeImageProcessor: x / 255, then 2x - 1 */
+                    init[c * hw + (size_t)y * W + x] =
+                        2.0f * (fit->pixels[(size_t)y * fit->stride + (size_t)x * fit->channels + c] / 255.0f) - 1.0f;
+    }
+    if (p->mask) { /* 1 = repaint: alpha 0 (RGBA) or black (RGB) */
+        const size_t hw = (size_t)W * H;
+        if (fit_image(p->mask, W, H, &fit_mask, err)) goto fail;
+        mask = malloc(sizeof(float) * hw), feather = malloc(sizeof(float) * hw);
+        if (!mask || !feather) {
+            ig__fail(err, IG_ERR_NOMEM, "out of memory for the mask");
+            goto fail;
+        }
+        for (int y = 0; y < H; y++)
+            for (int x = 0; x < W; x++) {
+                const uint8_t *q = fit_mask->pixels + (size_t)y * fit_mask->stride + (size_t)x * fit_mask->channels;
+                const float keep = fit_mask->channels == 4 ? q[3] / 255.0f
+                                                           : (0.299f * q[0] + 0.587f * q[1] + 0.114f * q[2]) / 255.0f;
+                mask[(size_t)y * W + x] = 1.0f - keep >= 0.5f ? 1.0f : 0.0f;
+            }
+    }
     if (ig_run_begin(&r, m->e, m->sd, &gp, true, err) || ig_run_encode_text(&r, err) ||
-        ig_run_prepare_latents(&r, err) || ig_run_denoise(&r, err) || ig_run_decode(&r, px, err))
+        (p->init_image ? ig_run_prepare_image(&r, init, mask, err) : ig_run_prepare_latents(&r, err)) ||
+        ig_run_denoise(&r, err) || ig_run_decode(&r, px, err))
         goto fail;
     ig_preview_observe(&m->preview, r.latents, px, n, r.h, r.w);
     if (latents_out) memcpy(latents_out, r.latents, r.n_lat * sizeof(float));
+    if (mask) { /* the picture's own pixels back outside the mask, with a feathered edge */
+        const size_t hw = (size_t)W * H;
+        memcpy(feather, mask, sizeof(float) * hw);
+        float *tmp = malloc(sizeof(float) * hw);
+        if (!tmp) {
+            ig__fail(err, IG_ERR_NOMEM, "out of memory for the mask");
+            goto fail;
+        }
+        blur(feather, tmp, W, H, IG_MAX(1, m->info.latent_factor / 2));
+        free(tmp);
+        for (int i = 0; i < n; i++)
+            for (size_t k = 0; k < hw; k++) {
+                const float a = mask[k] > 0 ? 1.0f : feather[k]; /* repainted pixels stay generated */
+                const uint8_t *o = fit->pixels + (k / W) * fit->stride + (k % W) * fit->channels;
+                float *g = px + ((size_t)i * hw + k) * 3;
+                for (int c = 0; c < 3; c++) g[c] = a * g[c] + (1.0f - a) * (o[c] / 255.0f);
+            }
+    }
     for (int i = 0; i < n; i++)
         if (ig_image_new(&images[i], W, H, 3, err) ||
             ig_image_from_f32(images[i], px + (size_t)i * W * H * 3, IG_LAYOUT_HWC, IG_RANGE_0_1, err))
             goto fail;
-    if (info) *info = (ig_gen_info){.n_prompt_tokens = r.n_tokens, .n_steps = r.sched.n_steps,
+    if (info) *info = (ig_gen_info){.n_prompt_tokens = r.n_tokens, .n_steps = r.sched.n_steps - r.t_start,
                                     .seconds = ig__now_s() - t0};
 fail:
     if (err->status)
         for (int i = 0; i < n; i++) ig_image_free(images[i]), images[i] = NULL;
     ig_run_end(&r);
-    free(px);
+    free(px), free(init), free(mask), free(feather);
+    ig_image_free(fit), ig_image_free(fit_mask);
     if (entered) ig__threads_restore(threads);
     return err->status;
 }

@@ -29,8 +29,10 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
         return ig__fail(err, IG_ERR_INVALID,
                         "txt2img: need n >= 1, width and height multiples of %d, steps >= 1 (got n=%d %dx%d steps=%d)",
                         f, r->n, W, H, p->n_steps);
-    if (p->init_image || p->mask)
-        return ig__fail(err, IG_ERR_UNSUPPORTED, "image to image and inpainting are not implemented yet");
+    if (p->mask && !p->init_image) return ig__fail(err, IG_ERR_INVALID, "a mask needs an init image");
+    if (p->init_image && !(p->strength >= 0 && p->strength <= 1))
+        return ig__fail(err, IG_ERR_INVALID, "strength must be 0..1, not %g", (double)p->strength);
+    if (p->init_image) TRY(ig_sd_load_encoder(m, err)); /* on demand: txt2img never reads encoder.* */
     r->n_lat = (size_t)r->n * r->C * r->h * r->w;
     r->sc = m->sched;
     if (p->spacing != IG_SPACING_UNSET) r->sc.timestep_spacing = p->spacing;
@@ -43,7 +45,13 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
     r->x = malloc(sizeof(float) * 2 * r->n_lat);
     r->eps = malloc(sizeof(float) * 2 * r->n_lat);
     r->x0 = malloc(sizeof(float) * r->n_lat);
-    if (!r->ids || !r->text || !r->latents || !r->x || !r->eps || !r->x0) {
+    if (p->mask) {
+        r->image_latents = malloc(sizeof(float) * r->n_lat);
+        r->noise = malloc(sizeof(float) * r->n_lat);
+        r->lat_mask = malloc(sizeof(float) * (size_t)r->h * r->w);
+    }
+    if (!r->ids || !r->text || !r->latents || !r->x || !r->eps || !r->x0 ||
+        (p->mask && (!r->image_latents || !r->noise || !r->lat_mask))) {
         ig__fail(err, IG_ERR_NOMEM, "txt2img: out of memory");
         goto fail;
     }
@@ -62,6 +70,12 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
         return engine_fail(e, err);
     ig_arena_reset(&r->arena, mark);
     if (decode && ig_vae_decode(&r->fw, &m->vae, &zt, &it)) return engine_fail(e, err); /* latents in, pixels out */
+    ig_arena_reset(&r->arena, mark);
+    if (p->init_image) { /* the encoder: one picture in, its moments out (host) */
+        int64_t ps[4] = {1, 3, H, W}, ms[4] = {1, r->C, r->h, r->w};
+        ig_tensor pt = ig_tensor_plain(IG_F32, 4, ps, NULL), mt = ig_tensor_plain(IG_F32, 4, ms, NULL);
+        if (ig_vae_encode(&r->fw, &m->vae_enc, &pt, &mt, &mt)) return engine_fail(e, err);
+    }
     TRY(ig_arena_commit(&r->arena, err));
     r->ctx = ig_arena_plain(&r->arena, e->act_dtype, 3, cs);
     r->mark = ig_arena_mark(&r->arena);
@@ -101,7 +115,68 @@ ig_status ig_run_prepare_latents(ig_run *r, ig_err *err) {
     }
     ig_rng_torch_seed(&r->gen, r->p.seed);
     ig_sched_init_latents(&r->sched, &r->gen, r->latents, r->n_lat);
-    r->step = 0;
+    r->step = r->t_start = 0;
+    return err->status;
+}
+
+ig_status ig_run_prepare_image(ig_run *r, const float *image, const float *mask, ig_err *err) {
+    const size_t per = (size_t)r->C * r->h * r->w;
+    float *z = NULL, *lv = NULL, *noise = r->noise;
+    if (!r->p.init_image) return ig__fail(err, IG_ERR_INVALID, "ig_run_prepare_image: the run was begun without an image");
+    if (!mask && r->p.strength >= 1.0f) return ig_run_prepare_latents(r, err); /* the picture plays no part */
+    if (r->step > 0) {
+        ig_sched_free(&r->sched);
+        TRY(ig_sched_init(&r->sched, &r->sc, r->p.sampler, r->p.n_steps, r->n_lat, err));
+    }
+    /* get_timesteps: init_timestep = min(int(n * strength), n), t_start = max(n - init_timestep, 0) */
+    const int n_req = r->p.n_steps;
+    int init_ts = (int)((double)n_req * (double)r->p.strength);
+    if (init_ts > n_req) init_ts = n_req;
+    r->t_start = n_req - init_ts;
+    if (r->t_start > r->sched.n_steps) r->t_start = r->sched.n_steps;
+    z = malloc(sizeof(float) * per), lv = malloc(sizeof(float) * per);
+    if (!noise) noise = malloc(sizeof(float) * r->n_lat);
+    if (!z || !lv || !noise) {
+        ig__fail(err, IG_ERR_NOMEM, "image to image: out of memory");
+        goto fail;
+    }
+    /* the picture's latents: mean + std * randn(generator), times the scaling factor */
+    int64_t ps[4] = {1, 3, r->p.height, r->p.width}, ms[4] = {1, r->C, r->h, r->w};
+    ig_tensor pt = ig_tensor_plain(IG_F32, 4, ps, (void *)image);
+    ig_tensor mt = ig_tensor_plain(IG_F32, 4, ms, z), lt = ig_tensor_plain(IG_F32, 4, ms, lv);
+    if (ig_vae_encode(&r->fw, &r->m->vae_enc, &pt, &mt, &lt)) {
+        engine_fail(r->e, err);
+        goto fail;
+    }
+    ig_arena_reset(&r->arena, r->mark);
+    ig_rng_torch_seed(&r->gen, r->p.seed);
+    ig_rng_torch_randn(&r->gen, r->latents, per); /* the sample's noise: one draw over (1, C, h, w) */
+    ig_vae_sample(z, lv, r->latents, per, z);
+    const float sf = r->m->vae.cfg.scaling_factor, sh = r->m->vae.cfg.shift_factor;
+    for (size_t k = 0; k < per; k++) z[k] = sh != 0 ? (z[k] - sh) * sf : sf * z[k];
+    ig_rng_torch_randn(&r->gen, noise, r->n_lat); /* randn((n, C, h, w), generator) */
+    for (int i = 0; i < r->n; i++) { /* the picture's latents repeated per image */
+        float *dst = r->image_latents ? r->image_latents + (size_t)i * per : r->latents + (size_t)i * per;
+        memcpy(dst, z, per * sizeof(float));
+    }
+    const float *il = r->image_latents ? r->image_latents : r->latents;
+    if (mask && r->p.strength >= 1.0f) /* is_strength_max: pure noise */
+        for (size_t k = 0; k < r->n_lat; k++) r->latents[k] = noise[k] * r->sched.init_noise_sigma;
+    else if (r->t_start < r->sched.n_steps)
+        ig_sched_add_noise(&r->sched, r->t_start, il, noise, r->latents, r->n_lat);
+    else if (il != r->latents) /* no step left: the picture's latents as they are */
+        memcpy(r->latents, il, r->n_lat * sizeof(float));
+    ig_sched_set_begin(&r->sched, r->t_start);
+    r->step = r->t_start;
+    if (mask) /* F.interpolate(mask, size=(h, w)), mode nearest: source pixel (f i, f j) */
+        for (int i = 0; i < r->h; i++)
+            for (int j = 0; j < r->w; j++) {
+                const int f = r->p.height / r->h;
+                r->lat_mask[i * r->w + j] = mask[(size_t)(f * i) * r->p.width + (size_t)f * j] >= 0.5f ? 1.0f : 0.0f;
+            }
+fail:
+    free(z), free(lv);
+    if (noise != r->noise) free(noise);
     return err->status;
 }
 
@@ -132,10 +207,21 @@ ig_status ig_run_step(ig_run *r, ig_err *err) {
     }
     TRY(ig_sched_step(&r->sched, i, r->eps, r->latents, n_lat, &r->gen, r->x0, err));
     r->step = i + 1;
-    const ig_progress pr = {.step = i + 1, .n_steps = r->sched.n_steps, .n_images = r->n, .latent_channels = r->C,
+    if (r->lat_mask) { /* inpainting: outside the mask the picture, noised to the next step's level */
+        float *proper = r->x; /* free until the next step */
+        if (i < r->sched.n_steps - 1) ig_sched_add_noise(&r->sched, i + 1, r->image_latents, r->noise, proper, n_lat);
+        else memcpy(proper, r->image_latents, n_lat * sizeof(float));
+        const size_t hw = (size_t)r->h * r->w;
+        for (size_t k = 0; k < n_lat; k++) {
+            const float m = r->lat_mask[k % hw];
+            r->latents[k] = (1.0f - m) * proper[k] + m * r->latents[k];
+        }
+    }
+    const int done = i + 1 - r->t_start, total = r->sched.n_steps - r->t_start;
+    const ig_progress pr = {.step = done, .n_steps = total, .n_images = r->n, .latent_channels = r->C,
                             .latent_height = r->h, .latent_width = r->w, .pred_x0 = r->x0};
     if (r->p.progress && r->p.progress(r->p.progress_user, &pr))
-        ig__fail(err, IG_ERR_CANCELLED, "cancelled after step %d of %d", i + 1, r->sched.n_steps);
+        ig__fail(err, IG_ERR_CANCELLED, "cancelled after step %d of %d", done, total);
 fail:
     return err->status;
 }
@@ -171,5 +257,6 @@ void ig_run_end(ig_run *r) {
     ig_sched_free(&r->sched);
     ig_arena_free(&r->arena);
     free(r->ids), free(r->text), free(r->latents), free(r->x), free(r->eps), free(r->x0);
+    free(r->image_latents), free(r->noise), free(r->lat_mask);
     memset(r, 0, sizeof *r);
 }

@@ -8,8 +8,17 @@
  *                          guidance > 1), the text encoder's states, repeated per image into the
  *                          UNet's context: [negative x n, positive x n] with CFG, else [positive x n]
  *   ig_run_prepare_latents prepare_latents: randn((n, C, h, w), generator) * init_noise_sigma, one
- *                          draw for the batch (img2img will add its own: noise added to encoded
- *                          latents at the strength's timestep, then denoising from that step)
+ *                          draw for the batch
+ *   ig_run_prepare_image   instead, for image to image (StableDiffusionImg2ImgPipeline) and
+ *                          inpainting with a regular checkpoint (StableDiffusionInpaintPipeline,
+ *                          4-channel UNet): the picture's latents (vae.encode(image).latent_dist
+ *                          .sample(generator) * scaling_factor), noise = randn(generator), latents =
+ *                          scheduler.add_noise(image latents, noise, timesteps[t_start]) where
+ *                          t_start = n_steps - int(n_steps * strength); denoising starts there.
+ *                          Inpainting: after every step, latents = (1 - m) * add_noise(image latents,
+ *                          noise, next timestep) + m * latents (no noise after the last step), m the
+ *                          mask at latent resolution (nearest, 1 = repaint); at strength 1 the
+ *                          latents start as noise * init_noise_sigma (is_strength_max).
  *   ig_run_step            one denoising step: x = cat([latents] * 2) with CFG; scale_model_input;
  *                          eps = unet(x, t, context); eps = uncond + g (text - uncond); latents =
  *                          scheduler.step(eps, t, latents); then the progress callback (cancel)
@@ -54,6 +63,9 @@ typedef struct ig_run {
     float *x, *eps; /* [2 n_lat] the UNet's input and output */
     float *x0;      /* [n_lat] the last step's x0 prediction */
     int n_tokens;   /* the prompt's CLIP tokens, BOS and EOS included */
+    int t_start;    /* first denoising step: 0, or later for image to image */
+    float *image_latents, *noise; /* [n_lat] inpainting: the picture's latents and their noise */
+    float *lat_mask;              /* [h w] inpainting: 1 = repaint, 0 = keep */
     int step;       /* next denoising step */
     bool pages_dropped;
 } ig_run;
@@ -63,6 +75,12 @@ typedef struct ig_run {
 ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_params *p, bool decode, ig_err *err);
 ig_status ig_run_encode_text(ig_run *r, ig_err *err);
 ig_status ig_run_prepare_latents(ig_run *r, ig_err *err);
+/* image (3, H, W) f32 in [-1, 1]; mask (H, W) f32, 1 = repaint, 0 = keep (binary), or NULL for image
+ * to image. Needs begin with p->init_image set (which sizes the VAE encoder). Strength p->strength:
+ * without a mask, strength >= 1 draws exactly the text-to-image latents (the picture is not used),
+ * and a strength that leaves no step (int(n_steps * strength) == 0) keeps the picture's latents
+ * unnoised (decode(encode(image)); diffusers refuses it). */
+ig_status ig_run_prepare_image(ig_run *r, const float *image, const float *mask, ig_err *err);
 ig_status ig_run_step(ig_run *r, ig_err *err); /* IG_ERR_CANCELLED when the callback says stop */
 ig_status ig_run_denoise(ig_run *r, ig_err *err);
 /* image (n, H, W, 3) f32 HWC in [0, 1]; needs begin(decode = true). */

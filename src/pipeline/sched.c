@@ -416,6 +416,26 @@ void ig_sched_init_latents(const ig_sched *s, ig_rng_torch *g, float *latents, s
     for (size_t i = 0; i < n; i++) latents[i] = latents[i] * s->init_noise_sigma;
 }
 
+void ig_sched_set_begin(ig_sched *s, int i) {
+    IG_ASSERT(i >= 0 && i <= s->n_steps);
+    s->step_index = i;
+}
+
+void ig_sched_add_noise(const ig_sched *s, int i, const float *original, const float *noise, float *out, size_t n) {
+    IG_ASSERT(i >= 0 && i < s->n_steps);
+    if (s->kind == IG_SAMPLER_LCM) { /* DDPM's add_noise over alphas_cumprod[t], float32 */
+        const float a = s->alphas_cumprod[(int)s->timesteps[i]];
+        const float sa = sqrtf(a), sb = sqrtf(1.0f - a);
+        for (size_t k = 0; k < n; k++) out[k] = sa * original[k] + sb * noise[k];
+    } else if (s->kind == IG_SAMPLER_DPMPP_2M_KARRAS) {
+        const float sigma = s->sigmas[i], alpha_t = 1.0f / sqrtf(sigma * sigma + 1.0f), sigma_t = sigma * alpha_t;
+        for (size_t k = 0; k < n; k++) out[k] = alpha_t * original[k] + sigma_t * noise[k];
+    } else {
+        const float sigma = s->sigmas[i];
+        for (size_t k = 0; k < n; k++) out[k] = original[k] + noise[k] * sigma;
+    }
+}
+
 void ig_sched_scale_model_input(const ig_sched *s, int i, float *x, size_t n) {
     if (s->kind == IG_SAMPLER_DPMPP_2M_KARRAS || s->kind == IG_SAMPLER_LCM) return;
     IG_ASSERT(i >= 0 && i < s->n_steps);

@@ -85,6 +85,16 @@ void ig_sched_scale_model_input(const ig_sched *s, int i, float *x, size_t n);
 ig_status ig_sched_step(ig_sched *s, int i, const float *model_output, float *latents, size_t n, ig_rng_torch *g,
                         float *pred_x0, ig_err *err);
 
+/* scheduler.set_begin_index(i): denoising starts at step i (image to image, inpainting: diffusers'
+ * get_timesteps skips the first n_steps - int(n_steps * strength) steps). */
+void ig_sched_set_begin(ig_sched *s, int i);
+
+/* scheduler.add_noise(original, noise, timesteps[i]) into out (may alias original), n floats:
+ * Euler types: original + noise * sigmas[i]; DPM++: alpha_t * original + sigma_t * noise with
+ * alpha_t = 1 / (sigma^2 + 1)^0.5, sigma_t = sigma alpha_t; LCM (DDPM form): alphas_cumprod[t]^0.5 *
+ * original + (1 - alphas_cumprod[t])^0.5 * noise. i in 0..n_steps-1. */
+void ig_sched_add_noise(const ig_sched *s, int i, const float *original, const float *noise, float *out, size_t n);
+
 /* ---- internal, for the per-sampler files (euler.c, euler_a.c, dpmpp2m.c, lcm.c) ------------ */
 
 void ig__sched_step_euler(ig_sched *s, int i, const float *model_output, float *latents, size_t n, float *pred_x0);

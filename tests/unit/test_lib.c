@@ -204,7 +204,13 @@ static void test_errors(void) {
     ig_image init = {.width = 64, .height = 64, .channels = 3, .stride = 64 * 3, .pixels = px};
     p.init_image = &init;
     err = (ig_err){0};
-    CHECK(ig_generate(m, &p, &img, NULL, &err) == IG_ERR_UNSUPPORTED && img == NULL);
+    p.strength = 1.5f;
+    CHECK(ig_generate(m, &p, &img, NULL, &err) == IG_ERR_INVALID && img == NULL && strstr(err.msg, "strength"));
+    ig_image small = init;
+    small.width = 32;
+    p.strength = 0.5f, p.mask = &small;
+    err = (ig_err){0};
+    CHECK(ig_generate(m, &p, &img, NULL, &err) == IG_ERR_INVALID && img == NULL && strstr(err.msg, "same size"));
     err = (ig_err){0};
     CHECK(ig_generate(m, NULL, &img, NULL, &err) == IG_ERR_INVALID && err.status == IG_ERR_INVALID);
     /* one thread works too, and gives the picture every thread count gives */
@@ -225,6 +231,79 @@ static void test_errors(void) {
     ig_image_free(NULL);
 }
 
+static double mean_abs(const uint8_t *a, const uint8_t *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += abs((int)a[i] - (int)b[i]);
+    return s / (double)n;
+}
+
+/* Image to image and inpainting on the built-in model (its VAE reconstructs; the tiny golden
+ * models' random VAEs do not). */
+static void test_img2img(void) {
+    ig_model *m = open_model(NULL, IG_PRECISION_AUTO);
+    if (!m) return;
+    ig_model_info info;
+    ig_model_describe(m, &info);
+    const int W = info.native_width, H = info.native_height;
+    const size_t n = (size_t)W * H * 3;
+    ig_gen_params p = IG_GEN_PARAMS_INIT;
+    p.prompt = "a red apple";
+    p.width = W, p.height = H, p.n_steps = info.default_steps, p.guidance = info.default_guidance;
+    p.sampler = info.default_sampler, p.seed = 11;
+    uint8_t *apple = draw(m, &p);
+    ig_image pic = {.width = W, .height = H, .channels = 3, .stride = (size_t)W * 3, .pixels = apple};
+    /* strength 1 without a mask: exactly text to image with the seed */
+    ig_gen_params q = p;
+    q.prompt = "a blue whale", q.seed = 12;
+    uint8_t *whale = draw(m, &q);
+    q.init_image = &pic, q.strength = 1.0f;
+    uint8_t *s1 = draw(m, &q);
+    CHECK(same(s1, whale, n));
+    /* strength 0: no step runs, the picture through the VAE and back */
+    q.strength = 0.0f;
+    uint8_t *s0 = draw(m, &q);
+    const double d0 = s0 && apple ? mean_abs(s0, apple, n) : 999, dw = whale && apple ? mean_abs(whale, apple, n) : 0;
+    printf("  img2img strength 0: mean |out - input| %.2f levels (the whale: %.2f)\n", d0, dw);
+    CHECK(d0 < 16 && d0 < dw / 2);
+    /* strength 0.6: between the two, and the same bytes twice */
+    q.strength = 0.6f;
+    uint8_t *s6 = draw(m, &q), *s6b = draw(m, &q);
+    CHECK(same(s6, s6b, n) && !same(s6, s0, n) && !same(s6, whale, n));
+    /* a picture of another size and aspect is cut and resized, not refused */
+    uint8_t *big = malloc((size_t)(W * 2 + 16) * H * 3);
+    for (size_t i = 0; big && i < (size_t)(W * 2 + 16) * H * 3; i++) big[i] = (uint8_t)(i * 7 % 251);
+    ig_image wide = {.width = W * 2 + 16, .height = H, .channels = 3, .stride = (size_t)(W * 2 + 16) * 3, .pixels = big};
+    q.init_image = &wide;
+    uint8_t *sw = draw(m, &q);
+    CHECK(sw != NULL);
+    /* inpainting: repaint the left half (alpha 0), keep the right half */
+    uint8_t *mk = malloc((size_t)W * H * 4);
+    for (int y = 0; mk && y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint8_t *px = mk + ((size_t)y * W + x) * 4;
+            px[0] = px[1] = px[2] = 0, px[3] = x < W / 2 ? 0 : 255;
+        }
+    ig_image mask = {.width = W, .height = H, .channels = 4, .stride = (size_t)W * 4, .pixels = mk};
+    q.init_image = &pic, q.mask = &mask, q.strength = 1.0f;
+    uint8_t *ip = draw(m, &q);
+    size_t kept_diff = 0, kept_n = 0;
+    double left = 0;
+    const int edge = W / 2 + info.latent_factor * 2; /* past the feathered edge */
+    for (int y = 0; ip && apple && y < H; y++)
+        for (int x = 0; x < W; x++)
+            for (int c = 0; c < 3; c++) {
+                const size_t k = ((size_t)y * W + x) * 3 + c;
+                if (x >= edge) kept_n++, kept_diff += ip[k] != apple[k];
+                if (x < W / 2) left += abs((int)ip[k] - (int)apple[k]);
+            }
+    left /= (double)(W / 2) * H * 3;
+    printf("  inpainting: %zu of %zu kept values changed; repainted half mean |diff| %.1f levels\n", kept_diff, kept_n,
+           left);
+    CHECK(ip && kept_n > 0 && kept_diff == 0 && left > 10);
+    free(apple), free(whale), free(s1), free(s0), free(s6), free(s6b), free(big), free(sw), free(mk), free(ip);
+    ig_model_close(m);
+}
+
 int main(void) {
     snprintf(sd1, sizeof sd1, "%s/golden/sd1-tiny/model", test_shared_dir());
     snprintf(sd2, sizeof sd2, "%s/golden/sd2-tiny/model", test_shared_dir());
@@ -232,5 +311,6 @@ int main(void) {
     test_independent();
     test_cancel();
     test_errors();
+    test_img2img();
     return test_finish("test_lib");
 }
