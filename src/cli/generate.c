@@ -41,7 +41,10 @@ static void usage(FILE *f) {
     fprintf(f, "usage: imagine generate [--model DIR] --prompt TEXT [--negative-prompt TEXT] [--seed N] [--steps N]\n"
                "       [--cfg F] [--sampler euler|euler_a|dpmpp_2m_karras|lcm|turbo]\n"
                "       [--timestep-spacing leading|linspace|trailing] [--width W] [--height H] [--n N]\n"
-               "       [--out FILE.png] [--out-latent FILE.bin] [--precision f32|bf16|auto]\n"
+               "       [--out FILE.png] [--out-latent FILE.bin] [--precision f32|bf16|auto] [--exact-size]\n"
+               "The model draws at its native area in the asked aspect and the result is resized to --width x\n"
+               "--height (default: the native size), as imagine serve does; --exact-size (implied by --out-latent)\n"
+               "draws at exactly --width x --height (multiples of the model's size multiple, 64 for SD).\n"
                "--model is a diffusers folder (default: the built-in model, assets/imagine-emoji) or a single-file .safetensors checkpoint (SD 1.x / 2.x); for a\n"
                "single file, [--vocab DIR] names the CLIP vocab.json/merges.txt folder and\n"
                "[--prediction epsilon|v_prediction] what the UNet predicts (SD 2.1-768: v_prediction).\n");
@@ -51,12 +54,17 @@ int ig_cli_generate(int argc, char **argv) {
     ig_gen_params p = IG_GEN_PARAMS_INIT;
     const char *model = NULL, *out = "out.png", *out_latent = NULL, *precision = "auto", *vocab = NULL;
     ig_prediction prediction = IG_PREDICTION_UNSET;
+    bool exact = false, sized = false;
     int rc = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
+        }
+        if (!strcmp(a, "--exact-size")) {
+            exact = true;
+            continue;
         }
         if (!v) {
             fprintf(stderr, "imagine generate: %s needs a value\n", a);
@@ -70,8 +78,8 @@ int ig_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--seed")) p.seed = strtoull(v, &end, 10);
         else if (!strcmp(a, "--steps")) p.n_steps = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--cfg")) p.guidance = strtof(v, &end);
-        else if (!strcmp(a, "--width")) p.width = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--height")) p.height = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--width")) p.width = (int)strtol(v, &end, 10), sized = true;
+        else if (!strcmp(a, "--height")) p.height = (int)strtol(v, &end, 10), sized = true;
         else if (!strcmp(a, "--n")) p.n_images = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--out")) out = v;
         else if (!strcmp(a, "--out-latent")) out_latent = v;
@@ -123,6 +131,12 @@ int ig_cli_generate(int argc, char **argv) {
     p.progress = progress, p.progress_user = &ps;
     if (ig_model_open(&m, model, &o, &err)) goto done; /* model NULL: the built-in one */
     ig_model_describe(m, &info);
+    if (out_latent) exact = true; /* latents of the asked size */
+    /* as the server does: draw at the model's native area in the asked aspect, then cut and resize
+     * to the asked pixels (without --width/--height: the native size itself) */
+    const int want_w = sized ? p.width : info.native_width, want_h = sized ? p.height : info.native_height;
+    if (!sized && exact) p.width = want_w, p.height = want_h;
+    if (!exact) ig_plan_native_size(info.native_width, info.size_multiple, want_w, want_h, &p.width, &p.height);
     const size_t n_lat = (size_t)p.n_images * info.latent_channels * (p.height / info.latent_factor) *
                          (p.width / info.latent_factor);
     if (out_latent && !(lat = malloc(n_lat * sizeof(float)))) {
@@ -131,6 +145,18 @@ int ig_cli_generate(int argc, char **argv) {
     }
     ps.t0 = ig__now_s();
     if (ig__generate(m, &p, img, &gi, lat, &err)) goto done;
+    for (int i = 0; i < p.n_images && (p.width != want_w || p.height != want_h); i++) {
+        ig_image *sized_img = NULL, view = *img[i];
+        int cx, cy, cw, ch;
+        ig_plan_crop(p.width, p.height, want_w, want_h, &cx, &cy, &cw, &ch);
+        view.width = cw, view.height = ch, view.pixels += (size_t)cy * view.stride + (size_t)cx * 3;
+        if (ig__fit_image(&view, want_w, want_h, &sized_img, &err)) goto done;
+        ig_image_free(img[i]);
+        img[i] = sized_img;
+    }
+    if (p.width != want_w || p.height != want_h)
+        fprintf(stderr, "drawn at %dx%d (the model's native area), resized to %dx%d (--exact-size draws as asked)\n",
+                p.width, p.height, want_w, want_h);
     fprintf(stderr, "generated %d image(s) %dx%d in %.2f s (%s, %s, %d steps, %d prompt tokens)\n", p.n_images,
             p.width, p.height, gi.seconds, info.precision == IG_PRECISION_BF16 ? "bf16" : "f32",
             ig_sampler_name(p.sampler), gi.n_steps, gi.n_prompt_tokens);

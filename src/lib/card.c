@@ -1,6 +1,7 @@
 /* card.c — see card.h. */
 #include "card.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -124,5 +125,29 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
         if (stat(cp, &st) == 0) return read_card_file(card, cp, err);
     }
     return IG_OK;
+}
+
+
+void ig_plan_native_size(int native, int multiple, int width, int height, int *gen_w, int *gen_h) {
+    /* keep the area native², the aspect width:height, sides multiples of `multiple` */
+    const int q = multiple > 1 ? multiple : 1;
+    const double aspect = (double)width / height, area = (double)native * native;
+    double w = sqrt(area * aspect), h = sqrt(area / aspect);
+    int gw = (int)(w / q + 0.5) * q, gh = (int)(h / q + 0.5) * q;
+    *gen_w = gw < q ? q : gw;
+    *gen_h = gh < q ? q : gh;
+}
+
+void ig_plan_crop(int gw, int gh, int width, int height, int *x, int *y, int *w, int *h) {
+    *x = 0, *y = 0, *w = gw, *h = gh;
+    if ((long)gw * height > (long)gh * width) { /* drawn wider than asked: trim the sides */
+        *w = (int)(((long)gh * width + height / 2) / height);
+        if (*w < 1) *w = 1;
+        *x = (gw - *w) / 2;
+    } else if ((long)gw * height < (long)gh * width) { /* taller: trim top and bottom */
+        *h = (int)(((long)gw * height + width / 2) / width);
+        if (*h < 1) *h = 1;
+        *y = (gh - *h) / 2;
+    }
 }
 

@@ -40,4 +40,12 @@ typedef struct ig_model_card {
 ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *id, const ig_sd_model *m,
                              ig_err *err);
 
+/* The size drawn for a requested WxH on a model of native side `native` whose sides must be
+ * multiples of `multiple`: about native² pixels, the aspect as close as the multiple allows. */
+void ig_plan_native_size(int native, int multiple, int width, int height, int *gen_w, int *gen_h);
+
+/* The centred part of a drawn gw x gh image that has the requested aspect W:H (what is resized to
+ * WxH, so nothing is stretched): *x, *y, *w, *h. */
+void ig_plan_crop(int gw, int gh, int width, int height, int *x, int *y, int *w, int *h);
+
 #endif

@@ -34,6 +34,10 @@ static inline ig_sd_model *ig__model_sd(ig_model *m) { return m->sd; }
 ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, ig_gen_info *info, float *latents_out,
                        ig_err *err);
 
+/* src cut to the aspect w:h (centred, never stretched) and resized to w x h (Lanczos-3 down,
+ * Catmull-Rom up), channels kept; caller frees *out with ig_image_free. */
+ig_status ig__fit_image(const ig_image *src, int w, int h, ig_image **out, ig_err *err);
+
 /* The guard against weight files truncated under a running process (io/safetensors.h): a SIGBUS
  * handler for the whole process, so only a program that owns its signals (imagine serve) installs
  * it; afterwards a read of a vanished page reads zeros and ig__weights_changed says so. */

@@ -162,7 +162,7 @@ ig_status ig_progress_preview(const ig_progress *p, int index, ig_image **out, i
 
 /* The picture cut to the asked aspect (centred, never stretched) and resized to w x h, channels kept:
  * init images and masks of any size become the generation's size. */
-static ig_status fit_image(const ig_image *src, int w, int h, ig_image **out, ig_err *err) {
+ig_status ig__fit_image(const ig_image *src, int w, int h, ig_image **out, ig_err *err) {
     ig_image view = *src;
     if ((long)src->width * h > (long)src->height * w) { /* wider than asked: trim the sides */
         view.width = (int)(((long)src->height * w + h / 2) / h);
@@ -260,7 +260,7 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
     }
     if (p->init_image) { /* the picture at the generation's size, as (3, H, W) in [-1, 1] */
         const size_t hw = (size_t)W * H;
-        if (fit_image(p->init_image, W, H, &fit, err)) goto fail;
+        if (ig__fit_image(p->init_image, W, H, &fit, err)) goto fail;
         if (!(init = malloc(sizeof(float) * 3 * hw))) {
             ig__fail(err, IG_ERR_NOMEM, "out of memory for the init image");
             goto fail;
@@ -273,7 +273,7 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
     }
     if (p->mask) { /* 1 = repaint: alpha 0 (RGBA) or black (RGB) */
         const size_t hw = (size_t)W * H;
-        if (fit_image(p->mask, W, H, &fit_mask, err)) goto fail;
+        if (ig__fit_image(p->mask, W, H, &fit_mask, err)) goto fail;
         mask = malloc(sizeof(float) * hw), feather = malloc(sizeof(float) * hw);
         if (!mask || !feather) {
             ig__fail(err, IG_ERR_NOMEM, "out of memory for the mask");

@@ -14,29 +14,6 @@
         if ((x) != IG_OK) goto fail;                                                               \
     } while (0)
 
-void ig_plan_native_size(int native, int multiple, int width, int height, int *gen_w, int *gen_h) {
-    /* keep the area native², the aspect width:height, sides multiples of `multiple` */
-    const int q = multiple > 1 ? multiple : 1;
-    const double aspect = (double)width / height, area = (double)native * native;
-    double w = sqrt(area * aspect), h = sqrt(area / aspect);
-    int gw = (int)(w / q + 0.5) * q, gh = (int)(h / q + 0.5) * q;
-    *gen_w = gw < q ? q : gw;
-    *gen_h = gh < q ? q : gh;
-}
-
-void ig_plan_crop(int gw, int gh, int width, int height, int *x, int *y, int *w, int *h) {
-    *x = 0, *y = 0, *w = gw, *h = gh;
-    if ((long)gw * height > (long)gh * width) { /* drawn wider than asked: trim the sides */
-        *w = (int)(((long)gh * width + height / 2) / height);
-        if (*w < 1) *w = 1;
-        *x = (gw - *w) / 2;
-    } else if ((long)gw * height < (long)gh * width) { /* taller: trim top and bottom */
-        *h = (int)(((long)gw * height + width / 2) / width);
-        if (*h < 1) *h = 1;
-        *y = (gh - *h) / 2;
-    }
-}
-
 /* ---- prompt filter ------------------------------------------------------------------------- */
 
 typedef struct term {

@@ -56,12 +56,6 @@ ig_status ig_plan_make(const ig_model_card *card, const ig_request *req, bool re
                        ig_plan *plan, ig_err *err);
 void ig_plan_clear(ig_plan *plan);
 
-/* The size drawn for a requested WxH on a model of native side `native` whose sides must be
- * multiples of `multiple`: about native² pixels, the aspect as close as the multiple allows. */
-void ig_plan_native_size(int native, int multiple, int width, int height, int *gen_w, int *gen_h);
 
-/* The centred part of a drawn gw x gh image that has the requested aspect W:H (what is resized to
- * WxH, so nothing is stretched): *x, *y, *w, *h. */
-void ig_plan_crop(int gw, int gh, int width, int height, int *x, int *y, int *w, int *h);
 
 #endif

@@ -77,6 +77,20 @@ int main(void) {
     read_file(errp, msg, sizeof msg - 1);
     CHECK(strstr(msg, "nothing-here") != NULL);
 
+    /* any size: drawn at the model's native area (64x64 here), cut and resized to 96x40 as the server
+     * does; --exact-size draws as asked, and 96 is no multiple of the UNet's 64 */
+    char wide[600];
+    snprintf(wide, sizeof wide, "%s/wide.png", dir);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s/golden/sd1-tiny/model --prompt x --steps 2 --width 96 --height 40 "
+             "--out %s 2>%s/wide.txt", bin, shared, wide, dir);
+    CHECK(run(cmd) == 0);
+    unsigned char ih[24] = {0};
+    CHECK(read_file(wide, ih, sizeof ih) == sizeof ih);
+    CHECK(ih[18] == 0 && ih[19] == 96 && ih[22] == 0 && ih[23] == 40);
+    snprintf(cmd, sizeof cmd, "%s generate --model %s/golden/sd1-tiny/model --prompt x --steps 2 --width 96 --height 40 "
+             "--exact-size --out %s/exact.png 2>/dev/null", bin, shared, dir);
+    CHECK(run(cmd) == 1);
+
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     run(cmd);
     return test_finish("test_cli");
