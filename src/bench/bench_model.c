@@ -377,8 +377,14 @@ int ig_bench_model(int argc, char **argv) {
     printf("last run's outputs (with random weights only finiteness matters):\n");
     stats("unet output", b.r.eps, (size_t)b.r.NB * b.r.C * b.r.h * b.r.w);
     stats("vae output", b.image, (size_t)n * H * W * 3);
-    printf("text_ms=%.1f unet_step_ms=%.1f vae_ms=%.1f total_ms=%.1f unet_gflops=%.1f vae_gflops=%.1f peak_rss_mb=%.0f\n",
-           text_ms, unet_step_ms, vae_ms, total_ms, unet_gf / unet_step_ms * 1e3, vae_gf / vae_ms * 1e3, peak_rss);
+    /* the floor: every FLOP of the run at the fastest path's measured peak (bf16 where the CPU has it) */
+    double all_gf = text_gf + vae_gf;
+    for (int i = 0; i < steps; i++) all_gf += runs[0].step_gf[i];
+    const double fastest = peak_bf16 > pk.fp32_gflops ? peak_bf16 : pk.fp32_gflops, floor_ms = all_gf / fastest * 1e3;
+    printf("text_ms=%.1f unet_step_ms=%.1f vae_ms=%.1f total_ms=%.1f unet_gflops=%.1f vae_gflops=%.1f peak_rss_mb=%.0f "
+           "bf16_peak_gflops=%.1f fp32_peak_gflops=%.1f floor_ms=%.1f pct_of_floor=%.1f isa=%s\n",
+           text_ms, unet_step_ms, vae_ms, total_ms, unet_gf / unet_step_ms * 1e3, vae_gf / vae_ms * 1e3, peak_rss,
+           peak_bf16, pk.fp32_gflops, floor_ms, 100 * floor_ms / total_ms, ig__dnnl_isa_name());
     rc = 0;
 done:
     if (rc) fprintf(stderr, "imagine bench: %s\n", err.msg[0] ? err.msg : "failed");
