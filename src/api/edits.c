@@ -89,10 +89,7 @@ ig_status ig_api_parse_edit(ig_api_route route, const char *content_type, const 
         goto done;
     }
     if ((st = ig_multipart_boundary(content_type, boundary, error))) goto done;
-    if (!(mp = malloc(sizeof *mp)) || !(root = json_object())) {
-        st = ig_api_error_set(error, IG_API_ERR_SERVER, NULL, "out_of_memory", "Out of memory reading the body.");
-        goto done;
-    }
+    if (!(mp = malloc(sizeof *mp)) || !(root = json_object())) goto nomem;
     if ((st = ig_multipart_parse(body, len, boundary, mp, error))) goto done;
 
     for (int i = 0; i < mp->n_parts; i++) {
@@ -136,16 +133,18 @@ ig_status ig_api_parse_edit(ig_api_route route, const char *content_type, const 
                                       "Duplicate parameter: '%s' appears more than once in the request body.", shown);
                 goto done;
             }
+            const char kind = ig__api_field_kind(name, route);
+            if (!kind) { /* not taken here: request.c names it as the unknown parameter it is */
+                if (json_object_set_new(root, name, json_null())) goto nomem;
+                continue;
+            }
             if (!valid_text(part->data, part->len)) {
                 st = ig_api_error_set(error, IG_API_ERR_INVALID_REQUEST, name, "invalid_value",
                                       "Invalid '%s': the value is not valid UTF-8 text without NUL bytes.", shown);
                 goto done;
             }
-            json_t *v = typed_value(part->len ? (const char *)part->data : "", part->len, ig__api_field_kind(name, route));
-            if (!v || json_object_set_new(root, name, v)) {
-                st = ig_api_error_set(error, IG_API_ERR_SERVER, NULL, "out_of_memory", "Out of memory reading the body.");
-                goto done;
-            }
+            json_t *v = typed_value(part->len ? (const char *)part->data : "", part->len, kind);
+            if (!v || json_object_set_new(root, name, v)) goto nomem;
         }
     }
     if ((st = ig__api_parse_fields(root, route, &lim, models, out, error))) goto done;
@@ -209,6 +208,9 @@ ig_status ig_api_parse_edit(ig_api_route route, const char *content_type, const 
                                : (out->input_fidelity == IG_INPUT_FIDELITY_HIGH ? IG_API_STRENGTH_EDIT_HIGH
                                                                                : IG_API_STRENGTH_EDIT_LOW);
     if (out->size_auto) auto_size(out->image->width, out->image->height, &lim, &out->width, &out->height);
+    goto done;
+nomem:
+    st = ig_api_error_set(error, IG_API_ERR_SERVER, NULL, "out_of_memory", "Out of memory reading the body.");
 done:
     json_decref(root);
     free(mp);
