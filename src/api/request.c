@@ -247,24 +247,43 @@ enum {
     F_STREAM,
     F_PARTIAL_IMAGES,
     F_USER,
+    F_SEED,
+    F_NEGATIVE_PROMPT,
+    F_STEPS,
+    F_GUIDANCE_SCALE,
+    F_SAMPLER,
+    F_STRENGTH,
+    F_INPUT_FIDELITY,
     N_FIELDS
 };
 
-/* kind: 's' string, 'i' integer, 'b' boolean: what the spec declares, used for type messages. */
+/* Which routes take a field (request.h: "Routes"). */
+enum { G = 1 << IG_API_ROUTE_GENERATIONS, E = 1 << IG_API_ROUTE_EDITS, V = 1 << IG_API_ROUTE_VARIATIONS };
+
+/* kind: 's' string, 'i' integer, 'n' number, 'b' boolean: what the spec declares, used for type
+ * messages (and by edits.c to type multipart text). */
 static const struct {
     const char *name;
     char kind;
+    int routes;
 } fields[N_FIELDS] = {
-    [F_PROMPT] = {"prompt", 's'},         [F_MODEL] = {"model", 's'},
-    [F_N] = {"n", 'i'},                   [F_SIZE] = {"size", 's'},
-    [F_QUALITY] = {"quality", 's'},       [F_STYLE] = {"style", 's'},
-    [F_BACKGROUND] = {"background", 's'}, [F_OUTPUT_FORMAT] = {"output_format", 's'},
-    [F_OUTPUT_COMPRESSION] = {"output_compression", 'i'},
-    [F_RESPONSE_FORMAT] = {"response_format", 's'},
-    [F_MODERATION] = {"moderation", 's'}, [F_STREAM] = {"stream", 'b'},
-    [F_PARTIAL_IMAGES] = {"partial_images", 'i'},
-    [F_USER] = {"user", 's'},
+    [F_PROMPT] = {"prompt", 's', G | E},         [F_MODEL] = {"model", 's', G | E | V},
+    [F_N] = {"n", 'i', G | E | V},               [F_SIZE] = {"size", 's', G | E | V},
+    [F_QUALITY] = {"quality", 's', G | E},       [F_STYLE] = {"style", 's', G},
+    [F_BACKGROUND] = {"background", 's', G | E}, [F_OUTPUT_FORMAT] = {"output_format", 's', G | E},
+    [F_OUTPUT_COMPRESSION] = {"output_compression", 'i', G | E},
+    [F_RESPONSE_FORMAT] = {"response_format", 's', G | E | V},
+    [F_MODERATION] = {"moderation", 's', G},     [F_STREAM] = {"stream", 'b', G | E},
+    [F_PARTIAL_IMAGES] = {"partial_images", 'i', G | E},
+    [F_USER] = {"user", 's', G | E | V},
+    [F_SEED] = {"seed", 'i', G | E | V},         [F_NEGATIVE_PROMPT] = {"negative_prompt", 's', G | E | V},
+    [F_STEPS] = {"steps", 'i', G | E | V},       [F_GUIDANCE_SCALE] = {"guidance_scale", 'n', G | E | V},
+    [F_SAMPLER] = {"sampler", 's', G | E | V},   [F_STRENGTH] = {"strength", 'n', E | V},
+    [F_INPUT_FIDELITY] = {"input_fidelity", 's', E},
 };
+
+static const char *const route_paths[] = {"/v1/images/generations", "/v1/images/edits", "/v1/images/variations"};
+static const choice input_fidelity_choices[] = {{"low", IG_INPUT_FIDELITY_LOW}, {"high", IG_INPUT_FIDELITY_HIGH}, {NULL, 0}};
 
 /* Fields of OpenAI's other image endpoints that clients send here by mistake. */
 static const char *const edit_fields[] = {"image", "mask", "input_fidelity", NULL};
@@ -275,8 +294,19 @@ static int field_index(const char *key) {
     return -1;
 }
 
+/* The field's index when the route takes it, else -1. */
+static int route_field(const char *key, ig_api_route route) {
+    int f = field_index(key);
+    return f >= 0 && (fields[f].routes & (1 << route)) ? f : -1;
+}
+
+char ig__api_field_kind(const char *name, ig_api_route route) {
+    int f = route_field(name, route);
+    return f < 0 ? 0 : fields[f].kind;
+}
+
 static const char *expected_type(int f) {
-    return fields[f].kind == 'i' ? "an integer" : fields[f].kind == 'b' ? "a boolean" : "a string";
+    return fields[f].kind == 'i' ? "an integer" : fields[f].kind == 'b' ? "a boolean" : fields[f].kind == 'n' ? "a number" : "a string";
 }
 
 static const char *type_name(const json_t *v) {
@@ -294,6 +324,7 @@ static const char *type_name(const json_t *v) {
 }
 
 typedef struct parser {
+    ig_api_route route;
     ig_api_limits lim; /* with the defaults filled in */
     const ig_api_models *models;
     ig_request *out;
@@ -321,18 +352,21 @@ static bool fail_type(parser *p, int f, const char *got) {
 static bool fail_unknown(parser *p, const char *key) {
     char shown[72];
     ig__api_clip(shown, sizeof shown, key);
-    for (const char *const *e = edit_fields; *e; e++)
+    for (const char *const *e = edit_fields; *e && p->route == IG_API_ROUTE_GENERATIONS; e++)
         if (!strcmp(key, *e))
             return fail(p, IG_API_ERR_INVALID_REQUEST, key, "unknown_parameter",
-                        "Unknown parameter: '%s'. It belongs to /v1/images/edits, which this server does not serve; "
+                        "Unknown parameter: '%s'. It belongs to /v1/images/edits (a multipart/form-data request); "
                         "/v1/images/generations makes images from a prompt alone.",
                         shown);
+    if (field_index(key) >= 0)
+        return fail(p, IG_API_ERR_INVALID_REQUEST, key, "unknown_parameter", "Unknown parameter: '%s' (%s does not take it).",
+                    shown, route_paths[p->route]);
     return fail(p, IG_API_ERR_INVALID_REQUEST, key, "unknown_parameter", "Unknown parameter: '%s'.", shown);
 }
 
-static bool fail_range(parser *p, int f, bool below, long lo, long hi, const char *got) {
+static bool fail_range(parser *p, int f, bool below, long long lo, long long hi, const char *got) {
     return fail(p, IG_API_ERR_INVALID_REQUEST, fields[f].name, below ? "integer_below_min_value" : "integer_above_max_value",
-                "Invalid '%s': integer %s value. Expected a value %s %ld, but got %s instead.", fields[f].name,
+                "Invalid '%s': integer %s value. Expected a value %s %lld, but got %s instead.", fields[f].name,
                 below ? "below minimum" : "above maximum", below ? ">=" : "<=", below ? lo : hi, got);
 }
 
@@ -344,13 +378,13 @@ static bool get_string(parser *p, int f, const json_t *v, const char **s) {
 
 /* Integers, and floats with no fraction (2.0, 1e1): Python's json writes floats that way, and no
  * client means anything else by them. */
-static bool get_int(parser *p, int f, const json_t *v, long lo, long hi, int *out) {
+static bool get_int64(parser *p, int f, const json_t *v, long long lo, long long hi, long long *out) {
     char got[40];
     if (json_is_integer(v)) {
         json_int_t x = json_integer_value(v);
         snprintf(got, sizeof got, "%" JSON_INTEGER_FORMAT, x);
         if (x < lo || x > hi) return fail_range(p, f, x < lo, lo, hi, got);
-        *out = (int)x;
+        *out = x;
         return true;
     }
     if (json_is_real(v)) {
@@ -358,10 +392,29 @@ static bool get_int(parser *p, int f, const json_t *v, long lo, long hi, int *ou
         if (d != floor(d)) return fail_type(p, f, "a decimal number");
         snprintf(got, sizeof got, "%.15g", d); /* 1e+300, not 1.0000000000000001e+300 */
         if (d < (double)lo || d > (double)hi) return fail_range(p, f, d < (double)lo, lo, hi, got);
-        *out = (int)d;
+        *out = (long long)d;
         return true;
     }
     return fail_type(p, f, type_name(v));
+}
+
+static bool get_int(parser *p, int f, const json_t *v, long lo, long hi, int *out) {
+    long long x = 0;
+    if (!get_int64(p, f, v, lo, hi, &x)) return false;
+    *out = (int)x;
+    return true;
+}
+
+/* Any JSON number in [lo, hi] (OpenAI's decimal_* codes for the range). */
+static bool get_number(parser *p, int f, const json_t *v, double lo, double hi, float *out) {
+    if (!json_is_number(v)) return fail_type(p, f, type_name(v));
+    const double d = json_number_value(v);
+    if (d < lo || d > hi)
+        return fail(p, IG_API_ERR_INVALID_REQUEST, fields[f].name, d < lo ? "decimal_below_min_value" : "decimal_above_max_value",
+                    "Invalid '%s': number %s value. Expected a value %s %g, but got %.15g instead.", fields[f].name,
+                    d < lo ? "below minimum" : "above maximum", d < lo ? ">=" : "<=", d < lo ? lo : hi, d);
+    *out = (float)d;
+    return true;
 }
 
 static bool get_choice(parser *p, int f, const json_t *v, const choice *choices, int *out) {
@@ -527,6 +580,32 @@ static bool parse_field(parser *p, int f, const json_t *v) {
         if (!get_text(p, f, v, 0, IG_API_USER_MAX_CHARS, &s, &chars)) return false;
         memcpy(r->user, s, json_string_length(v) + 1); /* ≤ 256 characters of ≤ 4 bytes fit */
         return true;
+    case F_SEED: {
+        long long seed = 0;
+        if (!get_int64(p, f, v, 0, IG_API_SEED_MAX, &seed)) return false;
+        r->has_seed = true, r->seed = (uint64_t)seed;
+        return true;
+    }
+    case F_NEGATIVE_PROMPT:
+        if (!get_text(p, f, v, 0, p->lim.max_prompt_chars, &s, &chars)) return false;
+        if (!(r->negative_prompt = strdup(s))) {
+            fail(p, IG_API_ERR_SERVER, NULL, "out_of_memory", "Out of memory reading the negative prompt.");
+            p->st = IG_ERR_NOMEM;
+            return false;
+        }
+        return true;
+    case F_STEPS: return get_int(p, f, v, 1, IG_API_STEPS_MAX, &r->steps);
+    case F_GUIDANCE_SCALE: return get_number(p, f, v, 0, IG_API_GUIDANCE_MAX, &r->guidance_scale) && (r->has_guidance = true);
+    case F_SAMPLER: {
+        choice names[IG_SAMPLER_COUNT + 1] = {{0}};
+        for (int k = 0; k < IG_SAMPLER_COUNT; k++) names[k] = (choice){ig_sampler_name((ig_sampler)k), k};
+        if (!get_choice(p, f, v, names, &x)) return false;
+        r->has_sampler = true, r->sampler = (ig_sampler)x;
+        return true;
+    }
+    case F_STRENGTH: return get_number(p, f, v, 0, 1, &r->strength) && (r->has_strength = true);
+    case F_INPUT_FIDELITY:
+        return get_choice(p, f, v, input_fidelity_choices, &x) && ((r->input_fidelity = (ig_input_fidelity)x), true);
     }
     IG_ASSERT(0);
     return false;
@@ -561,7 +640,9 @@ static void fail_json(parser *p, const char *body, size_t len, const json_error_
                  "Duplicate parameter: '%s' appears more than once in the request body.", key);
         } else if (fields[f].kind == 'i') {
             bool below = sc.value_at < len && body[sc.value_at] == '-';
-            long lo = f == F_N ? 1 : 0, hi = f == F_N ? p->lim.max_n : f == F_PARTIAL_IMAGES ? 3 : 100;
+            long long lo = f == F_N || f == F_STEPS ? 1 : 0,
+                      hi = f == F_N ? p->lim.max_n : f == F_PARTIAL_IMAGES ? 3 : f == F_SEED ? IG_API_SEED_MAX
+                                                     : f == F_STEPS ? IG_API_STEPS_MAX : 100;
             fail_range(p, f, below, lo, hi, below ? "a number too small to represent" : "a number too large to represent");
         } else {
             fail_type(p, f, "a number");
@@ -579,6 +660,8 @@ static void fail_json(parser *p, const char *body, size_t len, const json_error_
     fail(p, IG_API_ERR_INVALID_REQUEST, member && *key ? key : NULL, "invalid_json",
          "We could not parse the JSON body of your request: %s (line %d, column %d).", je->text, je->line, je->column);
 }
+
+static bool parse_object(parser *p, const json_t *root);
 
 static ig_api_limits effective_limits(const ig_api_limits *in) {
     ig_api_limits l = in ? *in : (ig_api_limits){0};
@@ -599,8 +682,6 @@ ig_status ig_api_parse_request(const char *body, size_t len, const ig_api_limits
     json_error_t je;
     scan sc;
     char key[IG_API_PARAM_MAX];
-    const char *k;
-    json_t *v;
     IG_ASSERT(out);
     memset(out, 0, sizeof *out);
     if (!body) len = 0;
@@ -664,7 +745,35 @@ ig_status ig_api_parse_request(const char *body, size_t len, const ig_api_limits
              "The request body must be a JSON object, but got %s.", type_name(root));
         goto fail;
     }
+    if (!parse_object(&p, root)) goto fail;
+    json_decref(root);
+    return IG_OK;
 
+fail:
+    json_decref(root);
+    ig_request_clear(out);
+    return p.st != IG_OK ? p.st : IG_ERR_INVALID;
+}
+
+ig_status ig__api_parse_fields(const json_t *root, ig_api_route route, const ig_api_limits *limits,
+                               const ig_api_models *models, ig_request *out, ig_api_error *error) {
+    parser p = {.route = route, .lim = effective_limits(limits), .models = models, .out = out, .err = error};
+    IG_ASSERT(out && json_is_object(root));
+    memset(out, 0, sizeof *out);
+    if (!models || !models->n_models || !models->models || models->default_model >= models->n_models)
+        fail(&p, IG_API_ERR_SERVER, NULL, NULL, "No model is loaded.");
+    else if (parse_object(&p, root)) return IG_OK;
+    ig_request_clear(out);
+    return p.st != IG_OK ? p.st : IG_ERR_INVALID;
+}
+
+/* The fields of an object, then the defaults that depend on several of them. */
+static bool parse_object(parser *p, const json_t *root) {
+    ig_request *out = p->out;
+    const ig_api_models *models = p->models;
+    const char *k;
+    json_t *v;
+    out->route = p->route;
     /* Defaults first (the spec's), then the body in its own order, so the error is the first bad
      * field as the client wrote it. */
     out->n = 1;
@@ -675,29 +784,29 @@ ig_status ig_api_parse_request(const char *body, size_t len, const ig_api_limits
     out->response_format = IG_RESPONSE_FORMAT_B64_JSON;
     out->moderation = IG_MODERATION_AUTO;
     out->size_auto = true;
-    json_object_foreach(root, k, v) {
-        int f = field_index(k);
+    json_object_foreach((json_t *)root, k, v) {
+        int f = route_field(k, p->route);
         if (f < 0) {
-            fail_unknown(&p, k);
-            goto fail;
+            fail_unknown(p, k);
+            return false;
         }
-        if (!parse_field(&p, f, v)) goto fail;
+        if (!parse_field(p, f, v)) return false;
     }
-    if (!p.set[F_PROMPT]) {
-        fail(&p, IG_API_ERR_INVALID_REQUEST, "prompt", "missing_required_parameter", "Missing required parameter: 'prompt'.");
-        goto fail;
+    if (!p->set[F_PROMPT] && p->route != IG_API_ROUTE_VARIATIONS) {
+        fail(p, IG_API_ERR_INVALID_REQUEST, "prompt", "missing_required_parameter", "Missing required parameter: 'prompt'.");
+        return false;
     }
 
-    if (!p.set[F_MODEL]) {
+    if (!p->set[F_MODEL]) {
         out->model = models->default_model;
         ig__api_clip(out->model_name, sizeof out->model_name, models->models[out->model].id ? models->models[out->model].id : "");
     }
     out->model_id = models->models[out->model].id;
     out->family = ig_api_model_family(out->model_name);
     out->quality_tier = ig_api_quality_tier(out->quality, out->family);
-    if (!p.set[F_STYLE] && out->family == IG_API_FAMILY_DALLE3) out->style = IG_STYLE_VIVID;
-    if (!p.set[F_RESPONSE_FORMAT] && (out->family == IG_API_FAMILY_DALLE2 || out->family == IG_API_FAMILY_DALLE3) &&
-        !p.lim.url_unavailable && !out->stream)
+    if (!p->set[F_STYLE] && out->family == IG_API_FAMILY_DALLE3) out->style = IG_STYLE_VIVID;
+    if (!p->set[F_RESPONSE_FORMAT] && (out->family == IG_API_FAMILY_DALLE2 || out->family == IG_API_FAMILY_DALLE3) &&
+        !p->lim.url_unavailable && !out->stream)
         out->response_format = IG_RESPONSE_FORMAT_URL;
     if (out->size_auto) {
         const ig_api_model *m = &models->models[out->model];
@@ -707,28 +816,25 @@ ig_status ig_api_parse_request(const char *body, size_t len, const ig_api_limits
     }
 
     if (out->background == IG_BACKGROUND_TRANSPARENT && out->output_format == IG_OUTPUT_FORMAT_JPEG) {
-        fail(&p, IG_API_ERR_INVALID_REQUEST, "background", "invalid_value",
+        fail(p, IG_API_ERR_INVALID_REQUEST, "background", "invalid_value",
              "Invalid value for 'background': 'transparent' needs an output format with an alpha channel, but "
              "'output_format' is 'jpeg'; use 'png' or 'webp'.");
-        goto fail;
+        return false;
     }
     if (out->stream && out->response_format == IG_RESPONSE_FORMAT_URL) {
-        fail(&p, IG_API_ERR_INVALID_REQUEST, "response_format", "invalid_value",
+        fail(p, IG_API_ERR_INVALID_REQUEST, "response_format", "invalid_value",
              "Invalid value for 'response_format': 'url' cannot be combined with 'stream': true; streamed events "
              "carry b64_json.");
-        goto fail;
+        return false;
     }
-    json_decref(root);
-    return IG_OK;
-
-fail:
-    json_decref(root);
-    ig_request_clear(out);
-    return p.st != IG_OK ? p.st : IG_ERR_INVALID;
+    return true;
 }
 
 void ig_request_clear(ig_request *req) {
     if (!req) return;
     free(req->prompt);
+    free(req->negative_prompt);
+    ig_image_free(req->image);
+    ig_image_free(req->mask);
     memset(req, 0, sizeof *req);
 }

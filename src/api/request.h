@@ -51,8 +51,26 @@
  *   partial_images      integer 0..3, default 0; accepted without stream and then unused. 0 with stream
  *                       sends only the final image (OpenAI's rule; Gradient's TS doc asks for >0).
  *   user                string ≤ 256 characters (code points), default "".
- *   anything else       400 unknown_parameter naming it; image/mask/input_fidelity say they belong to
- *                       /v1/images/edits.
+ *
+ * Extension fields (what the SDKs send through extra_body; absent or null: the model's preset), on
+ * every route unless noted, validated like the standard ones:
+ *   seed                integer 0..2^53-1 (JavaScript's exact integers); the response repeats it, and
+ *                       the same request with the same seed gives byte-identical images. Absent: random.
+ *   negative_prompt     string ≤ max_prompt_chars; replaces the model's negative prompt ("" for none).
+ *   steps               integer 1..150: sampler steps, instead of the quality tier's.
+ *   guidance_scale      number 0..30: classifier-free guidance; ≤ 1 turns it off. Instead of the
+ *                       model's (and of style's factor).
+ *   sampler             euler | euler_a | dpmpp_2m_karras | lcm | turbo (imagine generate's names);
+ *                       a sampler the model cannot run is refused where the model is known (server/).
+ *   strength            number 0..1 (edits and variations): how far from the input image, 0 keeps
+ *                       it, 1 draws anew; instead of the input_fidelity / variations default (edits.h).
+ *   anything else       400 unknown_parameter naming it; image/mask/input_fidelity on generations say
+ *                       they belong to /v1/images/edits.
+ *
+ * Routes (ig_api_route): generations take the fields above but strength/input_fidelity; edits
+ * (api/edits.h) take prompt, model, n, size, quality, background, output_format, output_compression,
+ * response_format, stream, partial_images, user, input_fidelity and the extensions; variations take
+ * model, n, size, response_format, user and the extensions. A field of another route is unknown here.
  *
  * Family: the model name the client wrote decides defaults, so OpenAI code behaves as it did there:
  * "dall-e-2", "dall-e-3", any "gpt-image*", else native (the server's own ids and other aliases, which
@@ -83,6 +101,9 @@ typedef enum ig_background { IG_BACKGROUND_AUTO, IG_BACKGROUND_OPAQUE, IG_BACKGR
 typedef enum ig_output_format { IG_OUTPUT_FORMAT_PNG, IG_OUTPUT_FORMAT_JPEG, IG_OUTPUT_FORMAT_WEBP } ig_output_format;
 typedef enum ig_response_format { IG_RESPONSE_FORMAT_B64_JSON, IG_RESPONSE_FORMAT_URL } ig_response_format;
 typedef enum ig_moderation { IG_MODERATION_AUTO, IG_MODERATION_LOW } ig_moderation;
+
+typedef enum ig_api_route { IG_API_ROUTE_GENERATIONS, IG_API_ROUTE_EDITS, IG_API_ROUTE_VARIATIONS } ig_api_route;
+typedef enum ig_input_fidelity { IG_INPUT_FIDELITY_LOW, IG_INPUT_FIDELITY_HIGH } ig_input_fidelity;
 
 typedef enum ig_api_family {
     IG_API_FAMILY_NATIVE,    /* the server's own ids and aliases not named like OpenAI's */
@@ -127,6 +148,9 @@ typedef struct ig_api_limits {
 #define IG_API_MAX_BODY_BYTES ((size_t)1 << 20)
 #define IG_API_USER_MAX_CHARS 256
 #define IG_API_MODEL_NAME_MAX 256
+#define IG_API_SEED_MAX 9007199254740991LL /* 2^53 - 1 */
+#define IG_API_STEPS_MAX 150
+#define IG_API_GUIDANCE_MAX 30
 
 typedef struct ig_request {
     char *prompt;            /* NUL-terminated UTF-8 without NUL bytes; freed by ig_request_clear */
@@ -150,6 +174,24 @@ typedef struct ig_request {
     bool stream;
     int partial_images;
     char user[IG_API_USER_MAX_CHARS * 4 + 1]; /* "" when absent */
+
+    ig_api_route route;
+    /* extension fields; has_* false (or NULL, 0) when absent */
+    bool has_seed;
+    uint64_t seed;
+    char *negative_prompt;   /* NULL: the model's; freed by ig_request_clear */
+    int steps;               /* 0: the quality tier's */
+    bool has_guidance;
+    float guidance_scale;
+    bool has_sampler;
+    ig_sampler sampler;
+    bool has_strength;       /* the client sent strength (edits and variations) */
+    float strength;          /* edits and variations: the strength used (sent, or the default) */
+    ig_input_fidelity input_fidelity;
+    /* edits and variations (api/edits.c): the decoded first image and mask, owned, freed by ig_request_clear */
+    ig_image *image;
+    ig_image *mask;
+    int n_input_images;      /* images sent; only the first is edited (README) */
 } ig_request;
 
 /* Parses and validates body[0..len) (need not be NUL-terminated). On IG_OK *out is filled and owns
@@ -159,6 +201,15 @@ typedef struct ig_request {
  * IG_ERR_NOT_FOUND (404), IG_ERR_NOMEM or IG_ERR_BACKEND (500). */
 ig_status ig_api_parse_request(const char *body, size_t len, const ig_api_limits *limits,
                                const ig_api_models *models, ig_request *out, ig_api_error *error);
+
+/* For api/edits.c: validates an object of fields (strings, numbers, booleans) as route takes them,
+ * with the same rules and messages as a JSON body. out as for ig_api_parse_request. */
+struct json_t;
+ig_status ig__api_parse_fields(const struct json_t *root, ig_api_route route, const ig_api_limits *limits,
+                               const ig_api_models *models, ig_request *out, ig_api_error *error);
+/* For api/edits.c: the kind of a field on that route: 's' string, 'i' integer, 'n' number, 'b' boolean;
+ * 0 when the route does not take it. */
+char ig__api_field_kind(const char *name, ig_api_route route);
 
 /* Frees what ig_api_parse_request allocated in *req and zeroes it. Accepts NULL and zeroed structs. */
 void ig_request_clear(ig_request *req);

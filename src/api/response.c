@@ -206,6 +206,10 @@ ig_status ig_api_write_response(const ig_api_result *res, ig_api_sink sink, void
     put_json_string(w, ig_api_quality_name(res->quality));
     put_key(w, "size", false);
     put_size(w, res->width, res->height);
+    if (res->has_seed) {
+        put_key(w, "seed", false);
+        put_int(w, (int64_t)res->seed); /* ≤ 2^53 - 1 (request.h) */
+    }
     if (res->usage) {
         put_key(w, "usage", false);
         put_usage(w, res->usage);
@@ -220,7 +224,8 @@ ig_status ig_api_write_event(const ig_api_event *ev, ig_api_sink sink, void *ctx
     if (!ev || !sink || !valid_meta(ev->background, ev->output_format, ev->quality, ev->width, ev->height) ||
         (ev->type != IG_API_EVENT_PARTIAL_IMAGE && ev->type != IG_API_EVENT_COMPLETED))
         return IG_ERR_INVALID;
-    type = ev->type == IG_API_EVENT_COMPLETED ? "image_generation.completed" : "image_generation.partial_image";
+    if (ev->edit) type = ev->type == IG_API_EVENT_COMPLETED ? "image_edit.completed" : "image_edit.partial_image";
+    else type = ev->type == IG_API_EVENT_COMPLETED ? "image_generation.completed" : "image_generation.partial_image";
     put_str(w, "event: ");
     put_str(w, type);
     put_str(w, "\ndata: {");

@@ -72,10 +72,12 @@ typedef struct ig_api_result {
     const ig_api_image *images;
     size_t n_images;
     const ig_api_usage *usage;      /* NULL: the key is left out */
+    bool has_seed;                  /* the request's seed extension: "seed" is written after "size" */
+    uint64_t seed;
 } ig_api_result;
 
 /* {"created":..,"background":..,"data":[{"b64_json":..,"revised_prompt":..,"url":..}],"output_format":..,
- * "quality":..,"size":"WxH","usage":{"input_tokens":..,"input_tokens_details":{"image_tokens":..,
+ * "quality":..,"size":"WxH"[,"seed":N],"usage":{"input_tokens":..,"input_tokens_details":{"image_tokens":..,
  * "text_tokens":..},"output_tokens":..,"total_tokens":..,"output_tokens_details":{"image_tokens":..,
  * "text_tokens":0}}} — one line, no trailing newline. IG_ERR_INVALID (nothing written) when background is
  * AUTO, quality is not a tier, or a side is not positive. */
@@ -97,6 +99,7 @@ typedef struct ig_api_event {
     int width, height;
     int partial_image_index;   /* partial events only: 0, 1, 2 */
     const ig_api_usage *usage; /* completed events only; NULL leaves it out */
+    bool edit;                 /* /v1/images/edits: image_edit.partial_image / image_edit.completed */
 } ig_api_event;
 
 /* One SSE frame: "event: <type>\ndata: {"type":"<type>","b64_json":..,"background":..,"created_at":..,

@@ -1,5 +1,5 @@
 /* image.h — 8-bit images and what happens to them after the VAE: float → 8-bit conversion, resize,
- * background keying, and encoding to PNG, JPEG and WebP.
+ * background keying, encoding to PNG, JPEG and WebP, and decoding them (the inputs of edits).
  *
  * image/ is a leaf: it knows pixels, not tensors, models or HTTP. The pipeline hands it the
  * decoder's float output; the API layer hands it a sink that writes into the response.
@@ -162,6 +162,23 @@ typedef enum ig_format { IG_FORMAT_PNG, IG_FORMAT_JPEG, IG_FORMAT_WEBP } ig_form
  * "slowest" (level 9: 4x the time for about 2 % fewer bytes). */
 ig_status ig_image_encode(const ig_image *img, ig_format format, int output_compression, ig_sink sink,
                           void *sink_ctx, ig_err *err);
+
+/* ---- decoders (decode.c) ------------------------------------------------------------------- */
+
+/* The format from the file's first bytes (PNG signature, JPEG SOI, RIFF....WEBP); IG_ERR_INVALID for
+ * anything else. */
+ig_status ig_image_sniff(const void *data, size_t len, ig_format *out, ig_err *err);
+
+/* Reads only the header: format and size. IG_ERR_INVALID for a file that is not one of the three or
+ * whose header is bad, or whose sides exceed IG_IMAGE_MAX_DIM or whose pixels exceed max_pixels
+ * (0: no budget beyond the sides); IG_ERR_UNSUPPORTED for CMYK JPEG or animated WebP (at decode). */
+ig_status ig_image_probe(const void *data, size_t len, int64_t max_pixels, ig_format *format, int *width,
+                         int *height, ig_err *err);
+
+/* Decodes a PNG, JPEG or WebP file into a new 8-bit image: RGBA when the file has alpha (PNG alpha or
+ * tRNS, WebP alpha), else RGB (greyscale expanded). The size is checked as ig_image_probe does before
+ * any pixel memory is allocated. Caller frees with ig_image_free. */
+ig_status ig_image_decode(const void *data, size_t len, int64_t max_pixels, ig_image **out, ig_err *err);
 
 const char *ig_format_name(ig_format format); /* "png", "jpeg", "webp" */
 const char *ig_format_mime(ig_format format); /* "image/png", ... */

@@ -11,7 +11,10 @@
  *
  * Routes:
  *   POST /v1/images/generations, /images/generations   the API (Gradient posts to the bare path)
- *   GET  /v1/models, /models, /v1/models/{id}          OpenAI's list / retrieve shapes
+ *   POST /v1/images/edits, /images/edits               multipart/form-data (api/edits.h); bodies up to
+ *   POST /v1/images/variations, /images/variations     IG_API_MAX_EDIT_BODY_BYTES (16 x 50 MiB + 1 MiB)
+ *   GET  /v1/models, /models, /v1/models/{id}          OpenAI's list / retrieve shapes; {id} adds
+ *                                                      "parameters", the extension fields (README)
  *   GET  /v1/images/files/{32 hex}.{png|jpeg|webp}     url images, no key needed (the name is the secret)
  *   GET  /health                                       {"status":"ok"|"loading"|"stopping"}
  *   GET  /metrics                                      Prometheus text
@@ -28,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api/edits.h"
 #include "common.h"
 #include "server/metrics.h"
 #include "server/queue.h"
@@ -35,6 +39,8 @@
 
 typedef enum route {
     R_GENERATIONS,
+    R_EDITS,
+    R_VARIATIONS,
     R_MODELS,
     R_MODEL,
     R_FILES,
@@ -46,7 +52,7 @@ typedef enum route {
 /* Connections libmicrohttpd accepts past --max-connections, to answer them 503 at once. */
 #define HTTP_SPARE_CONNECTIONS 8
 
-static const char *const route_labels[] = {"generations", "models", "models", "files", "health", "metrics", "other"};
+static const char *const route_labels[] = {"generations", "edits", "variations", "models", "models", "files", "health", "metrics", "other"};
 
 /* Per-request state, kept in *con_cls. */
 typedef struct conn {
@@ -67,6 +73,11 @@ typedef struct conn {
 } conn;
 
 /* ---- small helpers ------------------------------------------------------------------------------ */
+
+static bool is_post_route(route r) { return r == R_GENERATIONS || r == R_EDITS || r == R_VARIATIONS; }
+
+/* Bodies past this are a 413 (from Content-Length before reading, else when the upload ends). */
+static size_t max_body(route r) { return r == R_GENERATIONS ? IG_API_MAX_BODY_BYTES : IG_API_MAX_EDIT_BODY_BYTES; }
 
 static enum MHD_Result reply(conn *c, struct MHD_Connection *mc, int status, const char *type, const void *data,
                              size_t len, int retry_after_s) {
@@ -195,6 +206,36 @@ static uint64_t client_hash(struct MHD_Connection *mc, const char *key, size_t k
 
 /* ---- GET routes ------------------------------------------------------------------------------------ */
 
+/* ,"parameters":{...}: the extension fields a model takes, their ranges and this model's defaults, as
+ * JSON Schema keywords (README "Extension fields"). */
+static ig_status model_parameters(const ig_served_model *m, ig_api_buf *b) {
+    char line[2048], neg[1100], samplers[256] = "";
+    size_t nl = 0;
+    int n;
+    ig_status st = IG_OK;
+    ig__api_json_escape(m->card.negative_prompt, strlen(m->card.negative_prompt), neg, sizeof neg - 1, &nl);
+    neg[nl] = 0;
+    for (int k = 0; k < IG_SAMPLER_COUNT; k++)
+        if (m->info.samplers & (1u << k))
+            snprintf(samplers + strlen(samplers), sizeof samplers - strlen(samplers), "%s\"%s\"", samplers[0] ? "," : "",
+                     ig_sampler_name((ig_sampler)k));
+    n = snprintf(line, sizeof line,
+                 ",\"parameters\":{"
+                 "\"seed\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":%lld,\"endpoints\":[\"generations\",\"edits\",\"variations\"]},"
+                 "\"negative_prompt\":{\"type\":\"string\",\"maxLength\":32000,\"default\":\"%s\",\"endpoints\":[\"generations\",\"edits\",\"variations\"]},"
+                 "\"steps\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":%d,\"default\":%d,\"quality_defaults\":{\"low\":%d,\"medium\":%d,\"high\":%d},\"endpoints\":[\"generations\",\"edits\",\"variations\"]},"
+                 "\"guidance_scale\":{\"type\":\"number\",\"minimum\":0,\"maximum\":%d,\"default\":%g,\"endpoints\":[\"generations\",\"edits\",\"variations\"]},"
+                 "\"sampler\":{\"type\":\"string\",\"enum\":[%s],\"default\":\"%s\",\"endpoints\":[\"generations\",\"edits\",\"variations\"]},"
+                 "\"strength\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1,\"default\":%g,\"endpoints\":[\"edits\",\"variations\"]}"
+                 "}",
+                 IG_API_SEED_MAX, neg, IG_API_STEPS_MAX, m->card.steps[2], m->card.steps[0], m->card.steps[1],
+                 m->card.steps[2], IG_API_GUIDANCE_MAX, (double)m->card.guidance, samplers,
+                 ig_sampler_name(m->card.sampler), (double)IG_API_STRENGTH_EDIT_LOW);
+    if (n > 0 && (size_t)n < sizeof line) st = ig_api_buf_sink(b, line, (size_t)n);
+    else st = IG_ERR_NOMEM;
+    return st;
+}
+
 static enum MHD_Result get_models(conn *c, struct MHD_Connection *mc, const char *one) {
     ig_server *s = c->s;
     ig_api_buf b = {0};
@@ -211,9 +252,11 @@ static enum MHD_Result get_models(conn *c, struct MHD_Connection *mc, const char
         size_t el = 0;
         ig__api_json_escape(id, strlen(id), esc, sizeof esc - 1, &el);
         esc[el] = 0;
-        int n = snprintf(line, sizeof line, "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"imagine\"}",
+        int n = snprintf(line, sizeof line, "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"imagine\"",
                          !one && i ? "," : "", esc, (long long)s->created);
         st |= ig_api_buf_sink(&b, line, (size_t)n);
+        if (one) st |= model_parameters(&s->models[i < s->n_models ? i : (int)s->table.aliases[i - s->n_models].model], &b);
+        st |= ig_api_buf_sink(&b, "}", 1);
         found = true;
     }
     if (!one) st |= ig_api_buf_sink(&b, "]}", 2);
@@ -324,11 +367,22 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static enum MHD_Result post_generations(conn *c, struct MHD_Connection *mc, const char *key, size_t key_len) {
     ig_server *s = c->s;
     ig_api_error e = {0};
-    ig_api_limits lim = {.max_body_bytes = IG_API_MAX_BODY_BYTES, .url_unavailable = s->store == NULL};
+    ig_api_limits lim = {.max_body_bytes = max_body(c->r), .url_unavailable = s->store == NULL};
     ig_job *j = ig_job_new();
     enum MHD_Result r;
     if (!j) return reply_kind(c, mc, IG_API_ERR_SERVER, "out_of_memory", "Out of memory.");
-    if (ig_api_parse_request(c->body ? c->body : "", c->len, &lim, &s->table, &j->req, &e) != IG_OK) goto refuse;
+    if (c->r == R_GENERATIONS) {
+        if (ig_api_parse_request(c->body ? c->body : "", c->len, &lim, &s->table, &j->req, &e) != IG_OK) goto refuse;
+    } else if (ig_api_parse_edit(c->r == R_EDITS ? IG_API_ROUTE_EDITS : IG_API_ROUTE_VARIATIONS,
+                                 MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "Content-Type"), c->body, c->len, &lim,
+                                 &s->table, &j->req, &e) != IG_OK)
+        goto refuse;
+    if (j->req.has_sampler && !(s->models[j->req.model].info.samplers & (1u << j->req.sampler))) {
+        ig_api_error_set(&e, IG_API_ERR_INVALID_REQUEST, "sampler", "invalid_value",
+                         "Invalid value for 'sampler': '%s' cannot run on the model '%s' (GET /v1/models/%s lists its "
+                         "samplers).", ig_sampler_name(j->req.sampler), j->req.model_id, j->req.model_id);
+        goto refuse;
+    }
     ig__api_clip(c->user, sizeof c->user, j->req.user);
     const char *hit = ig_blocklist_match(s->blocklist, j->req.prompt, j->req.moderation);
     if (hit) {
@@ -417,6 +471,8 @@ static enum MHD_Result count_content_length(void *cls, enum MHD_ValueKind kind, 
 static route route_of(const char *url, const char **arg) {
     *arg = NULL;
     if (!strcmp(url, "/v1/images/generations") || !strcmp(url, "/images/generations")) return R_GENERATIONS;
+    if (!strcmp(url, "/v1/images/edits") || !strcmp(url, "/images/edits")) return R_EDITS;
+    if (!strcmp(url, "/v1/images/variations") || !strcmp(url, "/images/variations")) return R_VARIATIONS;
     if (!strcmp(url, "/v1/models") || !strcmp(url, "/models")) return R_MODELS;
     if (!strncmp(url, "/v1/models/", 11) && url[11]) return *arg = url + 11, R_MODEL;
     if (!strncmp(url, "/v1/images/files/", 17)) return *arg = url + 17, R_FILES;
@@ -449,12 +505,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
             return reply_error(c, mc, &e);
         }
         if (r == R_OTHER) return reply_kind(c, mc, IG_API_ERR_NOT_FOUND, NULL, "Invalid URL: no such route.");
-        if ((r == R_GENERATIONS && !post) || (r != R_GENERATIONS && !get)) {
+        if ((is_post_route(r) && !post) || (!is_post_route(r) && !get)) {
             char m[160];
-            snprintf(m, sizeof m, "Method %.16s is not allowed here; use %s.", method, r == R_GENERATIONS ? "POST" : "GET");
+            snprintf(m, sizeof m, "Method %.16s is not allowed here; use %s.", method, is_post_route(r) ? "POST" : "GET");
             return reply_kind(c, mc, IG_API_ERR_METHOD, NULL, m);
         }
-        if (r == R_GENERATIONS) {
+        if (is_post_route(r)) {
             const char *key;
             size_t kl;
             if (check_auth(c, mc, &key, &kl)) return MHD_YES;
@@ -473,11 +529,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
                 char *end;
                 errno = 0;
                 unsigned long long v = strtoull(cl, &end, 10);
-                if (errno || *end || v > IG_API_MAX_BODY_BYTES) {
+                if (errno || *end || v > max_body(r)) {
                     ig_api_error e = {0};
                     ig_api_error_set(&e, IG_API_ERR_TOO_LARGE, NULL, NULL,
-                                     "The request body is larger than the server accepts (%zu bytes).",
-                                     (size_t)IG_API_MAX_BODY_BYTES);
+                                     "The request body is larger than the server accepts (%zu bytes).", max_body(r));
                     return reply_error(c, mc, &e);
                 }
             }
@@ -489,7 +544,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
         return MHD_YES;
     }
     if (*upload_size) { /* a piece of the body */
-        if (c->too_large || c->len + *upload_size > IG_API_MAX_BODY_BYTES) c->too_large = true;
+        if (c->too_large || c->len + *upload_size > max_body(r)) c->too_large = true;
         else {
             if (c->len + *upload_size + 1 > c->cap) {
                 size_t cap = c->cap ? c->cap : 4096;
@@ -507,11 +562,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     }
     /* the whole request is here */
     switch (r) {
-    case R_GENERATIONS: {
+    case R_GENERATIONS:
+    case R_EDITS:
+    case R_VARIATIONS: {
         if (c->too_large) {
             ig_api_error e = {0};
             ig_api_error_set(&e, IG_API_ERR_TOO_LARGE, NULL, NULL,
-                             "The request body is larger than the server accepts (%zu bytes).", (size_t)IG_API_MAX_BODY_BYTES);
+                             "The request body is larger than the server accepts (%zu bytes).", max_body(r));
             return reply_error(c, mc, &e);
         }
         const char *key;

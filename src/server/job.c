@@ -76,7 +76,8 @@ static ig_api_event event_base(const ig_job *j, ig_api_event_type type, const ig
     return (ig_api_event){.type = type, .bytes = img->data, .n_bytes = img->len, .created_at = (int64_t)time(NULL),
                           .background = j->plan.transparent ? IG_BACKGROUND_TRANSPARENT : IG_BACKGROUND_OPAQUE,
                           .output_format = j->req.output_format, .quality = j->req.quality_tier,
-                          .width = j->req.width, .height = j->req.height};
+                          .width = j->req.width, .height = j->req.height,
+                          .edit = j->req.route == IG_API_ROUTE_EDITS};
 }
 
 static bool push_event(ig_job *j, const ig_api_event *ev) {
@@ -192,6 +193,11 @@ static void run_job(ig_server *s, ig_job *j) {
         gp.width = p->gen_width, gp.height = p->gen_height, gp.n_images = nb;
         gp.n_steps = p->n_steps, gp.guidance = p->guidance, gp.sampler = p->sampler;
         gp.seed = p->seed + (uint64_t)(first / B); /* one generator per batch, as diffusers draws a batch */
+        if (p->img2img) { /* edits and variations: the library fits the image to gen_width x gen_height */
+            gp.init_image = req->image;
+            gp.mask = req->mask;
+            gp.strength = p->strength;
+        }
         gp.progress = on_step, gp.progress_user = &rc;
         rc.first_image = first, rc.n_chunk = nb;
         ig_err err = {0};
@@ -257,7 +263,7 @@ static void run_job(ig_server *s, ig_job *j) {
                                    .background = p->transparent ? IG_BACKGROUND_TRANSPARENT : IG_BACKGROUND_OPAQUE,
                                    .output_format = req->output_format, .quality = req->quality_tier,
                                    .width = req->width, .height = req->height, .images = images, .n_images = (size_t)n,
-                                   .usage = &u};
+                                   .usage = &u, .has_seed = req->has_seed, .seed = p->seed};
         ig_status st = ig_api_write_response(&res, ig_api_buf_sink, &j->body);
         if (st) ig_api_error_from_status(&error, st, "cannot build the response");
     }
@@ -298,10 +304,14 @@ void *ig__worker_main(void *arg) {
             pthread_mutex_unlock(&j->mu);
         } else {
             ig_job_set_running(j);
-            if (!j->plan.seed) j->plan.seed = random_seed();
+            if (!j->plan.seed_fixed) j->plan.seed = random_seed();
             fprintf(stderr, "imagine: job model=%s n=%d %dx%d (drawn %dx%d) steps=%d seed=%llu user=%s\n",
                     j->model->id, j->req.n, j->req.width, j->req.height, j->plan.gen_width, j->plan.gen_height,
                     j->plan.n_steps, (unsigned long long)j->plan.seed, j->req.user[0] ? j->req.user : "-");
+            if (j->plan.img2img)
+                fprintf(stderr, "imagine: job input %dx%d%s strength=%.2f; %d image%s sent, the first edited\n",
+                        j->req.image->width, j->req.image->height, j->req.mask ? " with mask" : "", j->plan.strength,
+                        j->req.n_input_images, j->req.n_input_images > 1 ? "s" : "");
             run_job(s, j);
         }
         ig_job_finish(j);

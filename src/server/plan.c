@@ -154,16 +154,24 @@ ig_status ig_plan_make(const ig_model_card *card, const ig_request *req, bool re
     if (revise) quality = tier == 2 ? ", highly detailed, sharp focus" : tier == 1 ? ", detailed" : "";
     if (!revise) style = "";
     if (card->guidance <= 1.0f) g = card->guidance; /* guidance off stays off */
+    if (req->has_guidance) g = req->guidance_scale;
     plan->transparent = req->background == IG_BACKGROUND_TRANSPARENT;
     const char *bg = plan->transparent ? card->transparent_words : "";
     const size_t len = strlen(req->prompt) + strlen(style) + strlen(quality) + strlen(bg) + 1;
     if (!(plan->prompt = malloc(len))) return ig__fail(err, IG_ERR_NOMEM, "out of memory for the prompt");
     snprintf(plan->prompt, len, "%s%s%s%s", req->prompt, style, quality, bg);
-    plan->negative = card->negative_prompt;
-    plan->n_steps = card->steps[tier];
+    plan->negative = req->negative_prompt ? req->negative_prompt : card->negative_prompt;
+    plan->n_steps = req->steps > 0 ? req->steps : card->steps[tier];
     plan->guidance = g;
-    plan->sampler = card->sampler;
-    plan->seed = seed;
+    plan->sampler = req->has_sampler ? req->sampler : card->sampler;
+    plan->seed = req->has_seed ? req->seed : seed;
+    plan->seed_fixed = req->has_seed;
+    plan->img2img = req->image != NULL;
+    plan->strength = req->strength;
+    if (plan->img2img && req->steps <= 0 && req->strength > 0) {
+        const int n = (int)ceil(plan->n_steps / (double)req->strength - 1e-6);
+        plan->n_steps = n > IG_API_STEPS_MAX ? IG_API_STEPS_MAX : n;
+    }
     ig_plan_native_size(card->native, card->multiple, req->width, req->height, &plan->gen_width, &plan->gen_height);
     /* previews spread evenly over the steps, never after the last (that one is the final image) */
     for (int j = 0; req->stream && j < req->partial_images; j++) {

@@ -19,6 +19,11 @@
  * requested aspect, sides rounded to what the UNet takes (multiples of 64 for SD), then the centre
  * of the requested aspect is cut out (a few pixels at most, never a stretch) and resized to exactly
  * the requested pixels (Lanczos down, Catmull-Rom up).
+ * Extension fields (api/request.h) override the tables: steps, guidance_scale (style's factor is then
+ * not applied), sampler, negative_prompt, seed. Image to image (edits, variations) runs
+ * int(n_steps * strength) steps of n_steps, as diffusers does, so without an explicit `steps` the
+ * tier's steps are divided by the strength (at most 150): the denoising steps actually run stay
+ * the tier's (turbo low at strength 0.5: 2 steps scheduled, 1 run).
  */
 #ifndef IG_SERVER_PLAN_H
 #define IG_SERVER_PLAN_H
@@ -46,6 +51,9 @@ typedef struct ig_plan {
     ig_sampler sampler;
     bool transparent;
     uint64_t seed;
+    bool seed_fixed;       /* the request's seed (then 0 is a seed, not "draw one") */
+    bool img2img;          /* edits and variations: req.image is the init image, req.mask the mask */
+    float strength;        /* with img2img */
     int n_partials;        /* partial previews that will be sent, <= req.partial_images */
     int partial_after[3];  /* after which step (1-based) each preview is made */
 } ig_plan;

@@ -39,7 +39,13 @@ cases_main() {
     t 'GET /metrics' 200 'H:content-type: text/plain; version=0.0.4' 'imagine_queue_depth 0' -- "$A/metrics"
     t 'GET / → 404' 404 $(err - -) -- "$A/"
     t 'GET /v2/anything → 404' 404 $(err - -) -- "$A/v2/anything"
-    t 'POST /v1/images/edits → 404' 404 $(err - -) -- -X POST -d '{"prompt":"x"}' "$A/v1/images/edits"
+    t 'POST /v1/images/edits with JSON → 400' 400 $(err invalid_content_type -) 'multipart/form-data' -- \
+        -X POST -H 'Content-Type: application/json' -d '{"prompt":"x"}' "$A/v1/images/edits"
+    t 'GET /v1/images/edits → 405' 405 $(err method_not_allowed -) -- "$A/v1/images/edits"
+    t 'GET /v1/images/variations → 405' 405 $(err method_not_allowed -) -- "$A/images/variations"
+    t 'GET /v1/models/sd1 lists the extension parameters' 200 '"parameters":{"seed":{"type":"integer","minimum":0' \
+        '"steps":{"type":"integer","minimum":1,"maximum":150' '"guidance_scale":{"type":"number"' '"sampler":{"type":"string","enum":[' \
+        '"strength":{"type":"number","minimum":0,"maximum":1' -- "$A/v1/models/sd1"
     t 'POST /v1/images/generations/ (slash) → 404' 404 $(err - -) -- -X POST -d '{"prompt":"x"}' "$A/v1/images/generations/"
     t 'GET /v1/images/generations → 405' 405 $(err method_not_allowed -) -- "$A/v1/images/generations"
     t 'PUT /v1/images/generations → 405' 405 $(err method_not_allowed -) -- -X PUT -d '{}' "$A/v1/images/generations"
@@ -171,7 +177,22 @@ cases_main() {
 
     # ---- fields that are not there ----
     t 'unknown field' 400 $(err unknown_parameter foo) "'foo'" -- $(gen '{"prompt":"x","foo":1}')
-    t 'unknown field (null)' 400 $(err unknown_parameter seed) -- $(gen '{"prompt":"x","seed":null}')
+    t 'unknown field (null)' 400 $(err unknown_parameter seeds) -- $(gen '{"prompt":"x","seeds":null}')
+    t 'strength on generations' 400 $(err unknown_parameter strength) -- $(gen '{"prompt":"x","strength":0.5}')
+
+    # ---- extension fields ----
+    t 'seed is repeated' 200 '"seed":42' '"b64_json":"' -- $(gen '{"prompt":"a cat","seed":42,"steps":2,"sampler":"euler","guidance_scale":2,"negative_prompt":"dog",'"$tiny"'}')
+    local first=$LAST
+    t 'seed again' 200 '"seed":42' -- $(gen '{"prompt":"a cat","seed":42,"steps":2,"sampler":"euler","guidance_scale":2,"negative_prompt":"dog",'"$tiny"'}')
+    if [ "$(sed 's/"created":[0-9]*//' "$first.body")" = "$(sed 's/"created":[0-9]*//' "$LAST.body")" ]; then pass
+    else fail 'same seed, byte-identical images' "the two responses differ"; fi
+    t 'seed out of range' 400 $(err integer_above_max_value seed) -- $(gen '{"prompt":"x","seed":9007199254740992}')
+    t 'steps 0' 400 $(err integer_below_min_value steps) -- $(gen '{"prompt":"x","steps":0}')
+    t 'guidance_scale as a string' 400 $(err invalid_type guidance_scale) -- $(gen '{"prompt":"x","guidance_scale":"7"}')
+    t 'unknown sampler' 400 $(err invalid_value sampler) "'euler_a'" -- $(gen '{"prompt":"x","sampler":"ddim"}')
+
+    # ---- edits and variations: every malformed multipart body is a 400 naming its param ----
+    edits_cases
     for f in image mask input_fidelity; do
         t "edits-only field $f" 400 $(err unknown_parameter $f) '/v1/images/edits' -- $(gen '{"prompt":"x","'$f'":"a"}')
     done
@@ -264,4 +285,38 @@ cases_auth() {
     t 'rate: a bad request is still a 400' 400 $(err invalid_value size) -- "$G" -H "$J" -H "$K" -d '{"prompt":"x","size":"1x1"}'
     t 'rate: other keys are not limited' 200 '"b64_json":"' -- \
         "$G" -H "$J" -H 'Authorization: Bearer sk-e2e-file' -d '{"prompt":"a cat",'"$tiny"'}'
+}
+
+# The multipart refusals of /v1/images/edits and /variations (issue 15 item 3), on server A. Images come
+# from a generation made here (a 64x64 PNG), a 32x32 one for the mask of another size.
+edits_cases() {
+    local IFS=$'\n' img=$T/bodies/in.png small=$T/bodies/small.png big=$T/bodies/big.bin i
+    local E=$A/v1/images/edits V=$A/v1/images/variations
+    # through t, so that /metrics' expected counts include them
+    t 'edits: an input image' 200 '"b64_json":"' -- $(gen '{"prompt":"a cat","size":"64x64","quality":"low","seed":1}')
+    sed 's/.*"b64_json":"\([^"]*\)".*/\1/' "$LAST.body" | base64 -d >"$img"
+    t 'edits: a 128x64 image' 200 '"b64_json":"' -- $(gen '{"prompt":"a dog","size":"128x64","quality":"low"}')
+    sed 's/.*"b64_json":"\([^"]*\)".*/\1/' "$LAST.body" | base64 -d >"$small"
+    t 'edits: no boundary' 400 $(err invalid_content_type -) -- -H 'Content-Type: multipart/form-data' --data-binary 'x' "$E"
+    t 'edits: truncated part' 400 $(err invalid_multipart prompt) -- -H 'Content-Type: multipart/form-data; boundary=zz' \
+        --data-binary $'--zz\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na cat' "$E"
+    t 'edits: no image' 400 $(err missing_required_parameter image) -- -F prompt=x "$E"
+    t 'edits: no prompt' 400 $(err missing_required_parameter prompt) -- -F "image=@$img" "$E"
+    t 'edits: a part that is not an image' 400 $(err invalid_image image) -- -F "image=@$T/keys" -F prompt=x "$E"
+    t 'edits: a mask of another size' 400 $(err invalid_value mask) '64x64' -- -F "image=@$img" -F "mask=@$small" -F prompt=x "$E"
+    t 'edits: 17 images' 400 $(err too_many_images image) -- $(for i in $(seq 17); do printf '%s\n' -F "image[]=@$img"; done) -F prompt=x "$E"
+    t 'edits: a field given twice' 400 $(err duplicate_parameter prompt) -- -F "image=@$img" -F prompt=x -F prompt=y "$E"
+    t 'edits: image given twice' 400 $(err duplicate_parameter image) -- -F "image=@$img" -F "image=@$img" -F prompt=x "$E"
+    t 'edits: bad n' 400 $(err integer_above_max_value n) -- -F "image=@$img" -F prompt=x -F n=11 "$E"
+    t 'edits: bad input_fidelity' 400 $(err invalid_value input_fidelity) -- -F "image=@$img" -F prompt=x -F input_fidelity=max "$E"
+    t 'edits: style is not an edits field' 400 $(err unknown_parameter style) -- -F "image=@$img" -F prompt=x -F style=vivid "$E"
+    t 'edits: strength 2' 400 $(err decimal_above_max_value strength) -- -F "image=@$img" -F prompt=x -F strength=2 "$E"
+    t 'edits: body over the limit (Content-Length) → 413' 413 $(err request_too_large -) 'U:0' -- \
+        -H 'Content-Type: multipart/form-data; boundary=zz' -H 'Content-Length: 900000000' -H 'Expect: 100-continue' \
+        --data-binary 'x' "$E"
+    head -c $((50 * 1048576 + 1)) /dev/zero >"$big"
+    t 'edits: an image over 50 MiB' 400 $(err image_too_large image) -- -F "image=@$big" -F prompt=x "$E"
+    rm -f "$big"
+    t 'variations: prompt is not a variations field' 400 $(err unknown_parameter prompt) -- -F "image=@$img" -F prompt=x "$V"
+    t 'variations: no image' 400 $(err missing_required_parameter image) -- -F n=1 "$V"
 }

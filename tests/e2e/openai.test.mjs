@@ -109,10 +109,10 @@ test('openai: errors map to the SDK classes (404 model, moderation, unknown fiel
     return true;
   });
   // the SDK forwards what it does not know (CLIENTS.md): the server names it
-  await assert.rejects(client.images.generate({ prompt: 'an otter', seed: 42 }), (e) => {
+  await assert.rejects(client.images.generate({ prompt: 'an otter', seeds: 42 }), (e) => {
     assert.ok(e instanceof OpenAI.BadRequestError);
     assert.equal(e.code, 'unknown_parameter');
-    assert.equal(e.param, 'seed');
+    assert.equal(e.param, 'seeds');
     return true;
   });
 });

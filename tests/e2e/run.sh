@@ -131,6 +131,8 @@ route_of() {
     p=${p%%\?*}
     case $p in
     /v1/images/generations | /images/generations) echo generations ;;
+    /v1/images/edits | /images/edits) echo edits ;;
+    /v1/images/variations | /images/variations) echo variations ;;
     /v1/models | /models) echo models ;;
     /v1/models/?*) echo models ;;
     /v1/images/files/*) echo files ;;
@@ -309,7 +311,7 @@ if [ "$NODE" != 1 ]; then
         IMAGINE_E2E_KEY_GRADIENT=sk-e2e-gradient \
         node --test --test-reporter=spec --test-reporter-destination=stdout \
         --test-reporter=tap --test-reporter-destination="$T/node.tap" \
-        api.test.mjs openai.test.mjs gradient.test.mjs) &
+        api.test.mjs openai.test.mjs gradient.test.mjs edits.test.mjs) &
     BG+=($!)
     wait $!
     node_rc=$?

@@ -17,7 +17,7 @@ FUZZ_SAVED_GOAL := $(.DEFAULT_GOAL)
 FUZZ_CC      ?= clang
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_SECONDS ?= 60
-FUZZ_NAMES   := request safetensors config bpe
+FUZZ_NAMES   := request safetensors config bpe multipart
 FUZZ_ONLY    ?= $(FUZZ_NAMES)
 FUZZ_SAN     ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # The Makefile's flags (-std=c11 -fopenmp -D_GNU_SOURCE -Iinclude -Isrc), at -O1 as `make debug` uses.
@@ -36,6 +36,7 @@ FUZZ_MAXLEN_request     = 8192
 FUZZ_MAXLEN_safetensors = 4096
 FUZZ_MAXLEN_config      = 4096
 FUZZ_MAXLEN_bpe         = 2048
+FUZZ_MAXLEN_multipart   = 16384
 
 .PHONY: fuzz fuzz-run fuzz-clean
 
@@ -59,7 +60,7 @@ fuzz-run: $(FUZZ_ONLY:%=$(FUZZ_BUILD)/fuzz_%)
 	  bin=$(FUZZ_BUILD)/fuzz_$$h; art=$(FUZZ_BUILD)/artifacts/$$h; tmp=$$(mktemp -d); \
 	  mkdir -p $$art; dict=tests/fuzz/dict/$$h.dict; \
 	  maxlen=$$(case $$h in request) echo $(FUZZ_MAXLEN_request);; safetensors) echo $(FUZZ_MAXLEN_safetensors);; \
-	    config) echo $(FUZZ_MAXLEN_config);; *) echo $(FUZZ_MAXLEN_bpe);; esac); \
+	    config) echo $(FUZZ_MAXLEN_config);; multipart) echo $(FUZZ_MAXLEN_multipart);; *) echo $(FUZZ_MAXLEN_bpe);; esac); \
 	  echo "== fuzz $$h: $(FUZZ_SECONDS) s, -max_len=$$maxlen"; \
 	  $$bin -max_total_time=$(FUZZ_SECONDS) -max_len=$$maxlen -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=1 -artifact_prefix=$$art/ $$( [ -f $$dict ] && echo -dict=$$dict ) \

@@ -65,6 +65,7 @@ export function decodePng(buf) {
   const bpp = channels, stride = width * bpp;
   if (raw.length !== height * (stride + 1)) throw new Error(`PNG data is ${raw.length} bytes, want ${height * (stride + 1)}`);
   let prev = Buffer.alloc(stride);
+  const rows = [];
   const alpha = hasAlpha ? { zero: 0, full: 0, partial: 0 } : null;
   for (let y = 0; y < height; y++) {
     const filter = raw[y * (stride + 1)];
@@ -94,8 +95,10 @@ export function decodePng(buf) {
         else alpha.partial++;
       }
     prev = line;
+    rows.push(line);
   }
   out.alpha = alpha;
+  out.pixels = Buffer.concat(rows); // rows top to bottom, channels interleaved
   return out;
 }
 
