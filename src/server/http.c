@@ -15,6 +15,7 @@
  *   GET  /v1/images/files/{32 hex}.{png|jpeg|webp}     url images, no key needed (the name is the secret)
  *   GET  /health                                       {"status":"ok"|"loading"|"stopping"}
  *   GET  /metrics                                      Prometheus text
+ *   GET  /, /playground, /playground.{js,css}, /favicon.svg   the playground page (page.c), no key
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -30,6 +31,7 @@
 
 #include "common.h"
 #include "server/metrics.h"
+#include "server/page.h"
 #include "server/queue.h"
 #include "server/server.h"
 
@@ -40,13 +42,15 @@ typedef enum route {
     R_FILES,
     R_HEALTH,
     R_METRICS,
+    R_PAGE,
     R_OTHER,
 } route;
 
 /* Connections libmicrohttpd accepts past --max-connections, to answer them 503 at once. */
 #define HTTP_SPARE_CONNECTIONS 8
 
-static const char *const route_labels[] = {"generations", "models", "models", "files", "health", "metrics", "other"};
+static const char *const route_labels[] = {"generations", "models", "models", "files", "health", "metrics",
+                                            "playground", "other"};
 
 /* Per-request state, kept in *con_cls. */
 typedef struct conn {
@@ -249,6 +253,28 @@ static enum MHD_Result get_file(conn *c, struct MHD_Connection *mc, const char *
     return ok;
 }
 
+/* The playground's files: the same bytes to everyone, so they reveal nothing but the page; the page
+ * asks for the key itself, in the browser. */
+static enum MHD_Result get_page(conn *c, struct MHD_Connection *mc, const char *url) {
+    const ig_page_file *f = ig__page_find(c->s->page, url, NULL);
+    if (!f) return reply_kind(c, mc, IG_API_ERR_NOT_FOUND, NULL, "The playground page is not installed on this server.");
+    const char *inm = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "If-None-Match");
+    const bool same = inm && !strcmp(inm, f->etag);
+    struct MHD_Response *r = MHD_create_response_from_buffer(same ? 0 : f->len, same ? NULL : f->data,
+                                                             MHD_RESPMEM_PERSISTENT); /* lives until stop */
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", f->type);
+    MHD_add_response_header(r, "Content-Security-Policy", IG_PAGE_CSP);
+    MHD_add_response_header(r, "Cache-Control", "no-cache"); /* revalidate: a new build's page shows at once */
+    MHD_add_response_header(r, "ETag", f->etag);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    c->status = same ? 304 : 200;
+    enum MHD_Result ok = MHD_queue_response(mc, (unsigned)c->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 /* ---- generations ------------------------------------------------------------------------------------ */
 
 /* "http://host[:port]" for url responses: --public-url, else the request's Host when it is a plain
@@ -422,7 +448,9 @@ static route route_of(const char *url, const char **arg) {
     if (!strncmp(url, "/v1/images/files/", 17)) return *arg = url + 17, R_FILES;
     if (!strcmp(url, "/health")) return R_HEALTH;
     if (!strcmp(url, "/metrics")) return R_METRICS;
-    return R_OTHER;
+    int page = 0;
+    ig__page_find(NULL, url, &page);
+    return page ? R_PAGE : R_OTHER;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
@@ -527,6 +555,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
         return get_models(c, mc, r == R_MODEL ? arg : NULL);
     }
     case R_FILES: return get_file(c, mc, arg);
+    case R_PAGE: return get_page(c, mc, url);
     case R_HEALTH: {
         const char *st = s->stopping ? "stopping" : s->ready ? "ok" : "loading";
         char b[96];
@@ -574,6 +603,7 @@ static void log_mhd(void *cls, const char *fmt, va_list ap) {
 ig_status ig__http_start(ig_server *s, ig_err *err) {
     if (!s->rate_slots && !(s->rate_slots = calloc(RATE_SLOTS, sizeof *s->rate_slots)))
         return ig__fail(err, IG_ERR_NOMEM, "out of memory");
+    if (!s->page) s->page = ig__page_load(); /* NULL (logged) without assets/playground: the API still serves */
     struct sockaddr_in a4 = {0};
     struct sockaddr_in6 a6 = {0};
     struct sockaddr *sa;
@@ -612,4 +642,6 @@ void ig__http_stop(ig_server *s) {
     s->http = NULL;
     free(s->rate_slots);
     s->rate_slots = NULL;
+    ig__page_free(s->page);
+    s->page = NULL;
 }

@@ -37,7 +37,12 @@ cases_main() {
     t 'GET /v1/models/{unknown}' 404 $(err model_not_found model) -- "$A/v1/models/nope"
     t 'GET /v1/models/ (no id)' 404 $(err - -) -- "$A/v1/models/"
     t 'GET /metrics' 200 'H:content-type: text/plain; version=0.0.4' 'imagine_queue_depth 0' -- "$A/metrics"
-    t 'GET / → 404' 404 $(err - -) -- "$A/"
+    t 'GET / → the playground page' 200 'id="prompt"' 'H:content-type: text/html' "H:content-security-policy: default-src 'none'" \
+        'H:cache-control: no-cache' -- "$A/"
+    t 'HEAD /playground' 200 'H:content-type: text/html' -- -I "$A/playground"
+    t 'GET /playground.js' 200 'H:content-type: text/javascript' '/v1/images/generations' -- "$A/playground.js"
+    t 'POST / → 405' 405 $(err method_not_allowed -) -- -X POST -d '{}' "$A/"
+    t 'GET /playground/ → 404' 404 $(err - -) -- "$A/playground/"
     t 'GET /v2/anything → 404' 404 $(err - -) -- "$A/v2/anything"
     t 'POST /v1/images/edits → 404' 404 $(err - -) -- -X POST -d '{"prompt":"x"}' "$A/v1/images/edits"
     t 'POST /v1/images/generations/ (slash) → 404' 404 $(err - -) -- -X POST -d '{"prompt":"x"}' "$A/v1/images/generations/"
@@ -219,6 +224,8 @@ cases_auth() {
     t 'wrong key → 401' 401 $(err invalid_api_key -) -- "$G" -H "$J" -H 'Authorization: Bearer sk-wrong' -d '{"prompt":"x"}'
     t 'a prefix of the key → 401' 401 $(err invalid_api_key -) -- "$G" -H "$J" -H 'Authorization: Bearer sk-e2e-mai' -d '{"prompt":"x"}'
     t 'the key and more → 401' 401 $(err invalid_api_key -) -- "$G" -H "$J" -H 'Authorization: Bearer sk-e2e-mainX' -d '{"prompt":"x"}'
+    t 'the page needs no key' 200 'id="generate"' '!sk-e2e' -- "$B/"
+    t 'the page script needs no key' 200 'localStorage' '!sk-e2e' -- "$B/playground.js"
     t 'auth comes before validation' 401 $(err missing_api_key -) -- "$G" -H "$J" -d '{"n":0}'
     t 'auth comes before the 413' 401 $(err missing_api_key -) -- "$G" -H 'Expect: 100-continue' --data-binary "@$(body over_1mib)"
     t 'right key → 200 (no revision: revised_prompt is the prompt)' 200 '"b64_json":"' '"revised_prompt":"a cat"' -- \
