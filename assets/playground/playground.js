@@ -257,6 +257,7 @@ async function generate(ev) {
 function init() {
   const key = $('key');
   try { key.value = localStorage.getItem(KEY_STORE) || ''; } catch { /* storage off: type it each time */ }
+  $('keybox').open = key.value !== ''; // a key in use is shown as such
   key.addEventListener('change', () => {
     try { localStorage.setItem(KEY_STORE, key.value.trim()); } catch { /* ignored */ }
     loadModels();
