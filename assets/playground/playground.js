@@ -33,7 +33,7 @@ async function apiError(res) {
   return Object.assign(new Error(message), { status: res.status, retryAfter: res.headers.get('Retry-After') });
 }
 
-function showError(e) {
+function showError(e, from = '') {
   let text = e.message || String(e);
   if (e.status) text = `${e.status}: ${text}`;
   if (e.status === 401) {
@@ -43,6 +43,7 @@ function showError(e) {
   if (e.status === 429 && e.retryAfter) text += ` Retry after ${e.retryAfter} s.`;
   $('error').textContent = text;
   $('error').hidden = false;
+  $('error').dataset.from = from; // 'models': cleared once the models list
 }
 
 function clearError() {
@@ -62,8 +63,7 @@ async function loadModels() {
     if (list.includes(want)) sel.value = want;
     if ($('error').dataset.from === 'models') clearError();
   } catch (e) {
-    showError(e);
-    $('error').dataset.from = 'models';
+    showError(e, 'models');
   }
   await loadParams();
 }

@@ -40,10 +40,10 @@ for (const [what, p] of [['imagine binary', BIN], ['tiny model', path.join(MODEL
 
 const servers = [];
 
-async function startServer(name, args) {
+async function startServer(name, args, extraEnv = {}) {
   const portFile = path.join(T, `${name}.port`);
   const log = fs.openSync(path.join(T, `${name}.log`), 'w');
-  const env = { ...process.env, OMP_NUM_THREADS: '1' };
+  const env = { ...process.env, OMP_NUM_THREADS: '1', ...extraEnv };
   delete env.IMAGINE_API_KEY;
   const proc = spawn(BIN, ['serve', '--host', '127.0.0.1', '--port', '0', '--port-file', portFile,
     '--data-dir', path.join(T, `${name}-data`), '--model', `sd1=${MODEL}`, ...args], { env, stdio: ['ignore', log, log] });
@@ -249,6 +249,8 @@ test('cancel closes the stream and the server stops the job', { timeout: 90_000 
   await page.waitForSelector('#model option[value="sd1"]', { state: 'attached' });
   // 10 images of 1024x1024 at 30 steps: many seconds on the tiny model, stopped long before
   await fill(page, { size: '1024x1024', quality: 'high', n: '10', previews: '3' });
+  const jobsDone = () => (fs.readFileSync(path.join(T, 'A.log'), 'utf8').match(/^imagine: job done /gm) || []).length;
+  const before = jobsDone();
   await page.click('#generate');
   await page.waitForFunction(async () => (await (await fetch('/health')).json()).queue_depth === 1);
   await page.click('#cancel');
@@ -263,6 +265,7 @@ test('cancel closes the stream and the server stops the job', { timeout: 90_000 
     assert.ok(Date.now() - t0 < 20_000, 'the job still runs 20 s after cancel');
     await new Promise((r) => setTimeout(r, 100));
   }
+  assert.equal(jobsDone(), before, 'the job was stopped, not finished (no "job done" in the log)');
   await context.close();
 });
 
@@ -341,4 +344,19 @@ test('extension fields: shown and sent only when /v1/models/{id} lists them in `
   await done(page);
   assert.ok(!('seed' in posts.at(-1)) && !('negative_prompt' in posts.at(-1)));
   await context.close();
+});
+
+test('without assets/playground: a startup warning, and / is a JSON 404, the API still serves', { timeout: 60_000 }, async () => {
+  const empty = path.join(T, 'no-assets');
+  fs.mkdirSync(empty, { recursive: true });
+  const C = await startServer('C', ['--no-warmup'], { IMAGINE_ASSETS: empty });
+  const log = fs.readFileSync(path.join(T, 'C.log'), 'utf8');
+  assert.match(log, /warning: no playground page: cannot read .*no-assets\/playground\/index\.html \(No such file or directory\); GET \/ answers 404/);
+  const res = await fetch(C.url + '/');
+  assert.equal(res.status, 404);
+  assert.match(res.headers.get('content-type'), /^application\/json/);
+  const { error } = await res.json();
+  assert.equal(error.message, 'The playground page is not installed on this server.');
+  assert.equal((await fetch(C.url + '/v1/models')).status, 200);
+  C.proc.kill('SIGTERM');
 });
