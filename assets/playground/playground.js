@@ -197,7 +197,7 @@ async function generate(ev) {
   const secs = () => (performance.now() - t0) / 1000;
   const progress = $('progress');
   progress.removeAttribute('value'); // indeterminate until the first event
-  progress.max = total;
+  progress.max = Number.isFinite(total) && total > 0 ? total : 1;
   const tick = () => { $('status').textContent = `${phase} · ${secs().toFixed(1)} s`; };
   tick();
   const timer = setInterval(tick, 100);
@@ -206,12 +206,12 @@ async function generate(ev) {
     phase = what;
     tick();
   };
-  running = new AbortController();
+  const ctrl = (running = new AbortController());
   setBusy(true);
   let images = 0;
   try {
     const res = await fetch('/v1/images/generations', {
-      method: 'POST', headers: authHeaders(true), body: JSON.stringify(body), signal: running.signal,
+      method: 'POST', headers: authHeaders(true), body: JSON.stringify(body), signal: ctrl.signal,
     });
     if (!res.ok) throw await apiError(res);
     if (body.stream) {
@@ -247,6 +247,7 @@ async function generate(ev) {
       showError(e.name === 'TypeError' && !e.status ? new Error('Could not reach the server: ' + e.message) : e);
     }
   } finally {
+    ctrl.abort(); // a stream left open by an error event or a bad frame is closed too
     clearInterval(timer);
     $('status').textContent = phase;
     running = null;

@@ -257,7 +257,8 @@ static enum MHD_Result get_file(conn *c, struct MHD_Connection *mc, const char *
  * asks for the key itself, in the browser. */
 static enum MHD_Result get_page(conn *c, struct MHD_Connection *mc, const char *url) {
     const ig_page_file *f = ig__page_find(c->s->page, url, NULL);
-    if (!f) return reply_kind(c, mc, IG_API_ERR_NOT_FOUND, NULL, "The playground page is not installed on this server.");
+    if (!f)
+        return reply_kind(c, mc, IG_API_ERR_NOT_FOUND, NULL, "The playground page is not installed on this server.");
     const char *inm = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "If-None-Match");
     const bool same = inm && !strcmp(inm, f->etag);
     struct MHD_Response *r = MHD_create_response_from_buffer(same ? 0 : f->len, same ? NULL : f->data,
@@ -594,6 +595,26 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
     *con_cls = NULL;
 }
 
+static int hex_digit(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* libmicrohttpd's own "%HH" decoding, except that %00 stays as written: a NUL would end the path
+ * early, so "/%00" would be read as "/" (the page) and "/health%00x" as "/health". */
+static size_t unescape(void *cls, struct MHD_Connection *mc, char *s) {
+    char *w = s;
+    (void)cls, (void)mc;
+    for (const char *r = s; *r;) {
+        const int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0 && (hi | lo)) *w++ = (char)(hi * 16 + lo), r += 3;
+        else *w++ = *r++;
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
 static void log_mhd(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     fputs("imagine: http: ", stderr);
@@ -619,7 +640,8 @@ ig_status ig__http_start(ig_server *s, ig_err *err) {
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s->opt.port, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->opt.max_connections + HTTP_SPARE_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+        (unsigned)s->opt.max_connections + HTTP_SPARE_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!d) return ig__fail(err, IG_ERR_IO, "cannot listen on %s:%d: %s", s->opt.host, s->opt.port, strerror(errno));
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     if (di && di->port) s->opt.port = di->port;

@@ -43,6 +43,7 @@ cases_main() {
     t 'GET /playground.js' 200 'H:content-type: text/javascript' '/v1/images/generations' -- "$A/playground.js"
     t 'POST / → 405' 405 $(err method_not_allowed -) -- -X POST -d '{}' "$A/"
     t 'GET /playground/ → 404' 404 $(err - -) -- "$A/playground/"
+    t 'GET /%00 → 404, not the page (a NUL does not end the path)' 404 $(err - -) -- "$A/%00"
     t 'GET /v2/anything → 404' 404 $(err - -) -- "$A/v2/anything"
     t 'POST /v1/images/edits → 404' 404 $(err - -) -- -X POST -d '{"prompt":"x"}' "$A/v1/images/edits"
     t 'POST /v1/images/generations/ (slash) → 404' 404 $(err - -) -- -X POST -d '{"prompt":"x"}' "$A/v1/images/generations/"
