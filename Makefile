@@ -35,12 +35,13 @@ help:
 	@echo "make            build build/libimagine.a and build/imagine (oneDNN 2.x, OpenMP)"
 	@echo "make test       build and run every unit test (reads ../shared, override with SHARED=)"
 	@echo "make e2e        end-to-end: imagine serve on the tiny models, curl + the openai/gradient npm clients"
+	@echo "make browser    the playground page in headless Chromium (playwright-core), screenshot in build/"
 	@echo "make hostile    10 000+ hostile requests, limits and faults (truncated models, full disk, OOM) against imagine serve"
 	@echo "make fuzz       build the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/"
 	@echo "make fuzz-run   run each harness FUZZ_SECONDS (60) on tests/fuzz/corpus, then tests/fuzz/regressions"
 	@echo "make debug      unit and end-to-end tests under ASan + UBSan + LeakSanitizer, in build-debug/"
 	@echo "make run        install missing Debian packages, build, imagine serve on 127.0.0.1:8080 (SERVE_ARGS=...)"
-	@echo "make check      install missing Debian packages, then make test, e2e, hostile, debug and fuzz-run (what CI runs)"
+	@echo "make check      install missing Debian packages, then make test, lib-check, e2e, browser, hostile, debug and fuzz-run (what CI runs)"
 	@echo "make examples   build/examples/txt2img, the library's example program (examples/txt2img.c)"
 	@echo "make shared     build/libimagine.so (only the public ig_ functions of include/imagine.h exported)"
 	@echo "make install    imagine, imagine.h, libimagine.a/.so, imagine.pc and the assets under PREFIX (/usr/local)"
@@ -133,6 +134,7 @@ check: deps
 	$(MAKE) test
 	$(MAKE) lib-check
 	$(MAKE) e2e
+	$(MAKE) browser
 	$(MAKE) hostile
 	$(MAKE) debug
 	$(MAKE) fuzz-run
@@ -157,6 +159,7 @@ clean:
 	rm -rf build build-debug build-fuzz
 
 include tests/e2e/e2e.mk
+include tests/browser/browser.mk
 include tests/fuzz/fuzz.mk
 include tests/hostile/hostile.mk
 

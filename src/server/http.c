@@ -18,6 +18,7 @@
  *   GET  /v1/images/files/{32 hex}.{png|jpeg|webp}     url images, no key needed (the name is the secret)
  *   GET  /health                                       {"status":"ok"|"loading"|"stopping"}
  *   GET  /metrics                                      Prometheus text
+ *   GET  /, /playground, /playground.{js,css}, /favicon.svg   the playground page (page.c), no key
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include "api/edits.h"
 #include "common.h"
 #include "server/metrics.h"
+#include "server/page.h"
 #include "server/queue.h"
 #include "server/server.h"
 
@@ -46,13 +48,15 @@ typedef enum route {
     R_FILES,
     R_HEALTH,
     R_METRICS,
+    R_PAGE,
     R_OTHER,
 } route;
 
 /* Connections libmicrohttpd accepts past --max-connections, to answer them 503 at once. */
 #define HTTP_SPARE_CONNECTIONS 8
 
-static const char *const route_labels[] = {"generations", "edits", "variations", "models", "models", "files", "health", "metrics", "other"};
+static const char *const route_labels[] = {"generations", "edits", "variations", "models", "models", "files",
+                                            "health", "metrics", "playground", "other"};
 
 /* Per-request state, kept in *con_cls. */
 typedef struct conn {
@@ -292,6 +296,29 @@ static enum MHD_Result get_file(conn *c, struct MHD_Connection *mc, const char *
     return ok;
 }
 
+/* The playground's files: the same bytes to everyone, so they reveal nothing but the page; the page
+ * asks for the key itself, in the browser. */
+static enum MHD_Result get_page(conn *c, struct MHD_Connection *mc, const char *url) {
+    const ig_page_file *f = ig__page_find(c->s->page, url, NULL);
+    if (!f)
+        return reply_kind(c, mc, IG_API_ERR_NOT_FOUND, NULL, "The playground page is not installed on this server.");
+    const char *inm = MHD_lookup_connection_value(mc, MHD_HEADER_KIND, "If-None-Match");
+    const bool same = inm && !strcmp(inm, f->etag);
+    struct MHD_Response *r = MHD_create_response_from_buffer(same ? 0 : f->len, same ? NULL : f->data,
+                                                             MHD_RESPMEM_PERSISTENT); /* lives until stop */
+    if (!r) return MHD_NO;
+    MHD_add_response_header(r, "Content-Type", f->type);
+    MHD_add_response_header(r, "Content-Security-Policy", IG_PAGE_CSP);
+    MHD_add_response_header(r, "Cache-Control", "no-cache"); /* revalidate: a new build's page shows at once */
+    MHD_add_response_header(r, "ETag", f->etag);
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+    c->status = same ? 304 : 200;
+    enum MHD_Result ok = MHD_queue_response(mc, (unsigned)c->status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
 /* ---- generations ------------------------------------------------------------------------------------ */
 
 /* "http://host[:port]" for url responses: --public-url, else the request's Host when it is a plain
@@ -478,7 +505,9 @@ static route route_of(const char *url, const char **arg) {
     if (!strncmp(url, "/v1/images/files/", 17)) return *arg = url + 17, R_FILES;
     if (!strcmp(url, "/health")) return R_HEALTH;
     if (!strcmp(url, "/metrics")) return R_METRICS;
-    return R_OTHER;
+    int page = 0;
+    ig__page_find(NULL, url, &page);
+    return page ? R_PAGE : R_OTHER;
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
@@ -584,6 +613,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
         return get_models(c, mc, r == R_MODEL ? arg : NULL);
     }
     case R_FILES: return get_file(c, mc, arg);
+    case R_PAGE: return get_page(c, mc, url);
     case R_HEALTH: {
         const char *st = s->stopping ? "stopping" : s->ready ? "ok" : "loading";
         char b[96];
@@ -622,6 +652,26 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
     *con_cls = NULL;
 }
 
+static int hex_digit(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    return ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* libmicrohttpd's own "%HH" decoding, except that %00 stays as written: a NUL would end the path
+ * early, so "/%00" would be read as "/" (the page) and "/health%00x" as "/health". */
+static size_t unescape(void *cls, struct MHD_Connection *mc, char *s) {
+    char *w = s;
+    (void)cls, (void)mc;
+    for (const char *r = s; *r;) {
+        const int hi = r[0] == '%' ? hex_digit(r[1]) : -1, lo = hi >= 0 ? hex_digit(r[2]) : -1;
+        if (lo >= 0 && (hi | lo)) *w++ = (char)(hi * 16 + lo), r += 3;
+        else *w++ = *r++;
+    }
+    *w = 0;
+    return (size_t)(w - s);
+}
+
 static void log_mhd(void *cls, const char *fmt, va_list ap) {
     (void)cls;
     fputs("imagine: http: ", stderr);
@@ -631,6 +681,7 @@ static void log_mhd(void *cls, const char *fmt, va_list ap) {
 ig_status ig__http_start(ig_server *s, ig_err *err) {
     if (!s->rate_slots && !(s->rate_slots = calloc(RATE_SLOTS, sizeof *s->rate_slots)))
         return ig__fail(err, IG_ERR_NOMEM, "out of memory");
+    if (!s->page) s->page = ig__page_load(); /* NULL (logged) without assets/playground: the API still serves */
     struct sockaddr_in a4 = {0};
     struct sockaddr_in6 a6 = {0};
     struct sockaddr *sa;
@@ -646,7 +697,8 @@ ig_status ig__http_start(ig_server *s, ig_err *err) {
     struct MHD_Daemon *d = MHD_start_daemon(
         flags, (uint16_t)s->opt.port, NULL, NULL, handle, s, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_NOTIFY_COMPLETED, completed, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned)s->opt.max_connections + HTTP_SPARE_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+        (unsigned)s->opt.max_connections + HTTP_SPARE_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_END);
     if (!d) return ig__fail(err, IG_ERR_IO, "cannot listen on %s:%d: %s", s->opt.host, s->opt.port, strerror(errno));
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
     if (di && di->port) s->opt.port = di->port;
@@ -669,4 +721,6 @@ void ig__http_stop(ig_server *s) {
     s->http = NULL;
     free(s->rate_slots);
     s->rate_slots = NULL;
+    ig__page_free(s->page);
+    s->page = NULL;
 }

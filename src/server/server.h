@@ -96,6 +96,7 @@ typedef struct ig_server {
     struct ig_rate_slot *rate_slots;
     _Atomic long est_job_ms; /* moving average of a job's run time, for Retry-After */
     _Atomic int ready;       /* warm-up done */
+    struct ig_page *page;    /* page.c: the playground's files, read at start; NULL when missing */
 } ig_server;
 
 /* cli entry: parses argv (after "serve") and runs until SIGTERM/SIGINT. Exit status. */

@@ -37,7 +37,13 @@ cases_main() {
     t 'GET /v1/models/{unknown}' 404 $(err model_not_found model) -- "$A/v1/models/nope"
     t 'GET /v1/models/ (no id)' 404 $(err - -) -- "$A/v1/models/"
     t 'GET /metrics' 200 'H:content-type: text/plain; version=0.0.4' 'imagine_queue_depth 0' -- "$A/metrics"
-    t 'GET / → 404' 404 $(err - -) -- "$A/"
+    t 'GET / → the playground page' 200 'id="prompt"' 'H:content-type: text/html' "H:content-security-policy: default-src 'none'" \
+        'H:cache-control: no-cache' -- "$A/"
+    t 'HEAD /playground' 200 'H:content-type: text/html' -- -I "$A/playground"
+    t 'GET /playground.js' 200 'H:content-type: text/javascript' '/v1/images/generations' -- "$A/playground.js"
+    t 'POST / → 405' 405 $(err method_not_allowed -) -- -X POST -d '{}' "$A/"
+    t 'GET /playground/ → 404' 404 $(err - -) -- "$A/playground/"
+    t 'GET /%00 → 404, not the page (a NUL does not end the path)' 404 $(err - -) -- "$A/%00"
     t 'GET /v2/anything → 404' 404 $(err - -) -- "$A/v2/anything"
     t 'POST /v1/images/edits with JSON → 400' 400 $(err invalid_content_type -) 'multipart/form-data' -- \
         -X POST -H 'Content-Type: application/json' -d '{"prompt":"x"}' "$A/v1/images/edits"
@@ -240,6 +246,8 @@ cases_auth() {
     t 'wrong key → 401' 401 $(err invalid_api_key -) -- "$G" -H "$J" -H 'Authorization: Bearer sk-wrong' -d '{"prompt":"x"}'
     t 'a prefix of the key → 401' 401 $(err invalid_api_key -) -- "$G" -H "$J" -H 'Authorization: Bearer sk-e2e-mai' -d '{"prompt":"x"}'
     t 'the key and more → 401' 401 $(err invalid_api_key -) -- "$G" -H "$J" -H 'Authorization: Bearer sk-e2e-mainX' -d '{"prompt":"x"}'
+    t 'the page needs no key' 200 'id="generate"' '!sk-e2e' -- "$B/"
+    t 'the page script needs no key' 200 'localStorage' '!sk-e2e' -- "$B/playground.js"
     t 'auth comes before validation' 401 $(err missing_api_key -) -- "$G" -H "$J" -d '{"n":0}'
     t 'auth comes before the 413' 401 $(err missing_api_key -) -- "$G" -H 'Expect: 100-continue' --data-binary "@$(body over_1mib)"
     t 'right key → 200 (no revision: revised_prompt is the prompt)' 200 '"b64_json":"' '"revised_prompt":"a cat"' -- \

@@ -138,6 +138,7 @@ route_of() {
     /v1/images/files/*) echo files ;;
     /health) echo health ;;
     /metrics) echo metrics ;;
+    / | /playground | /playground.js | /playground.css | /favicon.svg) echo playground ;;
     *) echo other ;;
     esac
 }

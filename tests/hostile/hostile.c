@@ -941,7 +941,7 @@ static void build_cheap(int kind, uint64_t idx, sbuf *req, sbuf *body, expect *e
             {"OPTIONS", "/v1/images/generations", 405, 1}, {"POST", "/health", 405, 0},
             {"POST", "/v1/models", 405, 1},                {"DELETE", "/v1/models/x", 405, 1},
             {"get", "/health", 405, 0},                    {"FOO", "/health", 405, 0},
-            {"GET", "/v1/images/generations/", 404, 1},    {"GET", "/", 404, 0},
+            {"GET", "/v1/images/generations/", 404, 1},    {"GET", "/", 200, 0},
             {"GET", "/v1", 404, 0},                        {"GET", "/V1/MODELS", 404, 1},
             {"GET", "/v1/images/files/../../../../etc/passwd", 404, 0},
             {"GET", "/v1/images/files/%2e%2e%2f%2e%2e%2fetc%2fpasswd", 404, 0},
