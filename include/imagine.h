@@ -230,10 +230,11 @@ typedef struct ig_gen_params {
      * asked aspect and resized to width x height; the mask (the picture's size) the same way. */
     const ig_image *init_image; /* start from this picture instead of noise; NULL: text to image */
     const ig_image *mask;       /* with init_image: what to repaint where alpha is 0 (RGBA) or the pixel
-                                   is black (RGB); the rest keeps the picture's pixels (feathered edge) */
+                                   is black (RGB); the rest keeps the picture's pixels exactly, and the
+                                   repainted region fades in from its edge over a few pixels */
     float strength;             /* 0..1: how far from the picture. n_steps * strength steps run; without
                                    a mask 1 ignores the picture (exactly text to image) and a strength
-                                   that leaves no step returns decode(encode(picture)) */
+                                   that leaves no step returns decode(encode(picture)), seed aside */
     ig_progress_fn progress;    /* may be NULL */
     void *progress_user;
 } ig_gen_params;

@@ -293,7 +293,8 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
         goto fail;
     ig_preview_observe(&m->preview, r.latents, px, n, r.h, r.w);
     if (latents_out) memcpy(latents_out, r.latents, r.n_lat * sizeof(float));
-    if (mask) { /* the picture's own pixels back outside the mask, with a feathered edge */
+    if (mask) { /* the picture's own pixels back outside the mask, exactly; inside it the generated
+                 * pixels fade in over a few pixels from its edge (the blurred mask) */
         const size_t hw = (size_t)W * H;
         memcpy(feather, mask, sizeof(float) * hw);
         float *tmp = malloc(sizeof(float) * hw);
@@ -305,7 +306,7 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
         free(tmp);
         for (int i = 0; i < n; i++)
             for (size_t k = 0; k < hw; k++) {
-                const float a = mask[k] > 0 ? 1.0f : feather[k]; /* repainted pixels stay generated */
+                const float a = mask[k] > 0 ? feather[k] : 0.0f; /* the edge fades inside the mask */
                 const uint8_t *o = fit->pixels + (k / W) * fit->stride + (k % W) * fit->channels;
                 float *g = px + ((size_t)i * hw + k) * 3;
                 for (int c = 0; c < 3; c++) g[c] = a * g[c] + (1.0f - a) * (o[c] / 255.0f);

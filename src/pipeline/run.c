@@ -151,7 +151,8 @@ ig_status ig_run_prepare_image(ig_run *r, const float *image, const float *mask,
     ig_arena_reset(&r->arena, r->mark);
     ig_rng_torch_seed(&r->gen, r->p.seed);
     ig_rng_torch_randn(&r->gen, r->latents, per); /* the sample's noise: one draw over (1, C, h, w) */
-    ig_vae_sample(z, lv, r->latents, per, z);
+    const bool no_step = r->t_start >= r->sched.n_steps && !(mask && r->p.strength >= 1.0f);
+    if (!no_step) ig_vae_sample(z, lv, r->latents, per, z); /* no step left: the mean, the picture itself */
     const float sf = r->m->vae.cfg.scaling_factor, sh = r->m->vae.cfg.shift_factor;
     for (size_t k = 0; k < per; k++) z[k] = sh != 0 ? (z[k] - sh) * sf : sf * z[k];
     ig_rng_torch_randn(&r->gen, noise, r->n_lat); /* randn((n, C, h, w), generator) */

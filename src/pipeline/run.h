@@ -79,7 +79,8 @@ ig_status ig_run_prepare_latents(ig_run *r, ig_err *err);
  * to image. Needs begin with p->init_image set (which sizes the VAE encoder). Strength p->strength:
  * without a mask, strength >= 1 draws exactly the text-to-image latents (the picture is not used),
  * and a strength that leaves no step (int(n_steps * strength) == 0) keeps the picture's latents
- * unnoised (decode(encode(image)); diffusers refuses it). */
+ * unnoised, the encoder's mean (decode(encode(image).mode()), whatever the seed; diffusers refuses
+ * it). */
 ig_status ig_run_prepare_image(ig_run *r, const float *image, const float *mask, ig_err *err);
 ig_status ig_run_step(ig_run *r, ig_err *err); /* IG_ERR_CANCELLED when the callback says stop */
 ig_status ig_run_denoise(ig_run *r, ig_err *err);
