@@ -119,12 +119,12 @@ static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
     int64_t ts[3] = {b->cfg ? 2 : 1, T, D};
     ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, b->text);
     ig_engine snap = *e;
-    double f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
+    double f0 = e->flops, s0 = ig_engine_setup_seconds(e), t0 = ig__now_s();
     if (ig_clip_forward(&b->fw, &m->clip, b->cfg ? b->ids : b->ids + T, b->cfg ? 2 : 1, T, &text_t)) goto engine;
     r->text_ms = (ig__now_s() - t0) * 1e3;
     prof_take(r, 0, e, &snap);
     r->text_gf = (e->flops - f0) * 1e-9;
-    r->text_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    r->text_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
     for (int i = 0; i < b->NB; i++) {
         const int src = b->cfg && i >= b->n ? 1 : 0;
         int64_t one[3] = {1, T, D};
@@ -137,7 +137,7 @@ static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
     /* 2. latents, 3. sampling */
     ig_rng_torch_seed(&gen, b->seed);
     ig_sched_init_latents(&sched, &gen, b->latents, b->n_lat);
-    s0 = ig__dnnl_setup_seconds();
+    s0 = ig_engine_setup_seconds(e);
     for (int i = 0; i < sched.n_steps; i++) {
         memcpy(b->x, b->latents, b->n_lat * sizeof(float));
         if (b->cfg) memcpy(b->x + b->n_lat, b->latents, b->n_lat * sizeof(float));
@@ -155,7 +155,7 @@ static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
             for (size_t k = 0; k < b->n_lat; k++) b->eps[k] += b->guidance * (b->eps[b->n_lat + k] - b->eps[k]);
         if (ig_sched_step(&sched, i, b->eps, b->latents, b->n_lat, &gen, b->x0, err)) goto fail;
     }
-    r->unet_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    r->unet_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
 
     /* 4. VAE decode */
     const float sf = m->vae.cfg.scaling_factor, sh = m->vae.cfg.shift_factor;
@@ -164,12 +164,12 @@ static ig_status run_once(bench *b, run_fig *r, ig_err *err) {
     ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, b->x);
     ig_tensor it = ig_tensor_nhwc(IG_F32, b->n, 3, b->H, b->W, b->image);
     snap = *e;
-    f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
+    f0 = e->flops, s0 = ig_engine_setup_seconds(e), t0 = ig__now_s();
     if (ig_vae_decode(&b->fw, &m->vae, &zt, &it)) goto engine;
     r->vae_ms = (ig__now_s() - t0) * 1e3;
     prof_take(r, 2, e, &snap);
     r->vae_gf = (e->flops - f0) * 1e-9;
-    r->vae_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    r->vae_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
     r->total_ms = (ig__now_s() - t_start) * 1e3;
     goto fail;
 engine:
@@ -322,7 +322,7 @@ int ig_bench_model(int argc, char **argv) {
             engine_fail(e, &err);
             goto done;
         }
-        if (ig_arena_commit(&b.arena, &err)) goto done;
+        if (ig_arena_commit(&b.arena, e, &err)) goto done;
         b.ctx = ig_arena_plain(&b.arena, e->act_dtype, 3, cs);
         b.mark = ig_arena_mark(&b.arena);
     }
@@ -333,7 +333,7 @@ int ig_bench_model(int argc, char **argv) {
            file_mib(dir, "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"),
            load_ms);
     printf("engine cpu: activations %s (text encoder too), oneDNN ISA %s, %d threads; load average %s\n",
-           ig_dtype_name(e->act_dtype), ig__dnnl_isa_name(), omp_threads(), load0);
+           ig_dtype_name(e->act_dtype), ig_engine_isa(e), omp_threads(), load0);
     printf("%dx%d, n=%d, %d step(s) euler (%s spacing), guidance %.2f: UNet batch %d, prompt %d tokens\n", W, H, n,
            steps, b.sc.timestep_spacing == IG_SPACING_TRAILING  ? "trailing"
                   : b.sc.timestep_spacing == IG_SPACING_LEADING ? "leading"
@@ -343,11 +343,11 @@ int ig_bench_model(int argc, char **argv) {
     fflush(stdout);
 
     /* warm-up: primitive creation and weight packing happen here */
-    const double setup0 = ig__dnnl_setup_seconds();
+    const double setup0 = ig_engine_setup_seconds(e);
     if (run_once(&b, &warm, &err)) goto done;
     /* as txt2img does once the weights are packed: the checkpoint's pages need not stay resident */
     ig_weights_drop_pages(&b.m->w_text), ig_weights_drop_pages(&b.m->w_unet), ig_weights_drop_pages(&b.m->w_vae);
-    const double dnnl_setup_ms = (ig__dnnl_setup_seconds() - setup0) * 1e3, rss_warm = rss_mib();
+    const double dnnl_setup_ms = (ig_engine_setup_seconds(e) - setup0) * 1e3, rss_warm = rss_mib();
     double warm_unet = 0;
     for (int i = 0; i < steps; i++) warm_unet += warm.step_ms[i];
     printf("warm-up run: text %.1f ms, unet %.1f ms (%d step(s)), vae %.1f ms, total %.1f ms\n", warm.text_ms,
@@ -364,7 +364,7 @@ int ig_bench_model(int argc, char **argv) {
 
     ig_peak pk;
     ig_peak_measure(&pk);
-    const double peak_bf16 = pk.bf16_amx_gflops > 0 && !strcmp(ig__dnnl_isa_name(), "avx512_core_amx")
+    const double peak_bf16 = pk.bf16_amx_gflops > 0 && !strcmp(ig_engine_isa(e), "avx512_core_amx")
                                  ? pk.bf16_amx_gflops
                                  : pk.bf16_dp_gflops;
     const double peak = e->act_dtype == IG_BF16 ? peak_bf16 : pk.fp32_gflops;

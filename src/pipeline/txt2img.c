@@ -79,7 +79,7 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
             goto engine;
         ig_arena_reset(&arena, mark);
         if (image_out && ig_vae_decode(&fw, &m->vae, &zt, &it)) goto engine; /* latents in, pixels out */
-        TRY(ig_arena_commit(&arena, err));
+        TRY(ig_arena_commit(&arena, e, err));
         ctx = ig_arena_plain(&arena, e->act_dtype, 3, cs);
     }
     const int tb = cfg ? 1 : 0; /* row of the positive prompt in `text` */
@@ -90,7 +90,7 @@ ig_status ig_txt2img(ig_engine *e, ig_sd_model *m, const ig_gen_params *p, float
         int64_t one[3] = {1, T, D};
         ig_tensor s = ig_tensor_plain(IG_F32, 3, one, text + (size_t)src * T * D);
         ig_tensor d = ig_tensor_plain(e->act_dtype, 3, one, (char *)ctx.data + (size_t)b * T * D * ig_dtype_size(e->act_dtype));
-        ig_tensor_copy(&d, &s);
+        if (ig_op_upload(e, &s, &d)) goto engine;
     }
     const size_t mark = ig_arena_mark(&arena);
 

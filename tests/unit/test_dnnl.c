@@ -162,7 +162,7 @@ static void run_upconv(ig_engine *e, int N, int C, int K, int H, int W, ig_act a
     }
     /* what the op refuses: a stride-2 conv, and a y that is not 2H x 2W */
     ig_conv2d s2 = op;
-    s2.stride = 2, s2.priv = NULL;
+    s2.stride = 2;
     CHECK(ig_op_upsample_conv2d(e, &s2, &x, &y) == IG_ERR_INVALID);
     ig_tensor yb = y;
     yb.ne[3] -= 1;
