@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "engine/cpu/cpu.h"
 #include "peak.h"
 #include "lib/lib.h"
 #include "pipeline/run.h"
@@ -101,16 +100,16 @@ static ig_status run_once(bench *b, run_fig *rf, ig_err *err) {
 
     /* 1. text encoder (negative and positive rows in one batch with CFG) */
     ig_engine snap = *e;
-    double f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
+    double f0 = e->flops, s0 = ig_engine_setup_seconds(e), t0 = ig__now_s();
     if (ig_run_encode_text(r, err)) return err->status;
     rf->text_ms = (ig__now_s() - t0) * 1e3;
     prof_take(rf, 0, e, &snap);
     rf->text_gf = (e->flops - f0) * 1e-9;
-    rf->text_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    rf->text_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
 
     /* 2. latents, 3. sampling */
     if (ig_run_prepare_latents(r, err)) return err->status;
-    s0 = ig__dnnl_setup_seconds();
+    s0 = ig_engine_setup_seconds(e);
     for (int i = 0; i < r->sched.n_steps; i++) {
         snap = *e;
         f0 = e->flops, t0 = ig__now_s();
@@ -119,16 +118,16 @@ static ig_status run_once(bench *b, run_fig *rf, ig_err *err) {
         prof_take(rf, 1, e, &snap);
         rf->step_gf[i] = (e->flops - f0) * 1e-9;
     }
-    rf->unet_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    rf->unet_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
 
     /* 4. VAE decode */
     snap = *e;
-    f0 = e->flops, s0 = ig__dnnl_setup_seconds(), t0 = ig__now_s();
+    f0 = e->flops, s0 = ig_engine_setup_seconds(e), t0 = ig__now_s();
     if (ig_run_decode(r, b->image, err)) return err->status;
     rf->vae_ms = (ig__now_s() - t0) * 1e3;
     prof_take(rf, 2, e, &snap);
     rf->vae_gf = (e->flops - f0) * 1e-9;
-    rf->vae_setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    rf->vae_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
     rf->total_ms = (ig__now_s() - t_start) * 1e3;
     return IG_OK;
 }
@@ -261,7 +260,7 @@ int ig_bench_model(int argc, char **argv) {
            file_mib(dir, "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors"),
            load_ms);
     printf("engine cpu: activations %s (text encoder too), oneDNN ISA %s, %d threads; load average %s\n",
-           ig_dtype_name(e->act_dtype), ig__dnnl_isa_name(), omp_threads(), load0);
+           ig_dtype_name(e->act_dtype), ig_engine_isa(e), omp_threads(), load0);
     printf("%dx%d, n=%d, %d step(s) euler (%s spacing), guidance %.2f: UNet batch %d, prompt %d tokens\n", W, H, n,
            steps, sc->timestep_spacing == IG_SPACING_TRAILING  ? "trailing"
                   : sc->timestep_spacing == IG_SPACING_LEADING ? "leading"
@@ -271,11 +270,11 @@ int ig_bench_model(int argc, char **argv) {
     fflush(stdout);
 
     /* warm-up: primitive creation and weight packing happen here */
-    const double setup0 = ig__dnnl_setup_seconds();
+    const double setup0 = ig_engine_setup_seconds(e);
     if (run_once(&b, &warm, &err)) goto done;
     /* as txt2img does once the weights are packed: the checkpoint's pages need not stay resident */
     ig_weights_drop_pages(&b.m->w_text), ig_weights_drop_pages(&b.m->w_unet), ig_weights_drop_pages(&b.m->w_vae);
-    const double dnnl_setup_ms = (ig__dnnl_setup_seconds() - setup0) * 1e3, rss_warm = rss_mib();
+    const double dnnl_setup_ms = (ig_engine_setup_seconds(e) - setup0) * 1e3, rss_warm = rss_mib();
     double warm_unet = 0;
     for (int i = 0; i < steps; i++) warm_unet += warm.step_ms[i];
     printf("warm-up run: text %.1f ms, unet %.1f ms (%d step(s)), vae %.1f ms, total %.1f ms\n", warm.text_ms,
@@ -292,7 +291,7 @@ int ig_bench_model(int argc, char **argv) {
 
     ig_peak pk;
     ig_peak_measure(&pk);
-    const double peak_bf16 = pk.bf16_amx_gflops > 0 && !strcmp(ig__dnnl_isa_name(), "avx512_core_amx")
+    const double peak_bf16 = pk.bf16_amx_gflops > 0 && !strcmp(ig_engine_isa(e), "avx512_core_amx")
                                  ? pk.bf16_amx_gflops
                                  : pk.bf16_dp_gflops;
     const double peak = e->act_dtype == IG_BF16 ? peak_bf16 : pk.fp32_gflops;
@@ -384,7 +383,7 @@ int ig_bench_model(int argc, char **argv) {
     printf("text_ms=%.1f unet_step_ms=%.1f vae_ms=%.1f total_ms=%.1f unet_gflops=%.1f vae_gflops=%.1f peak_rss_mb=%.0f "
            "bf16_peak_gflops=%.1f fp32_peak_gflops=%.1f floor_ms=%.1f pct_of_floor=%.1f isa=%s\n",
            text_ms, unet_step_ms, vae_ms, total_ms, unet_gf / unet_step_ms * 1e3, vae_gf / vae_ms * 1e3, peak_rss,
-           peak_bf16, pk.fp32_gflops, floor_ms, 100 * floor_ms / total_ms, ig__dnnl_isa_name());
+           peak_bf16, pk.fp32_gflops, floor_ms, 100 * floor_ms / total_ms, ig_engine_isa(e));
     rc = 0;
 done:
     if (rc) fprintf(stderr, "imagine bench: %s\n", err.msg[0] ? err.msg : "failed");

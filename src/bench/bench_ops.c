@@ -12,7 +12,7 @@
 
 #include "bench.h"
 #include "engine/arena.h"
-#include "engine/cpu/cpu.h"
+#include "engine/engine.h"
 #include "peak.h"
 
 typedef struct {
@@ -32,13 +32,13 @@ static int cmp_d(const void *a, const void *b) {
 
 /* Median ms over `reps` runs after one warm-up; setup_ms gets the warm-up's primitive setup time. */
 static double time_op(ctx *c, op_fn f, int reps, double *setup_ms) {
-    double s0 = ig__dnnl_setup_seconds();
+    double s0 = ig_engine_setup_seconds(c->e);
     c->e->err = (ig_err){0};
     if (f(c) != IG_OK) {
         fprintf(stderr, "bench: %s\n", c->e->err.msg);
         return NAN;
     }
-    *setup_ms = (ig__dnnl_setup_seconds() - s0) * 1e3;
+    *setup_ms = (ig_engine_setup_seconds(c->e) - s0) * 1e3;
     double t[32];
     if (reps > 32) reps = 32;
     for (int i = 0; i < reps; i++) {
@@ -158,8 +158,8 @@ int ig_bench_ops(int argc, char **argv) {
     ig_peak pk;
     ig_peak_measure(&pk);
     peak_seen = pk;
-    const bool bf16 = ig__dnnl_has_native_bf16();
-    const bool amx = pk.bf16_amx_gflops > 0 && !strcmp(ig__dnnl_isa_name(), "avx512_core_amx");
+    const bool bf16 = ig_engine_native_bf16(e);
+    const bool amx = pk.bf16_amx_gflops > 0 && !strcmp(ig_engine_isa(e), "avx512_core_amx");
     printf("measuring: the peak, then each op followed by the arithmetic peak again (rows print at the end)...\n");
     fflush(stdout);
 
@@ -232,7 +232,7 @@ int ig_bench_ops(int argc, char **argv) {
             ig_arena a = {0};
             for (int dry = 1; dry >= 0; dry--) {
                 if (dry) ig_arena_begin_dry(&a);
-                else if (ig_arena_commit(&a, &err) != IG_OK) break;
+                else if (ig_arena_commit(&a, e, &err) != IG_OK) break;
                 c.t1 = ig_arena_nhwc(&a, dt, 2, 320, 64, 64);
                 c.t2 = ig_arena_nhwc(&a, dt, 2, 320, 64, 64);
             }
@@ -250,7 +250,7 @@ int ig_bench_ops(int argc, char **argv) {
     const double peak_bf16 = amx ? pk.bf16_amx_gflops : pk.bf16_dp_gflops;
     printf("oneDNN ISA %s; threads %d; peak (the highest of %d readings) fp32 %.1f GFLOP/s (%s FMA), bf16 %.1f "
            "GFLOP/s (%s), vdpbf16ps %.1f, copy %.1f GB/s\n",
-           ig__dnnl_isa_name(), omp_threads(), n_rows + 1, pk.fp32_gflops, pk.fp32_isa, peak_bf16,
+           ig_engine_isa(e), omp_threads(), n_rows + 1, pk.fp32_gflops, pk.fp32_isa, peak_bf16,
            amx ? "AMX tdpbf16ps" : "vdpbf16ps", pk.bf16_dp_gflops, pk.copy_gbs);
     if (!bf16) printf("no native bf16 in oneDNN here: bf16 rows skipped, their figures print as 0\n");
     print_rows(pk.fp32_gflops, peak_bf16, pk.copy_gbs);

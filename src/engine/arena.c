@@ -1,17 +1,20 @@
 /* arena.c — see arena.h. */
 #include "arena.h"
 
+#include "engine.h"
+
 void ig_arena_begin_dry(ig_arena *a) {
     a->dry = true;
     a->used = 0;
 }
 
-ig_status ig_arena_commit(ig_arena *a, ig_err *err) {
+ig_status ig_arena_commit(ig_arena *a, ig_engine *e, ig_err *err) {
     a->dry = false;
     a->used = 0;
-    if (a->peak <= a->cap) return IG_OK;
-    ig__free(a->base);
-    a->base = ig__alloc(a->peak);
+    if (a->peak <= a->cap && (a->eng == e || !a->base)) return IG_OK;
+    if (a->base) ig_engine_buf_free(a->eng, a->base);
+    a->base = e->be->buf_alloc(e, a->peak ? a->peak : 1);
+    a->eng = e;
     a->cap = a->base ? a->peak : 0;
     if (!a->base) return ig__fail(err, IG_ERR_NOMEM, "out of memory: %zu MiB of activations", a->peak >> 20);
     return IG_OK;
@@ -34,7 +37,7 @@ void *ig_arena_alloc(ig_arena *a, size_t size_bytes) {
 
 void ig_arena_free(ig_arena *a) {
     if (!a) return;
-    ig__free(a->base);
+    if (a->base) ig_engine_buf_free(a->eng, a->base);
     *a = (ig_arena){0};
 }
 

@@ -19,7 +19,8 @@ static bool has_data(const ig_tensor *t) { return t && t->data; }
 
 const char *const ig_op_kind_names[IG_OPK_COUNT] = {"conv2d", "linear",     "group_norm", "layer_norm",
                                                      "softmax", "attention",  "act",        "binary",
-                                                     "upsample2x", "concat", "upsample_conv2d"};
+                                                     "upsample2x", "concat", "upsample_conv2d",
+                                                     "transfer", "embedding"};
 
 /* The backend call, timed into e->prof_* when profiling (benchmarks; off, it costs one branch). */
 #define DISPATCH(e, kind, call)                                                                          \
@@ -31,6 +32,52 @@ const char *const ig_op_kind_names[IG_OPK_COUNT] = {"conv2d", "linear",     "gro
         (e)->prof_n[kind]++;                                                                             \
         return st_;                                                                                      \
     } while (0)
+
+static bool any_dtype_ok(ig_dtype dt) { return dt == IG_F32 || dt == IG_BF16 || dt == IG_F16; }
+
+static ig_status check_transfer(ig_engine *e, const char *op, const ig_tensor *src, const ig_tensor *dst) {
+    if (!ig_tensor_same_shape(src, dst)) return bad(e, op, "source and destination shapes differ, src", src);
+    if (!any_dtype_ok(src->dtype) || !any_dtype_ok(dst->dtype)) return bad(e, op, "f32, bf16 or f16 only", src);
+    if (ig_tensor_nelem(src) && (!src->data || !dst->data)) return bad(e, op, "no memory behind a tensor", NULL);
+    return IG_OK;
+}
+
+ig_status ig_op_upload(ig_engine *e, const ig_tensor *host, ig_tensor *dst) {
+    if (check_transfer(e, "upload", host, dst)) return e->err.status;
+    DISPATCH(e, IG_OPK_TRANSFER, e->be->upload(e, host, dst));
+}
+
+ig_status ig_op_download(ig_engine *e, const ig_tensor *src, ig_tensor *host) {
+    if (check_transfer(e, "download", src, host)) return e->err.status;
+    DISPATCH(e, IG_OPK_TRANSFER, e->be->download(e, src, host));
+}
+
+ig_status ig_op_copy(ig_engine *e, const ig_tensor *src, ig_tensor *dst) {
+    if (check_transfer(e, "copy", src, dst)) return e->err.status;
+    DISPATCH(e, IG_OPK_TRANSFER, e->be->copy(e, src, dst));
+}
+
+ig_status ig_op_fill(ig_engine *e, float value, ig_tensor *y) {
+    if (!any_dtype_ok(y->dtype)) return bad(e, "fill", "f32, bf16 or f16 only", y);
+    DISPATCH(e, IG_OPK_TRANSFER, e->be->fill(e, value, y));
+}
+
+ig_status ig_op_embedding(ig_engine *e, const ig_tensor *table, const int32_t *ids, const ig_tensor *pos,
+                          ig_tensor *out) {
+    if (table->n_dims != 2) return bad(e, "embedding", "table must be (V, D), got", table);
+    if (out->n_dims != 3 || out->ne[2] != table->ne[1]) return bad(e, "embedding", "out must be (B, T, D), got", out);
+    if (pos->n_dims != 2 || pos->ne[1] != table->ne[1] || pos->ne[0] < out->ne[1])
+        return bad(e, "embedding", "positions must be (P >= T, D), got", pos);
+    if (!any_dtype_ok(table->dtype) || !any_dtype_ok(pos->dtype)) return bad(e, "embedding", "weights f32, bf16 or f16 only", table);
+    if (!act_dtype_ok(out->dtype) || !ig_tensor_is_contiguous(out)) return bad(e, "embedding", "out must be contiguous f32 or bf16", out);
+    const int64_t n = out->ne[0] * out->ne[1];
+    if (n && !ids) return bad(e, "embedding", "no token ids", NULL);
+    for (int64_t i = 0; i < n; i++) /* host memory: checked here once for every backend */
+        if (ids[i] < 0 || ids[i] >= table->ne[0])
+            return ig__fail(&e->err, IG_ERR_INVALID, "embedding: token id %d outside the vocabulary (%lld entries)",
+                            (int)ids[i], (long long)table->ne[0]);
+    DISPATCH(e, IG_OPK_EMBEDDING, e->be->embedding(e, table, ids, pos, out));
+}
 
 ig_status ig_op_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y) {
     const ig_tensor *w = &op->w;
@@ -69,15 +116,8 @@ ig_status ig_op_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig
     DISPATCH(e, IG_OPK_LINEAR, e->be->linear(e, op, x, has_data(res) ? res : NULL, y));
 }
 
-void ig_conv2d_release(ig_engine *e, ig_conv2d *op) {
-    if (op && op->priv) e->be->op_release(e, op->priv);
-    if (op) op->priv = NULL;
-}
-
-void ig_linear_release(ig_engine *e, ig_linear *op) {
-    if (op && op->priv) e->be->op_release(e, op->priv);
-    if (op) op->priv = NULL;
-}
+void ig_conv2d_release(ig_engine *e, ig_conv2d *op) { ig__engine_cache_drop(e, op); }
+void ig_linear_release(ig_engine *e, ig_linear *op) { ig__engine_cache_drop(e, op); }
 
 static ig_status check_affine(ig_engine *e, const char *op, const ig_tensor *p, int64_t C) {
     if (!has_data(p)) return IG_OK;

@@ -13,8 +13,13 @@
  *    16 terms, where that keeps a norm bandwidth-bound), results rounded to the output dtype.
  *  - Outputs never alias inputs unless a prototype says so.
  *  - Ops with weights (conv, linear) take a long-lived op object: the backend keeps the weights
- *    converted and reordered into its preferred layout, and its primitives per input shape,
- *    in op->priv (freed by ig_op_release), so the sampling loop neither converts nor allocates.
+ *    converted and reordered into its preferred layout, and its primitives per input shape, in a
+ *    cache the engine holds for that object (engine.h; freed by ig_conv2d_release /
+ *    ig_linear_release or ig_engine_free), so the sampling loop neither converts nor allocates.
+ *    The op object itself stays plain data the backend never writes: two engines may run it.
+ *  - Activations live in backend memory (an arena committed on the engine): models never write it
+ *    themselves. Host data goes in with ig_op_upload and comes out with ig_op_download; everything
+ *    else is an op. Weights (ig_conv2d.w, gamma, embedding tables) are read where they lie.
  */
 #ifndef IG_OPS_H
 #define IG_OPS_H
@@ -43,7 +48,6 @@ typedef struct ig_conv2d {
     int stride, pad;
     int pad_extra_b, pad_extra_r;
     ig_act act;
-    void *priv; /* backend cache; NULL until first use */
 } ig_conv2d;
 
 /* y = act(x w^T + b) [+ res] over the last dim. w (O, I) as in the checkpoint (torch Linear), b (O).
@@ -54,12 +58,34 @@ typedef struct ig_linear {
     ig_tensor w, b;
     ig_act act;
     bool geglu;
-    void *priv;
 } ig_linear;
 
-/* Release the backend cache of an op object (accepts a zeroed object). */
+/* Release the engine's cache for an op object (accepts a zeroed object, and one never run). */
 void ig_conv2d_release(ig_engine *e, ig_conv2d *op);
 void ig_linear_release(ig_engine *e, ig_linear *op);
+
+/* ---- moving data: the only way bytes enter or leave backend memory ---- */
+
+/* Host memory -> backend tensor: dst = host, elementwise with dtype conversion (f32, bf16, f16 on
+ * either side), same shape, any strides on either side (e.g. an NCHW f32 latent into an NHWC bf16
+ * activation). */
+ig_status ig_op_upload(ig_engine *e, const ig_tensor *host, ig_tensor *dst);
+/* Backend tensor -> host memory: host = src, as ig_op_upload the other way. */
+ig_status ig_op_download(ig_engine *e, const ig_tensor *src, ig_tensor *host);
+/* dst = src between backend tensors, as ig_op_upload. src and dst may overlap only when they share
+ * a dtype and a dense layout (ig_tensor_dense_alike: both NHWC, both contiguous, ...): then it is a
+ * memmove (the VAE moves an activation down its arena). */
+ig_status ig_op_copy(ig_engine *e, const ig_tensor *src, ig_tensor *dst);
+/* y = value everywhere (any dtype, any strides). */
+ig_status ig_op_fill(ig_engine *e, float value, ig_tensor *y);
+/* Token + position embeddings (CLIP's text embeddings): out (B, T, D) contiguous f32 or bf16,
+ * out[b, t, :] = table[ids[b T + t], :] + pos[t, :], summed in f32 and rounded once. table (V, D)
+ * and pos (P, D), P >= T, weights (f32, bf16 or f16, any strides). ids: B*T token ids in host
+ * memory; one outside [0, V) is IG_ERR_INVALID. */
+ig_status ig_op_embedding(ig_engine *e, const ig_tensor *table, const int32_t *ids, const ig_tensor *pos,
+                          ig_tensor *out);
+
+/* ---- compute ---- */
 
 ig_status ig_op_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y);
 ig_status ig_op_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const ig_tensor *res, ig_tensor *y);

@@ -64,6 +64,25 @@ bool ig_tensor_is_contiguous(const ig_tensor *t) {
     return true;
 }
 
+bool ig_tensor_dense_alike(const ig_tensor *a, const ig_tensor *b) {
+    if (!ig_tensor_same_shape(a, b)) return false;
+    int64_t st[IG_MAX_DIMS], ne[IG_MAX_DIMS];
+    int k = 0;
+    for (int d = 0; d < a->n_dims; d++) {
+        if (a->ne[d] == 1) continue;
+        if (a->st[d] != b->st[d]) return false;
+        int j = k++; /* insertion sort by stride */
+        for (; j > 0 && st[j - 1] > a->st[d]; j--) st[j] = st[j - 1], ne[j] = ne[j - 1];
+        st[j] = a->st[d], ne[j] = a->ne[d];
+    }
+    int64_t expect = 1;
+    for (int j = 0; j < k; j++) {
+        if (st[j] != expect) return false;
+        expect *= ne[j];
+    }
+    return true;
+}
+
 bool ig_tensor_is_nhwc(const ig_tensor *t) {
     if (t->n_dims != 4) return false;
     const int64_t C = t->ne[1], H = t->ne[2], W = t->ne[3];
@@ -105,7 +124,7 @@ void ig_tensor_set(const ig_tensor *t, const int64_t *idx, float v) {
 
 void ig_tensor_copy(const ig_tensor *dst, const ig_tensor *src) {
     IG_ASSERT(ig_tensor_same_shape(dst, src));
-    if (dst->dtype == src->dtype && ig_tensor_is_contiguous(dst) && ig_tensor_is_contiguous(src)) {
+    if (dst->dtype == src->dtype && ig_tensor_dense_alike(dst, src)) {
         memmove(dst->data, src->data, (size_t)ig_tensor_nelem(src) * ig_dtype_size(src->dtype));
         return;
     }

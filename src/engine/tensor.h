@@ -41,13 +41,17 @@ int64_t ig_tensor_nelem(const ig_tensor *t);
 size_t ig_tensor_nbytes(const ig_tensor *t);
 bool ig_tensor_is_contiguous(const ig_tensor *t); /* row-major, no gaps */
 bool ig_tensor_is_nhwc(const ig_tensor *t);       /* 4-D with dense channels-last strides */
+/* Same shape, the same strides on every dim with more than one element, and those strides tile a
+ * dense block from data (contiguous, NHWC or any other permutation): a and b are the same bytes. */
+bool ig_tensor_dense_alike(const ig_tensor *a, const ig_tensor *b);
 bool ig_tensor_same_shape(const ig_tensor *a, const ig_tensor *b);
 /* Element offset of a multi-index (n_dims entries). */
 int64_t ig_tensor_offset(const ig_tensor *t, const int64_t *idx);
 /* Read/write one element as float (any dtype); for reference code and tests, not hot loops. */
 float ig_tensor_get(const ig_tensor *t, const int64_t *idx);
 void ig_tensor_set(const ig_tensor *t, const int64_t *idx, float v);
-/* Copy src into dst elementwise with dtype conversion; shapes must match, layouts may differ. */
+/* Copy src into dst elementwise with dtype conversion; shapes must match, layouts may differ.
+ * One memmove when the dtypes match and the two are laid out alike (ig_tensor_dense_alike). */
 void ig_tensor_copy(const ig_tensor *dst, const ig_tensor *src);
 /* "(2, 320, 64, 64) bf16 nhwc" into buf, for error messages. */
 const char *ig_tensor_describe(const ig_tensor *t, char *buf, size_t len);

@@ -66,19 +66,8 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
     IG_TRY(act_plain(f, &v, 3, xs));
     IG_TRY(act_plain(f, &a, 3, xs));
     IG_TRY(act_plain(f, &h, 3, hs));
-    if (!f->a->dry) {
-        /* embeddings: token_embedding[id] + position_embedding[position] */
-        for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                int32_t id = ids[b * T + t];
-                if (id < 0 || id >= cfg->vocab_size)
-                    return ig__fail(&e->err, IG_ERR_INVALID, "text encoder: token id %d outside the vocabulary", id);
-                for (int64_t d = 0; d < D; d++) {
-                    int64_t ti[2] = {id, d}, pi[2] = {t, d}, xi[3] = {b, t, d};
-                    ig_tensor_set(&x, xi, ig_tensor_get(&c->tok_emb, ti) + ig_tensor_get(&c->pos_emb, pi));
-                }
-            }
-    }
+    /* embeddings: token_embedding[id] + position_embedding[position] */
+    IG_OP(f, ig_op_embedding(e, &c->tok_emb, ids, &c->pos_emb, &x));
     const float scale = 1.0f / sqrtf((float)(D / cfg->heads));
     for (int i = 0; i < cfg->layers; i++) {
         ig_clip_layer *L = &c->layer[i];
@@ -92,7 +81,8 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
         IG_OP(f, ig_op_linear(e, &L->fc1, &n, NULL, &h));
         IG_OP(f, ig_op_linear(e, &L->fc2, &h, &y, &x));
     }
-    IG_OP(f, ig_op_layer_norm(e, &x, cfg->eps, &c->lnf_g, &c->lnf_b, out));
+    IG_OP(f, ig_op_layer_norm(e, &x, cfg->eps, &c->lnf_g, &c->lnf_b, &n));
+    IG_OP(f, ig_op_download(e, &n, out)); /* out is the caller's host memory */
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }

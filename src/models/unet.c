@@ -107,11 +107,9 @@ ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t
     int64_t ts[1] = {N}, es[2] = {N, cfg->block_out[0]}, ms[2] = {N, u->temb_dim};
     ig_tensor tt = ig_arena_plain(f->a, IG_F32, 1, ts), sin_emb = ig_arena_plain(f->a, IG_F32, 2, es);
     ig_tensor h1 = ig_arena_plain(f->a, IG_F32, 2, ms), emb = ig_arena_plain(f->a, IG_F32, 2, ms);
-    if (!f->a->dry) {
-        if (!tt.data || !sin_emb.data || !h1.data || !emb.data)
-            return ig__fail(&e->err, IG_ERR_NOMEM, "activation arena exhausted");
-        for (int64_t n = 0; n < N; n++) ((float *)tt.data)[n] = t;
-    }
+    if (!f->a->dry && (!tt.data || !sin_emb.data || !h1.data || !emb.data))
+        return ig__fail(&e->err, IG_ERR_NOMEM, "activation arena exhausted");
+    IG_OP(f, ig_op_fill(e, t, &tt)); /* one timestep for the whole batch */
     IG_OP(f, ig_op_timestep_embedding(e, &tt, cfg->block_out[0], cfg->flip_sin_to_cos, cfg->freq_shift, &sin_emb));
     IG_OP(f, ig_op_linear(e, &u->time1, &sin_emb, NULL, &h1));
     IG_OP(f, ig_op_linear(e, &u->time2, &h1, NULL, &emb));
@@ -120,7 +118,7 @@ ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t
     ig_tensor x, y, skips[IG_UNET_MAX_BLOCKS * (IG_UNET_MAX_LAYERS + 1) + 1], in;
     int n_skips = 0;
     IG_TRY(ig__fw_nhwc(f, &in, N, cfg->in_channels, H, W));
-    if (!f->a->dry) ig_tensor_copy(&in, sample);
+    IG_OP(f, ig_op_upload(e, sample, &in));
     IG_TRY(ig__fw_nhwc(f, &x, N, cfg->block_out[0], H, W));
     IG_OP(f, ig_op_conv2d(e, &u->conv_in, &in, NULL, &x));
     skips[n_skips++] = x;
@@ -179,7 +177,7 @@ ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t
     IG_OP(f, ig_op_group_norm(e, &x, cfg->norm_groups, cfg->norm_eps, &u->norm_out_g, &u->norm_out_b, IG_ACT_SILU, &g));
     IG_TRY(ig__fw_nhwc(f, &o, N, cfg->out_channels, H, W));
     IG_OP(f, ig_op_conv2d(e, &u->conv_out, &g, NULL, &o));
-    if (!f->a->dry) ig_tensor_copy(out, &o);
+    IG_OP(f, ig_op_download(e, &o, out));
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }

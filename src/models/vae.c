@@ -59,15 +59,19 @@ ig_status ig_vae_load(ig_vae *v, const ig_vae_config *cfg, ig_weights *w, ig_err
 
 /* y, the newest allocation (at arena offset y_off), moves down to x_off once the activation there is
  * dead, and the arena is cut just above it: the up path then holds its current activation and the
- * block's temporaries, not every output of the chain (at 512x512 each is 64 MiB in bf16). memmove:
+ * block's temporaries, not every output of the chain (at 512x512 each is 64 MiB in bf16). ig_op_copy, a memmove:
  * y may be larger than what it replaces (after an upsample) and overlap it. */
-static void settle(ig_fw *f, size_t x_off, size_t y_off, ig_tensor *y) {
+static ig_status settle(ig_fw *f, size_t x_off, size_t y_off, ig_tensor *y) {
     const size_t n = ig_tensor_nbytes(y);
     if (!f->a->dry) {
-        memmove(f->a->base + x_off, f->a->base + y_off, n);
-        y->data = f->a->base + x_off;
+        ig_tensor dst = *y;
+        dst.data = f->a->base + x_off;
+        IG_ASSERT((char *)y->data == f->a->base + y_off);
+        IG_TRY(ig_op_copy(f->e, y, &dst)); /* same dtype and layout: a memmove (ops.h) */
+        y->data = dst.data;
     }
     ig_arena_reset(f->a, x_off + ((n + 63) & ~(size_t)63));
+    return IG_OK;
 }
 
 ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *image) {
@@ -79,7 +83,7 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
     const size_t mark = ig_arena_mark(f->a);
     ig_tensor in, x, y;
     IG_TRY(ig__fw_nhwc(f, &in, N, cfg->latent_channels, H, W));
-    if (!f->a->dry) ig_tensor_copy(&in, z);
+    IG_OP(f, ig_op_upload(e, z, &in));
     if (cfg->post_quant_conv) {
         IG_TRY(ig__fw_nhwc(f, &y, N, cfg->latent_channels, H, W));
         IG_OP(f, ig_op_conv2d(e, &v->post_quant, &in, NULL, &y));
@@ -100,7 +104,7 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
         for (int j = 0; j < L + 1; j++) {
             const size_t y_off = ig_arena_mark(f->a);
             IG_TRY(ig_resnet_forward(f, &v->up[i].res[j], &x, NULL, &y));
-            settle(f, x_off, y_off, &y);
+            IG_TRY(settle(f, x_off, y_off, &y));
             x = y;
         }
         if (v->up[i].has_sample) { /* Upsample2D: nearest 2x, then the 3x3 conv, as one op (ops.h) */
@@ -108,7 +112,7 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
             const size_t y_off = ig_arena_mark(f->a);
             IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
             IG_OP(f, ig_op_upsample_conv2d(e, &v->up[i].sample, &x, &y));
-            settle(f, x_off, y_off, &y);
+            IG_TRY(settle(f, x_off, y_off, &y));
             x = y;
         }
     }
@@ -117,7 +121,7 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
     IG_OP(f, ig_op_group_norm(e, &x, cfg->norm_groups, VAE_EPS, &v->norm_out_g, &v->norm_out_b, IG_ACT_SILU, &g));
     IG_TRY(ig__fw_nhwc(f, &o, N, cfg->out_channels, H, W));
     IG_OP(f, ig_op_conv2d(e, &v->conv_out, &g, NULL, &o));
-    if (!f->a->dry) ig_tensor_copy(image, &o);
+    IG_OP(f, ig_op_download(e, &o, image));
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }
@@ -211,7 +215,7 @@ ig_status ig_vae_encode(ig_fw *f, ig_vae_encoder *enc, const ig_tensor *image, i
     const size_t mark = ig_arena_mark(f->a);
     ig_tensor in, x, y;
     IG_TRY(ig__fw_nhwc(f, &in, N, cfg->in_channels, H, W));
-    if (!f->a->dry) ig_tensor_copy(&in, image);
+    IG_OP(f, ig_op_upload(e, image, &in));
     /* as in the decoder, the down path keeps one activation slot at x_off (see settle) */
     const size_t x_off = ig_arena_mark(f->a);
     IG_TRY(ig__fw_nhwc(f, &x, N, cfg->block_out[0], H, W));
@@ -220,7 +224,7 @@ ig_status ig_vae_encode(ig_fw *f, ig_vae_encoder *enc, const ig_tensor *image, i
         for (int j = 0; j < L; j++) {
             const size_t y_off = ig_arena_mark(f->a);
             IG_TRY(ig_resnet_forward(f, &enc->down[i].res[j], &x, NULL, &y));
-            settle(f, x_off, y_off, &y);
+            IG_TRY(settle(f, x_off, y_off, &y));
             x = y;
         }
         if (enc->down[i].has_sample) {
@@ -228,7 +232,7 @@ ig_status ig_vae_encode(ig_fw *f, ig_vae_encoder *enc, const ig_tensor *image, i
             const size_t y_off = ig_arena_mark(f->a);
             IG_TRY(ig__fw_nhwc(f, &y, N, x.ne[1], H, W));
             IG_OP(f, ig_op_conv2d(e, &enc->down[i].sample, &x, NULL, &y));
-            settle(f, x_off, y_off, &y);
+            IG_TRY(settle(f, x_off, y_off, &y));
             x = y;
         }
     }
@@ -256,8 +260,8 @@ ig_status ig_vae_encode(ig_fw *f, ig_vae_encoder *enc, const ig_tensor *image, i
         ig_tensor mv = mom, lv = mom;
         mv.ne[1] = lv.ne[1] = Lc;
         lv.data = (char *)mom.data + (size_t)(Lc * mom.st[1]) * ig_dtype_size(mom.dtype);
-        ig_tensor_copy(mean, &mv);
-        ig_tensor_copy(logvar, &lv);
+        IG_TRY(ig_op_download(e, &mv, mean));
+        IG_TRY(ig_op_download(e, &lv, logvar));
         int64_t idx[4] = {0};
         for (idx[0] = 0; idx[0] < N; idx[0]++)
             for (idx[1] = 0; idx[1] < Lc; idx[1]++)

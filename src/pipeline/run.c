@@ -76,7 +76,7 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
         ig_tensor pt = ig_tensor_plain(IG_F32, 4, ps, NULL), mt = ig_tensor_plain(IG_F32, 4, ms, NULL);
         if (ig_vae_encode(&r->fw, &m->vae_enc, &pt, &mt, &mt)) return engine_fail(e, err);
     }
-    TRY(ig_arena_commit(&r->arena, err));
+    TRY(ig_arena_commit(&r->arena, e, err));
     r->ctx = ig_arena_plain(&r->arena, e->act_dtype, 3, cs);
     r->mark = ig_arena_mark(&r->arena);
 fail:
@@ -102,7 +102,7 @@ ig_status ig_run_encode_text(ig_run *r, ig_err *err) {
         ig_tensor s = ig_tensor_plain(IG_F32, 3, one, r->text + (size_t)src * T * D);
         ig_tensor d = ig_tensor_plain(e->act_dtype, 3, one,
                                       (char *)r->ctx.data + (size_t)b * T * D * ig_dtype_size(e->act_dtype));
-        ig_tensor_copy(&d, &s);
+        if (ig_op_upload(e, &s, &d)) return engine_fail(e, err);
     }
 fail:
     return err->status;

@@ -24,6 +24,17 @@
 #include "engine/engine.h"
 #include "test.h"
 
+/* A "cpu" engine in f32 (its attention settings live in its context); aborts the test if none. */
+static ig_engine *new_engine(void) {
+    ig_err err = {0};
+    ig_engine *e = NULL;
+    if (ig_engine_create(&e, "cpu", IG_PRECISION_F32, &err) != IG_OK) {
+        fprintf(stderr, "test_attn: %s\n", err.msg);
+        exit(1);
+    }
+    return e;
+}
+
 static void round_bf16(float *x, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] = ig_bf16_to_f32(ig_f32_to_bf16(x[i]));
 }
@@ -174,12 +185,15 @@ static void run_case(const attn_case *tc, ig_dtype in_dt, ig_dtype out_dt, int p
     int64_t sq[3] = {tc->B, tc->Tq, ld}, sk[3] = {tc->B, tc->Tk, ld};
     ig_tensor tq = ig_tensor_plain(in_dt, 3, sq, qd), tk = ig_tensor_plain(in_dt, 3, sk, kd);
     ig_tensor tv = ig_tensor_plain(in_dt, 3, sk, vd), to = ig_tensor_plain(out_dt, 3, sq, od);
-    ig_engine eng = {0};
-    attn_force_path = path == 1 || path == 3 ? PATH_GEMM : PATH_AUTO;
-    attn_no_avx512 = path == 3;
-    attn_tune_bk = tc->bk;
-    ig_status st = ig__cpu_attention(&eng, &tq, &tk, &tv, (int)tc->H, tc->scale, tc->causal, &to);
-    attn_force_path = PATH_AUTO, attn_no_avx512 = false, attn_tune_bk = 0;
+    /* the path switches are the engine's settings: a fresh engine per case, so none leaks into the next */
+    ig_engine *eng = new_engine();
+    ig__cpu_ctx *cx = eng->ctx;
+    cx->attn_force_path = path == 1 || path == 3 ? PATH_GEMM : PATH_AUTO;
+    cx->attn_no_avx512 = path == 3;
+    cx->attn_tune_bk = tc->bk;
+    ig_status st = ig__cpu_attention(eng, &tq, &tk, &tv, (int)tc->H, tc->scale, tc->causal, &to);
+    if (st != IG_OK) fprintf(stderr, "  attention: %s\n", eng->err.msg);
+    ig_engine_free(eng);
     CHECK(st == IG_OK);
     from_dtype(got, od, (size_t)nq, out_dt);
 
@@ -294,18 +308,18 @@ static void bench_one(const char *label, int64_t B, int64_t Tq, int64_t Tk, int6
     int64_t sq[3] = {B, Tq, ld}, sk[3] = {B, Tk, ld};
     ig_tensor tq = ig_tensor_plain(dt, 3, sq, qd), tk = ig_tensor_plain(dt, 3, sk, kd);
     ig_tensor tv = ig_tensor_plain(dt, 3, sk, vd), to = ig_tensor_plain(dt, 3, sq, od);
-    ig_engine eng = {0};
-    attn_force_path = path;
+    ig_engine *eng = new_engine();
+    ((ig__cpu_ctx *)eng->ctx)->attn_force_path = path;
     const double flop = 4.0 * B * H * Tq * Tk * D;
     double best = 1e30;
     int reps = 0;
     for (double t_end = ig__now_s() + 1.0; reps < 3 || (ig__now_s() < t_end && reps < 50); reps++) {
         double t0 = ig__now_s();
-        ig__cpu_attention(&eng, &tq, &tk, &tv, (int)H, 1.0f / sqrtf((float)D), false, &to);
+        ig__cpu_attention(eng, &tq, &tk, &tv, (int)H, 1.0f / sqrtf((float)D), false, &to);
         double t = ig__now_s() - t0;
         if (reps && t < best) best = t; /* the first run pays page faults and thread start */
     }
-    attn_force_path = PATH_AUTO;
+    ig_engine_free(eng);
     const double gf = flop / best * 1e-9, peak = dt == IG_BF16 ? 1900 : 270;
     printf("  %-34s %-4s %-4s %8.2f ms %7.1f GFLOP/s %5.1f %% of %s peak\n", label, ig_dtype_name(dt),
            path == PATH_GEMM ? "gemm" : "auto", best * 1e3, gf, 100 * gf / peak,

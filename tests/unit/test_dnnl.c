@@ -1,9 +1,11 @@
 /* test_dnnl.c — oneDNN conv2d and linear (the "cpu" backend) and the reference backend's versions of
- * them, against naive float64 loops written here, on fresh random inputs with odd sizes.
+ * them, against naive float64 loops written here, on fresh random inputs with odd sizes. Then the
+ * engine's op cache table, and two engines running the same op objects in two threads at once.
  *
  * Tolerances (relative to max|ref|): f32 2e-5 (f32 accumulation over <= 3*3*320 terms);
  * bf16 1.5e-2 (inputs and weights rounded to bf16 before the float64 reference, so what remains is
  * f32 accumulation plus bf16 rounding of the output, 2^-9 relative, and of the post-op inputs). */
+#include <pthread.h>
 #include <string.h>
 
 #include "engine/cpu/cpu.h"
@@ -162,7 +164,7 @@ static void run_upconv(ig_engine *e, int N, int C, int K, int H, int W, ig_act a
     }
     /* what the op refuses: a stride-2 conv, and a y that is not 2H x 2W */
     ig_conv2d s2 = op;
-    s2.stride = 2, s2.priv = NULL;
+    s2.stride = 2;
     CHECK(ig_op_upsample_conv2d(e, &s2, &x, &y) == IG_ERR_INVALID);
     ig_tensor yb = y;
     yb.ne[3] -= 1;
@@ -273,6 +275,125 @@ static void run_errors(ig_engine *e) {
     ig_linear_release(e, &lin);
 }
 
+/* ---- engines share nothing: the op cache table, and two engines in two threads ---- */
+
+/* The table from op address to cache (engine.c): inserts across several growths, deletes that
+ * backward-shift runs, lookups of what is left. A "ref" engine, whose op_release frees nothing. */
+static void test_cache_table(void) {
+    printf("op cache table\n");
+    ig_err err = {0};
+    ig_engine *e = NULL;
+    CHECK(ig_engine_create(&e, "ref", IG_PRECISION_F32, &err) == IG_OK);
+    if (!e) return;
+    enum { N = 3000 };
+    static ig_conv2d ops[N]; /* addresses 80-odd bytes apart: the hash must spread them */
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        void **slot = ig__engine_cache(e, &ops[i], &err);
+        bad += !slot || *slot != NULL;
+        if (slot) *slot = (void *)(uintptr_t)(i + 1);
+    }
+    CHECK(bad == 0 && e->n_caches == N && e->cap_caches >= 2 * N);
+    for (int i = 0; i < N; i += 3) ig_conv2d_release(e, &ops[i]);
+    ig_conv2d_release(e, &ops[0]); /* twice: nothing left to drop */
+    bad = 0;
+    for (int i = 0; i < N; i++) {
+        void **slot = ig__engine_cache(e, &ops[i], &err);
+        bad += !slot || *slot != (i % 3 ? (void *)(uintptr_t)(i + 1) : NULL); /* released ones come back empty */
+        if (slot) *slot = NULL;
+    }
+    CHECK(bad == 0 && e->n_caches == N);
+    ig_engine_free(e);
+}
+
+typedef struct {
+    ig_engine *e;
+    ig_conv2d *conv, *up;
+    ig_linear *lin;
+    ig_tensor x, y, yu, t, ty, o;
+    ig_status st;
+} job;
+
+static void *job_run(void *arg) {
+    job *j = arg;
+    for (int r = 0; r < 4 && j->st == IG_OK; r++) {
+        j->st = ig_op_conv2d(j->e, j->conv, &j->x, NULL, &j->y);
+        if (j->st == IG_OK) j->st = ig_op_upsample_conv2d(j->e, j->up, &j->x, &j->yu);
+        if (j->st == IG_OK) j->st = ig_op_linear(j->e, j->lin, &j->t, NULL, &j->ty);
+        if (j->st == IG_OK) j->st = ig_op_attention(j->e, &j->t, &j->t, &j->t, 4, 0.125f, false, &j->o);
+    }
+    return NULL;
+}
+
+static ig_tensor like(const ig_tensor *t) {
+    ig_tensor c = *t;
+    c.data = calloc(1, ig_tensor_nbytes(t));
+    return c;
+}
+
+static bool same_bytes(const ig_tensor *a, const ig_tensor *b) { return !memcmp(a->data, b->data, ig_tensor_nbytes(a)); }
+
+/* One model's op objects run by two engines in two threads at once: each engine has its own cache
+ * for each object, its own oneDNN stream, scratchpad, intermediate and attention scratch, so both
+ * reproduce a lone engine's numbers bit for bit. Releasing one engine's caches leaves the other's. */
+static void test_two_engines(ig_dtype dt) {
+    printf("two engines, two threads, %s\n", ig_dtype_name(dt));
+    ig_err err = {0};
+    ig_engine *e[3] = {NULL, NULL, NULL};
+    const ig_precision prec = dt == IG_BF16 ? IG_PRECISION_BF16 : IG_PRECISION_F32;
+    for (int i = 0; i < 3; i++) CHECK(ig_engine_create(&e[i], "cpu", prec, &err) == IG_OK);
+    if (!e[0] || !e[1] || !e[2]) return;
+    float *v;
+    ig_tensor w = make(IG_F32, 4, (int64_t[]){24, 16, 3, 3}, false, -0.3f, 0.3f, &v);
+    free(v);
+    ig_tensor b = make(IG_F32, 1, (int64_t[]){24}, false, -1, 1, &v);
+    free(v);
+    ig_tensor lw = make(IG_F32, 2, (int64_t[]){48, 32}, false, -0.3f, 0.3f, &v);
+    free(v);
+    ig_tensor lb = make(IG_F32, 1, (int64_t[]){48}, false, -1, 1, &v);
+    free(v);
+    ig_conv2d conv = {.w = w, .b = b, .stride = 1, .pad = 1, .act = IG_ACT_SILU}, up = {.w = w, .b = b, .stride = 1, .pad = 1};
+    ig_linear lin = {.w = lw, .b = lb, .geglu = true};
+    job jobs[3];
+    for (int i = 0; i < 3; i++) {
+        job *j = &jobs[i];
+        *j = (job){.e = e[i], .conv = &conv, .up = &up, .lin = &lin};
+        j->x = make(dt, 4, (int64_t[]){2, 16, 9, 11}, true, -1, 1, &v);
+        free(v);
+        if (i) memcpy(j->x.data, jobs[0].x.data, ig_tensor_nbytes(&j->x)); /* the same input everywhere */
+        j->y = ig_tensor_nhwc(dt, 2, 24, 9, 11, NULL), j->y = like(&j->y);
+        j->yu = ig_tensor_nhwc(dt, 2, 24, 18, 22, NULL), j->yu = like(&j->yu);
+        j->t = make(dt, 3, (int64_t[]){2, 33, 32}, false, -1, 1, &v);
+        free(v);
+        if (i) memcpy(j->t.data, jobs[0].t.data, ig_tensor_nbytes(&j->t));
+        j->ty = ig_tensor_plain(dt, 3, (int64_t[]){2, 33, 24}, NULL), j->ty = like(&j->ty);
+        j->o = like(&j->t);
+    }
+    job_run(&jobs[0]); /* alone first */
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) pthread_create(&th[i], NULL, job_run, &jobs[i + 1]);
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < 3; i++) {
+        CHECK(jobs[i].st == IG_OK);
+        if (jobs[i].st != IG_OK) fprintf(stderr, "  engine %d: %s\n", i, e[i]->err.msg);
+    }
+    for (int i = 1; i < 3; i++)
+        CHECK(same_bytes(&jobs[0].y, &jobs[i].y) && same_bytes(&jobs[0].yu, &jobs[i].yu) &&
+              same_bytes(&jobs[0].ty, &jobs[i].ty) && same_bytes(&jobs[0].o, &jobs[i].o));
+    for (int i = 0; i < 3; i++) CHECK(e[i]->n_caches == 3); /* conv, up, lin: one entry each, per engine */
+    ig_conv2d_release(e[1], &conv), ig_conv2d_release(e[1], &up), ig_linear_release(e[1], &lin);
+    CHECK(e[1]->n_caches == 0 && e[2]->n_caches == 3);
+    memset(jobs[2].y.data, 0, ig_tensor_nbytes(&jobs[2].y));
+    job_run(&jobs[2]); /* e[2] still has its caches: the same numbers */
+    CHECK(jobs[2].st == IG_OK && same_bytes(&jobs[0].y, &jobs[2].y));
+    for (int i = 0; i < 3; i++) { /* e[0] and e[2] keep their entries: ig_engine_free drops them */
+        free(jobs[i].x.data), free(jobs[i].y.data), free(jobs[i].yu.data), free(jobs[i].t.data);
+        free(jobs[i].ty.data), free(jobs[i].o.data);
+        ig_engine_free(e[i]);
+    }
+    free(w.data), free(b.data), free(lw.data), free(lb.data);
+}
+
 int main(void) {
     test_seed();
     ig_err err = {0};
@@ -340,5 +461,8 @@ int main(void) {
     }
     ig_engine_free(cpu);
     ig_engine_free(ref);
+    test_cache_table();
+    test_two_engines(IG_F32);
+    if (bf16) test_two_engines(IG_BF16);
     return test_finish("test_dnnl");
 }

@@ -48,7 +48,7 @@ static void test_text(ig_engine *e, ig_sd_model *m, const char *set) {
         ig_err err = {0};
         ig_arena_begin_dry(&a);
         CHECK(ig_clip_forward(&f, &m->clip, tok, 1, 77, &out) == IG_OK);
-        CHECK(ig_arena_commit(&a, &err) == IG_OK);
+        CHECK(ig_arena_commit(&a, f.e, &err) == IG_OK);
         float *got = malloc(ns * sizeof(float));
         out.data = got;
         e->err = (ig_err){0};
@@ -83,7 +83,7 @@ static void test_unet(ig_engine *e, ig_sd_model *m, const char *set, const char 
     ig_arena_begin_dry(&a);
     ig_tensor ct = ig_arena_plain(&a, dt, 3, cs);
     CHECK(ig_unet_forward(&f, &m->unet, &lt, t, &ct, &ot) == IG_OK);
-    CHECK(ig_arena_commit(&a, &err) == IG_OK);
+    CHECK(ig_arena_commit(&a, f.e, &err) == IG_OK);
     ct = ig_arena_plain(&a, dt, 3, cs);
     ig_tensor_copy(&ct, &ct32);
     e->err = (ig_err){0};
@@ -113,7 +113,7 @@ static void test_vae(ig_engine *e, ig_sd_model *m, const char *set) {
     ig_tensor lt = ig_tensor_plain(IG_F32, 4, ls, lat), it = ig_tensor_plain(IG_F32, 4, is, got);
     ig_arena_begin_dry(&a);
     CHECK(ig_vae_decode(&f, &m->vae, &lt, &it) == IG_OK);
-    CHECK(ig_arena_commit(&a, &err) == IG_OK);
+    CHECK(ig_arena_commit(&a, f.e, &err) == IG_OK);
     e->err = (ig_err){0};
     if (ig_vae_decode(&f, &m->vae, &lt, &it)) fprintf(stderr, "  vae: %s\n", e->err.msg);
     char label[96];

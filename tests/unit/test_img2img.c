@@ -30,7 +30,7 @@ static void moments(const float *img, int H, int W, float *mean, float *logvar) 
     ig_fw f = {.e = e, .a = &a, .dt = e->act_dtype};
     ig_err err = {0};
     ig_arena_begin_dry(&a);
-    CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK && ig_arena_commit(&a, &err) == IG_OK);
+    CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK && ig_arena_commit(&a, e, &err) == IG_OK);
     CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK);
     ig_arena_free(&a);
 }

@@ -35,6 +35,9 @@
 #define ig__cpu_binary scalar_binary
 #define ig__cpu_upsample2x scalar_upsample2x
 #define ig__cpu_concat scalar_concat
+#define ig__cpu_copy scalar_copy
+#define ig__cpu_fill scalar_fill
+#define ig__cpu_embedding scalar_embedding
 #include "engine/cpu/elem.c"
 #include "engine/cpu/norm.c"
 #undef ig__cpu_has_avx512
@@ -45,9 +48,19 @@
 #undef ig__cpu_binary
 #undef ig__cpu_upsample2x
 #undef ig__cpu_concat
+#undef ig__cpu_copy
+#undef ig__cpu_fill
+#undef ig__cpu_embedding
 
 static const ig_backend be_scalar = {
     .name = "scalar",
+    .buf_alloc = ig__ref_buf_alloc,
+    .buf_free = ig__ref_buf_free,
+    .upload = scalar_copy,
+    .download = scalar_copy,
+    .copy = scalar_copy,
+    .fill = scalar_fill,
+    .embedding = scalar_embedding,
     .conv2d = ig__ref_conv2d,
     .linear = ig__ref_linear,
     .op_release = ig__ref_op_release,
@@ -738,6 +751,150 @@ static void test_timestep_embedding(void) {
     }
 }
 
+/* ---- data movement: upload, download, copy (one contract, three entries), fill, embedding ---- */
+
+typedef ig_status (*xfer_fn)(ig_engine *e, const ig_tensor *src, ig_tensor *dst);
+static ig_status op_upload(ig_engine *e, const ig_tensor *s, ig_tensor *d) { return ig_op_upload(e, s, d); }
+static ig_status op_download(ig_engine *e, const ig_tensor *s, ig_tensor *d) { return ig_op_download(e, s, d); }
+static ig_status op_copy(ig_engine *e, const ig_tensor *s, ig_tensor *d) { return ig_op_copy(e, s, d); }
+
+/* Every dtype pair and layout pair: the destination holds each source value rounded once to its
+ * dtype, so the tolerance is 0 (f16 <-> bf16 goes through f32, where both are exact). */
+static void test_transfer(void) {
+    printf("upload / download / copy\n");
+    const ig_dtype dts[3] = {IG_F32, IG_BF16, IG_F16};
+    const xfer_fn fns[3] = {op_upload, op_download, op_copy};
+    const char *fn_name[3] = {"upload", "download", "copy"};
+    const int64_t ne[4] = {2, 13, 7, 5}, n = 2 * 13 * 7 * 5;
+    double *ref = malloc((size_t)n * sizeof *ref);
+    for (int si = 0; si < 3; si++)
+        for (int di = 0; di < 3; di++) {
+            /* large magnitudes, within f16's range (65504) where f16 is on either side */
+            const float hi = dts[si] == IG_F16 || dts[di] == IG_F16 ? 8000 : 70000;
+            float *v = rnd((size_t)n, -hi, hi, dts[si]);
+            for (int64_t i = 0; i < n; i++) ref[i] = round_to(dts[di], v[i]);
+            for (int l = 0; l < 4; l++)
+                for (int ei = 0; ei < N_ENG; ei++) {
+                    ig_engine *e = engines[ei];
+                    const int ls = l & 1 ? NHWC : PLAIN, ld = l & 2 ? NHWC : PLAIN, k = (si + di + l + ei) % 3;
+                    ig_tensor ts = tfrom(dts[si], 4, ne, ls, v), td = tnew(dts[di], 4, ne, ld);
+                    char name[128];
+                    snprintf(name, sizeof name, "%s %s %s %s->%s %s->%s", fn_name[k], e->be->name, "(2,13,7,5)",
+                             dn(dts[si]), dn(dts[di]), ln_(ls), ln_(ld));
+                    if (run_ok(e, fns[k](e, &ts, &td))) {
+                        float *got = tget(&td);
+                        check_close(name, got, ref, (size_t)n, 0, 0);
+                        free(got);
+                    }
+                    tfree(&ts), tfree(&td);
+                }
+            free(v);
+        }
+    /* Overlap: the same dtype and layout is a memmove, either direction (vae.c moves activations down). */
+    for (int d = 0; d < 2; d++)
+        for (int ei = 0; ei < N_ENG; ei++) {
+            ig_engine *e = engines[ei];
+            const ig_dtype dt = d ? IG_BF16 : IG_F32;
+            const size_t es = ig_dtype_size(dt), shift = 7 * 13; /* overlapping by all but 91 elements */
+            char *buf = ig__alloc(((size_t)n + shift) * es);
+            float *v = rnd((size_t)n, -3, 3, dt);
+            for (int64_t i = 0; i < n; i++) ref[i] = v[i];
+            for (int dir = 0; dir < 2; dir++) {
+                ig_tensor src = ig_tensor_nhwc(dt, 2, 13, 7, 5, buf + (dir ? 0 : shift * es));
+                ig_tensor dst = ig_tensor_nhwc(dt, 2, 13, 7, 5, buf + (dir ? shift * es : 0));
+                tput(&src, v);
+                char name[96];
+                snprintf(name, sizeof name, "copy %s %s nhwc overlapping, moved %s", e->be->name, dn(dt), dir ? "up" : "down");
+                if (run_ok(e, ig_op_copy(e, &src, &dst))) check_t(name, &dst, ref);
+            }
+            free(v), ig__free(buf);
+        }
+    /* what ops.c refuses */
+    ig_engine *e = engines[1];
+    ig_tensor a = tnew(IG_F32, 4, ne, NHWC), b = tnew(IG_F32, 4, (int64_t[]){2, 13, 5, 7}, NHWC);
+    CHECK(ig_op_upload(e, &a, &b) == IG_ERR_INVALID); /* shapes differ */
+    e->err = (ig_err){0};
+    ig_tensor nod = a;
+    nod.data = NULL;
+    CHECK(ig_op_download(e, &a, &nod) == IG_ERR_INVALID); /* no memory */
+    e->err = (ig_err){0};
+    tfree(&a), tfree(&b);
+    free(ref);
+}
+
+static void test_fill_op(void) {
+    printf("fill\n");
+    const ig_dtype dts[3] = {IG_F32, IG_BF16, IG_F16};
+    const int64_t ne[4] = {2, 13, 7, 5}, n = 2 * 13 * 7 * 5;
+    double *ref = malloc((size_t)n * sizeof *ref);
+    for (int di = 0; di < 3; di++)
+        for (int l = 0; l < 3; l++)
+            for (int ei = 0; ei < N_ENG; ei++) {
+                ig_engine *e = engines[ei];
+                const float val = test_randf(-100, 100);
+                ig_tensor y = tnew(dts[di], 4, ne, l == 1 ? NHWC : PLAIN), view = y;
+                if (l == 2) view.ne[3] = 3; /* every row cut short: a strided view (the ref path) */
+                for (int64_t i = 0; i < n; i++) ref[i] = (l < 2 || i % 5 < 3) ? round_to(dts[di], val) : NAN;
+                char name[96];
+                snprintf(name, sizeof name, "fill %s %s %s", e->be->name, dn(dts[di]), l == 2 ? "strided view" : ln_(l));
+                if (run_ok(e, ig_op_fill(e, val, &view))) {
+                    float *got = tget(&y);
+                    int untouched = 1;
+                    for (int64_t i = 0; i < n; i++) /* outside the view: still the NaN tnew wrote */
+                        if (isnan(ref[i])) untouched &= isnan(got[i]), got[i] = 0, ref[i] = 0;
+                    CHECK(untouched);
+                    check_close(name, got, ref, (size_t)n, 0, 0);
+                    free(got);
+                }
+                tfree(&y);
+            }
+    free(ref);
+}
+
+/* out[b, t] = table[id] + pos[t]: the reference adds the two f32 values in double (the op in f32). */
+static void test_embedding(void) {
+    printf("embedding\n");
+    const int64_t V = 50, D = 37, B = 2, T = 9, P = 12;
+    const ig_dtype wdts[3] = {IG_F32, IG_BF16, IG_F16};
+    int32_t ids[2 * 9];
+    double *ref = malloc((size_t)(B * T * D) * sizeof *ref);
+    for (int wi = 0; wi < 3; wi++)
+        for (int oi = 0; oi < 2; oi++)
+            for (int ei = 0; ei < N_ENG; ei++) {
+                ig_engine *e = engines[ei];
+                const ig_dtype odt = oi ? IG_BF16 : IG_F32;
+                for (int i = 0; i < B * T; i++) ids[i] = (int32_t)test_randf(0, (float)V - 0.01f);
+                ids[0] = 0, ids[B * T - 1] = (int32_t)V - 1;
+                float *tv = rnd((size_t)(V * D), -2, 2, wdts[wi]), *pv = rnd((size_t)(P * D), -1, 1, wdts[wi]);
+                ig_tensor table = tfrom(wdts[wi], 2, (int64_t[]){V, D}, PLAIN, tv);
+                /* positions as a transposed view of a (D, P) block: any strides */
+                ig_tensor pt = tnew(wdts[wi], 2, (int64_t[]){D, P}, PLAIN), pos = pt;
+                pos.ne[0] = P, pos.ne[1] = D, pos.st[0] = 1, pos.st[1] = P;
+                tput(&pos, pv);
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t t = 0; t < T; t++)
+                        for (int64_t d = 0; d < D; d++)
+                            ref[(b * T + t) * D + d] = (double)tv[ids[b * T + t] * D + d] + (double)pv[t * D + d];
+                ig_tensor out = tnew(odt, 3, (int64_t[]){B, T, D}, PLAIN);
+                char name[96];
+                snprintf(name, sizeof name, "embedding %s (50,37) %s -> %s", e->be->name, dn(wdts[wi]), dn(odt));
+                if (run_ok(e, ig_op_embedding(e, &table, ids, &pos, &out))) check_t(name, &out, ref);
+                if (wi == 0 && oi == 0) { /* what ops.c refuses: an id outside [0, V), too few positions */
+                    ids[3] = (int32_t)V;
+                    CHECK(ig_op_embedding(e, &table, ids, &pos, &out) == IG_ERR_INVALID);
+                    ids[3] = -1;
+                    CHECK(ig_op_embedding(e, &table, ids, &pos, &out) == IG_ERR_INVALID);
+                    ids[3] = 0;
+                    ig_tensor few = pos;
+                    few.ne[0] = T - 1;
+                    CHECK(ig_op_embedding(e, &table, ids, &few, &out) == IG_ERR_INVALID);
+                    e->err = (ig_err){0};
+                }
+                tfree(&table), tfree(&pt), tfree(&out), free(tv), free(pv);
+            }
+    free(ref);
+}
+
 /* ---- empty tensors: every op accepts a zero-sized dim and writes nothing ---- */
 
 /* The op profile (engine.h, bench --profile): off, nothing is counted; on, each op that reaches the
@@ -962,6 +1119,9 @@ int main(void) {
     test_ref_linear();
     test_ref_attention();
     test_timestep_embedding();
+    test_transfer();
+    test_fill_op();
+    test_embedding();
     test_empty();
     test_profile();
     if (!getenv("IMAGINE_TEST_NO_BENCH")) bench();

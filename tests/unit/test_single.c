@@ -406,7 +406,7 @@ static float *run_net(ig_engine *e, ig_sd_model *m, const char *which, size_t *n
         ig_tensor o = ig_tensor_plain(IG_F32, 3, s, out);
         ig_arena_begin_dry(&a);
         CHECK(tok && ig_clip_forward(&f, &m->clip, tok, 1, 77, &o) == IG_OK);
-        CHECK(ig_arena_commit(&a, &err) == IG_OK);
+        CHECK(ig_arena_commit(&a, f.e, &err) == IG_OK);
         CHECK(ig_clip_forward(&f, &m->clip, tok, 1, 77, &o) == IG_OK);
         free(tok);
     } else if (!strcmp(which, "unet")) {
@@ -419,7 +419,7 @@ static float *run_net(ig_engine *e, ig_sd_model *m, const char *which, size_t *n
         ig_tensor ot = ig_tensor_plain(IG_F32, 4, ls, out);
         ig_arena_begin_dry(&a);
         CHECK(lat && ctx && ig_unet_forward(&f, &m->unet, &lt, 999, &ct, &ot) == IG_OK);
-        CHECK(ig_arena_commit(&a, &err) == IG_OK);
+        CHECK(ig_arena_commit(&a, f.e, &err) == IG_OK);
         CHECK(ig_unet_forward(&f, &m->unet, &lt, 999, &ct, &ot) == IG_OK);
         free(lat), free(ctx);
     } else if (!strcmp(which, "enc")) { /* mean | logvar of a fixed 1x3x48x40 image */
@@ -435,7 +435,7 @@ static float *run_net(ig_engine *e, ig_sd_model *m, const char *which, size_t *n
         CHECK(ig_sd_load_encoder(m, &err) == IG_OK);
         ig_arena_begin_dry(&a);
         CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK);
-        CHECK(ig_arena_commit(&a, &err) == IG_OK);
+        CHECK(ig_arena_commit(&a, f.e, &err) == IG_OK);
         CHECK(ig_vae_encode(&f, &m->vae_enc, &it, &mt, &lt) == IG_OK);
         if (err.status || f.e->err.status) fprintf(stderr, "  enc: %s %s\n", err.msg, f.e->err.msg);
         free(img);
@@ -448,7 +448,7 @@ static float *run_net(ig_engine *e, ig_sd_model *m, const char *which, size_t *n
         ig_tensor lt = ig_tensor_plain(IG_F32, 4, ls, lat), it = ig_tensor_plain(IG_F32, 4, is, out);
         ig_arena_begin_dry(&a);
         CHECK(lat && ig_vae_decode(&f, &m->vae, &lt, &it) == IG_OK);
-        CHECK(ig_arena_commit(&a, &err) == IG_OK);
+        CHECK(ig_arena_commit(&a, f.e, &err) == IG_OK);
         CHECK(ig_vae_decode(&f, &m->vae, &lt, &it) == IG_OK);
         free(lat);
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "engine/arena.h"
+#include "engine/engine.h"
 #include "engine/tensor.h"
 #include "test.h"
 
@@ -100,9 +101,27 @@ static void test_layouts(void) {
     CHECK(strcmp(ig_tensor_describe(&m, d, sizeof d), "(2, 3, 4, 5) bf16 nhwc") == 0);
 }
 
+/* dense_alike: the same bytes whatever the layout, so a copy between them may be one memmove. */
+static void test_dense_alike(void) {
+    int64_t ne[4] = {2, 3, 4, 5};
+    ig_tensor p = ig_tensor_plain(IG_F32, 4, ne, NULL), n = ig_tensor_nhwc(IG_F32, 2, 3, 4, 5, NULL);
+    CHECK(ig_tensor_dense_alike(&p, &p) && ig_tensor_dense_alike(&n, &n) && !ig_tensor_dense_alike(&p, &n));
+    ig_tensor s = n; /* a channel slice of NHWC: strided, not dense */
+    s.ne[1] = 2;
+    CHECK(!ig_tensor_dense_alike(&s, &s));
+    ig_tensor one = ig_tensor_nhwc(IG_F32, 1, 3, 1, 1, NULL), onep = ig_tensor_plain(IG_F32, 4, (int64_t[]){1, 3, 1, 1}, NULL);
+    CHECK(ig_tensor_dense_alike(&one, &onep)); /* strides of size-1 dims do not matter */
+    ig_tensor q = ig_tensor_plain(IG_F32, 4, (int64_t[]){2, 3, 5, 4}, NULL);
+    CHECK(!ig_tensor_dense_alike(&p, &q)); /* another shape */
+}
+
+/* The arena's block comes from the engine's backend and goes back to it. */
 static void test_arena(void) {
     ig_arena a = {0};
     ig_err err = {0};
+    ig_engine *e = NULL;
+    CHECK(ig_engine_create(&e, "ref", IG_PRECISION_F32, &err) == IG_OK);
+    if (!e) return;
     ig_arena_begin_dry(&a);
     ig_tensor t1 = ig_arena_nhwc(&a, IG_F32, 1, 3, 5, 7);
     size_t m = ig_arena_mark(&a);
@@ -111,7 +130,7 @@ static void test_arena(void) {
     ig_tensor t3 = ig_arena_nhwc(&a, IG_F32, 1, 1, 1, 1);
     CHECK(t1.data == NULL && t2.data == NULL && t3.data == NULL); /* dry: counted only */
     CHECK(a.peak == 448 + 2 * 8 * 8 * 8 * 2);                  /* 105 floats rounded up to 64 B, then 2 KiB */
-    CHECK(ig_arena_commit(&a, &err) == IG_OK);
+    CHECK(ig_arena_commit(&a, e, &err) == IG_OK && a.eng == e);
     t1 = ig_arena_nhwc(&a, IG_F32, 1, 3, 5, 7);
     m = ig_arena_mark(&a);
     t2 = ig_arena_nhwc(&a, IG_BF16, 2, 8, 8, 8);
@@ -122,12 +141,14 @@ static void test_arena(void) {
     CHECK(ig_arena_alloc(&a, 1) == t2.data);
     ig_arena_free(&a);
     ig_arena_free(&a); /* a freed arena is zeroed: freeing again is harmless */
+    ig_engine_free(e);
 }
 
 int main(void) {
     test_seed();
     test_conversions();
     test_layouts();
+    test_dense_alike();
     test_arena();
     return test_finish("test_tensor");
 }

@@ -271,7 +271,7 @@ static ig_status run_encode(ig_engine *e, ig_dtype dt, ig_vae_encoder *enc, cons
     e->err = (ig_err){0};
     ig_arena_begin_dry(&a);
     ig_status st = ig_vae_encode(&f, enc, &it, &mt, &lt);
-    if (st == IG_OK) st = ig_arena_commit(&a, &err);
+    if (st == IG_OK) st = ig_arena_commit(&a, f.e, &err);
     if (st == IG_OK) st = ig_vae_encode(&f, enc, &it, &mt, &lt);
     if (st != IG_OK) fprintf(stderr, "  encode: %s\n", err.status ? err.msg : e->err.msg);
     ig_arena_free(&a);
@@ -497,7 +497,7 @@ static void test_broken(ig_engine *e, const oracle *o, const char *shared_model_
         ig_arena a = {0};
         ig_fw f = {.e = e, .a = &a, .dt = IG_F32};
         ig_arena_begin_dry(&a);
-        CHECK(ig_vae_decode(&f, &m->vae, &lt, &it) == IG_OK && ig_arena_commit(&a, &err) == IG_OK);
+        CHECK(ig_vae_decode(&f, &m->vae, &lt, &it) == IG_OK && ig_arena_commit(&a, f.e, &err) == IG_OK);
         CHECK(ig_vae_decode(&f, &m->vae, &lt, &it) == IG_OK);
         ig_arena_free(&a);
         free(img);
@@ -532,7 +532,7 @@ static void test_round_trip(ig_engine *e, ig_sd_model *m) {
     ig_err err = {0};
     CHECK(run_encode(e, IG_F32, &m->vae_enc, img, 1, H, W, mean, logvar) == IG_OK);
     ig_arena_begin_dry(&a);
-    CHECK(ig_vae_decode(&f, &m->vae, &mt, &ot) == IG_OK && ig_arena_commit(&a, &err) == IG_OK);
+    CHECK(ig_vae_decode(&f, &m->vae, &mt, &ot) == IG_OK && ig_arena_commit(&a, f.e, &err) == IG_OK);
     CHECK(ig_vae_decode(&f, &m->vae, &mt, &ot) == IG_OK);
     double sum = 0;
     for (size_t i = 0; i < n_img; i++) sum += fabs((double)out[i] - img[i]);

@@ -25,7 +25,11 @@
  *
  * Numerics: f32 path exp via ig__v_exp (2.3e-7 relative); bf16 paths a degree-3 exp2 (1e-4
  * relative, a fortieth of P's bf16 rounding). Row sums accumulate in f32 per key block (16 lanes,
- * at most bk / 16 terms each) and across blocks in double. */
+ * at most bk / 16 terms each) and across blocks in double.
+ *
+ * State: the scratch (workspaces, packed K/V) and the settings (forced path, AVX-512 off, block
+ * sizes) are the engine's (ig__cpu_ctx, cpu.h), so two engines may run attention at once; the only
+ * process-wide state is the AMX permission probe. */
 #include "cpu.h"
 
 #include <cpuid.h>
@@ -41,10 +45,7 @@
 
 #define IG_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16,amx-tile,amx-bf16")))
 
-enum { PATH_AUTO = 0, PATH_GEMM, PATH_AMX };
-/* Tests and benches set these (they #include this file): force a path, or turn AVX-512 off. */
-static int attn_force_path;
-static bool attn_no_avx512;
+enum { PATH_AUTO = IG__ATTN_PATH_AUTO, PATH_GEMM = IG__ATTN_PATH_GEMM, PATH_AMX = IG__ATTN_PATH_AMX };
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -58,6 +59,7 @@ typedef struct attn_plan {
     int path;
     bool avx512;
     int64_t bq, bk;     /* query rows per item, keys per softmax block */
+    int64_t tune_bq, tune_bk; /* the engine's overrides (ig__cpu_ctx.attn_tune_*; 0: automatic) */
     int64_t n_qb;       /* query blocks per (batch, head) */
     int64_t ld_s, ld_p; /* row strides of S (f32) and P (bf16), padded off multiples of 4 KiB */
     /* amx only */
@@ -562,7 +564,7 @@ IG_AMX static void amx_thread(const attn_plan *p, attn_ws *w) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Block sizes (measured on the 2-core Sapphire Rapids; attn_tune_bq/bk override, for benches).
+ * Block sizes (measured on the 2-core Sapphire Rapids; ig__cpu_ctx.attn_tune_bq/bk override, for benches).
  *  amx:  bq = 32 (one pair of row tiles) for D <= 128: a 4096-token head of 64 packs to 1 MiB of
  *        K and V that every query block reuses from L2; bq 64 or 96 measured the same. Wider heads
  *        (the VAE's single 512-wide head: 8 MiB of K and V) cannot stay in L2, so bq grows to 128
@@ -572,16 +574,14 @@ IG_AMX static void amx_thread(const attn_plan *p, attn_ws *w) {
  *  gemm: oneDNN's GEMMs want a tall M (they pack B per call): bq = 128, bk = 1024 measured 10 %
  *        faster than 64 x 512 in f32.
  */
-static int64_t attn_tune_bq, attn_tune_bk;
-
 static void choose_blocks(attn_plan *p) {
     if (p->path == PATH_AMX) {
         p->dp = round_up(p->D, 32), p->dv = round_up(p->D, 16), p->tkp = round_up(p->Tk, 32);
         p->bq = p->dp <= 128 ? 32 : p->dp <= 256 ? 64 : 128;
         p->bk = IG_MAX(256, round_up(32768 / p->bq, 32));
         p->bk = IG_MIN(p->bk, p->tkp);
-        if (attn_tune_bq) p->bq = round_up(attn_tune_bq, 32);
-        if (attn_tune_bk) p->bk = IG_MIN(round_up(attn_tune_bk, 32), p->tkp);
+        if (p->tune_bq) p->bq = round_up(p->tune_bq, 32);
+        if (p->tune_bk) p->bk = IG_MIN(round_up(p->tune_bk, 32), p->tkp);
         p->bq = IG_MIN(p->bq, round_up(p->Tq, 32));
         /* Heads packed together: as many as fit 256 KiB, so short key sequences (77 text tokens: all
          * ten heads) are packed once per query block's worth of heads and the query rows are reused
@@ -590,8 +590,8 @@ static void choose_blocks(attn_plan *p) {
         p->group = IG_MAX(1, IG_MIN(p->H, (1 << 18) / (p->tkp * (p->dp + p->dv) * 2)));
     } else {
         p->dp = p->dv = p->tkp = 0;
-        p->bq = attn_tune_bq ? attn_tune_bq : 128;
-        p->bk = attn_tune_bk ? attn_tune_bk : 1024;
+        p->bq = p->tune_bq ? p->tune_bq : 128;
+        p->bk = p->tune_bk ? p->tune_bk : 1024;
         p->group = p->Tk * p->ld * (int64_t)ig_dtype_size(p->in_dt) * 2 <= (1 << 19) ? p->H : 1;
         p->bq = IG_MIN(p->bq, p->Tq);
         p->bk = IG_MIN(p->bk, p->Tk);
@@ -615,35 +615,32 @@ static ig_status widen_inputs(attn_plan *p, float **buf) {
     return IG_OK;
 }
 
-/* Scratch kept between calls and only ever grown: the sampling loop calls attention with the same
- * few shapes every step, so after the first step it allocates nothing. One buffer, carved into the
- * per-thread workspaces and the packed K/V; attention runs one call at a time per process (the
- * engine's ops are not reentrant, as oneDNN's shared scratchpad in dnnl/ isn't). */
-static struct {
-    char *base;
-    size_t size;
-} g_scratch;
-
-static char *scratch_reserve(size_t size_bytes) {
-    if (size_bytes > g_scratch.size) {
+/* The engine's scratch, kept between calls and only ever grown: the sampling loop calls attention
+ * with the same few shapes every step, so after the first step it allocates nothing. One buffer,
+ * carved into the per-thread workspaces and the packed K/V; an engine runs one op at a time. */
+static char *scratch_reserve(ig__cpu_ctx *c, size_t size_bytes) {
+    if (size_bytes > c->attn_size) {
         char *p = ig__alloc(size_bytes);
         if (!p) return NULL;
-        ig__free(g_scratch.base);
-        g_scratch.base = p, g_scratch.size = size_bytes;
+        ig__free(c->attn_buf);
+        c->attn_buf = p, c->attn_size = size_bytes;
     }
-    return g_scratch.base;
+    return c->attn_buf;
 }
 
 ig_status ig__cpu_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k, const ig_tensor *v, int n_heads,
                             float scale, bool causal, ig_tensor *out) {
-    ig_err *err = e ? &e->err : NULL;
+    ig_err *err = &e->err;
+    ig__cpu_ctx *c = e->ctx;
+    IG_ASSERT(c); /* an engine of the "cpu" backend */
     attn_plan p = {.B = q->ne[0], .Tq = q->ne[1], .Tk = k->ne[1], .H = n_heads, .D = q->ne[2] / n_heads,
                    .ld = q->ne[2], .scale = scale, .causal = causal, .in_dt = q->dtype, .out_dt = out->dtype,
                    .q = q->data, .k = k->data, .v = v->data, .out = out->data};
     if (p.B == 0 || p.Tq == 0 || p.ld == 0) return IG_OK;
-    p.avx512 = ig__cpu_has_avx512() && !attn_no_avx512;
+    p.tune_bq = c->attn_tune_bq, p.tune_bk = c->attn_tune_bk;
+    p.avx512 = ig__cpu_has_avx512() && !c->attn_no_avx512;
     const bool amx = p.in_dt == IG_BF16 && p.avx512 && amx_available();
-    p.path = attn_force_path == PATH_GEMM || !amx || causal ? PATH_GEMM : PATH_AMX;
+    p.path = c->attn_force_path == PATH_GEMM || !amx || causal ? PATH_GEMM : PATH_AMX;
 
     ig_status st = IG_OK;
     float *wide = NULL;
@@ -657,7 +654,7 @@ ig_status ig__cpu_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k
     const size_t ws_all = (p.ws_bytes * (size_t)nt + 63) & ~(size_t)63;
     const size_t kp_bytes = p.path == PATH_AMX ? ((size_t)(2 * p.group * p.tkp * p.dp) * 2 + 63) & ~(size_t)63 : 0;
     const size_t vp_bytes = p.path == PATH_AMX ? (size_t)(2 * p.group * p.tkp * p.dv) * 2 : 0;
-    char *scratch = scratch_reserve(ws_all + kp_bytes + vp_bytes);
+    char *scratch = scratch_reserve(c, ws_all + kp_bytes + vp_bytes);
     if (scratch) {
         p.ws = scratch;
         if (p.path == PATH_AMX) p.kpack = (uint16_t *)(scratch + ws_all), p.vpack = (uint16_t *)(scratch + ws_all + kp_bytes);

@@ -1,7 +1,12 @@
-/* elem.c — the "cpu" backend's elementwise ops and data movement: activation, broadcast add/mul,
- * nearest 2x upsample, channel concat. AVX-512 (vec.h, chosen at run time) beside a scalar path,
+/* elem.c — the "cpu" backend's elementwise ops and data movement: copy (also upload and download:
+ * a CPU buffer is host memory), fill, embedding lookup, activation, broadcast add/mul, nearest 2x
+ * upsample, channel concat. AVX-512 (vec.h, chosen at run time) beside a scalar path,
  * OpenMP over chunks, f32/bf16 in any mix (arithmetic in f32, rounded once to the output dtype).
  * Owns only these kernels; what it does not handle goes to ref.c:
+ *   copy        same dtype and identical strides over a dense block: memmove (overlap allowed,
+ *               ops.h). f32/bf16 laid out alike: converted in chunks. Anything else -> ref.
+ *   fill        a dense block: one flat loop. Else ref.
+ *   embedding   any weight dtype and strides (rows read element by element), rows in parallel.
  *   act         x and y with identical strides covering a dense block (contiguous, NHWC, or any
  *               other permutation of dims): one flat loop. Anything else -> ref.
  *   binary      a and y with identical strides (y == a allowed), b any strides: the dims are
@@ -42,6 +47,59 @@ static void copy_row(void *dst, bool db, const void *src, bool sb, int64_t n, bo
         for (int64_t i = 0; i < n; i++) ig__stf(dst, i, db, ig__ldf(src, i, sb));
 }
 
+/* ---- data movement ---- */
+
+
+ig_status ig__cpu_copy(ig_engine *e, const ig_tensor *src, ig_tensor *dst) {
+    const int64_t n = ig_tensor_nelem(src);
+    if (src->dtype == dst->dtype && ig_tensor_dense_alike(src, dst)) { /* the same bytes: overlap allowed */
+        memmove(dst->data, src->data, (size_t)n * ig_dtype_size(src->dtype));
+        return IG_OK;
+    }
+    if (src->dtype == IG_F16 || dst->dtype == IG_F16 || !ig_tensor_dense_alike(src, dst)) return ig__ref_copy(e, src, dst);
+    const int64_t items = (n + CHUNK - 1) / CHUNK;
+    const bool sb = src->dtype == IG_BF16, db = dst->dtype == IG_BF16, avx = ig__cpu_has_avx512();
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t it = 0; it < items; it++) {
+        const int64_t i0 = it * CHUNK, len = IG_MIN(CHUNK, n - i0);
+        copy_row((char *)dst->data + (size_t)i0 * ig__esz(db), db, at(src->data, i0, sb), sb, len, avx);
+    }
+    return IG_OK;
+}
+
+ig_status ig__cpu_fill(ig_engine *e, float value, ig_tensor *y) {
+    if (y->dtype == IG_F16 || !ig_tensor_dense_alike(y, y)) return ig__ref_fill(e, value, y);
+    const int64_t n = ig_tensor_nelem(y);
+    const bool yb = y->dtype == IG_BF16;
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (int64_t i = 0; i < n; i++) ig__stf(y->data, i, yb, value);
+    return IG_OK;
+}
+
+static inline float ld_any(const ig_tensor *t, int64_t off) {
+    const uint16_t *h = t->data;
+    switch (t->dtype) {
+    case IG_F32: return ((const float *)t->data)[off];
+    case IG_BF16: return ig_bf16_to_f32(h[off]);
+    case IG_F16: return ig_f16_to_f32(h[off]);
+    }
+    return 0.0f;
+}
+
+ig_status ig__cpu_embedding(ig_engine *e, const ig_tensor *table, const int32_t *ids, const ig_tensor *pos,
+                            ig_tensor *out) {
+    (void)e;
+    const int64_t T = out->ne[1], D = out->ne[2], rows = out->ne[0] * T;
+    const bool yb = out->dtype == IG_BF16;
+#pragma omp parallel for schedule(static) if (rows * D > PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const int64_t t0 = ids[r] * table->st[0], p0 = (r % T) * pos->st[0];
+        for (int64_t d = 0; d < D; d++)
+            ig__stf(out->data, r * D + d, yb, ld_any(table, t0 + d * table->st[1]) + ld_any(pos, p0 + d * pos->st[1]));
+    }
+    return IG_OK;
+}
+
 /* ---- activation ---- */
 
 IG_AVX512 static inline __m512 act_v(ig_act act, __m512 v) {
@@ -64,28 +122,8 @@ IG_AVX512 static void act_avx(ig_act act, const void *x, bool xb, void *y, int y
     }
 }
 
-/* True when a and b have the same strides on every dim that has more than one element and those
- * strides tile a dense block starting at data (some permutation of a contiguous layout). */
-static bool dense_same(const ig_tensor *a, const ig_tensor *b) {
-    int64_t st[IG_MAX_DIMS], ne[IG_MAX_DIMS];
-    int k = 0;
-    for (int d = 0; d < a->n_dims; d++) {
-        if (a->ne[d] == 1) continue;
-        if (a->st[d] != b->st[d]) return false;
-        int j = k++;
-        for (; j > 0 && st[j - 1] > a->st[d]; j--) st[j] = st[j - 1], ne[j] = ne[j - 1];
-        st[j] = a->st[d], ne[j] = a->ne[d];
-    }
-    int64_t expect = 1;
-    for (int j = 0; j < k; j++) {
-        if (st[j] != expect) return false;
-        expect *= ne[j];
-    }
-    return true;
-}
-
 ig_status ig__cpu_act(ig_engine *e, ig_act act, const ig_tensor *x, ig_tensor *y) {
-    if (!dense_same(x, y)) return ig__ref_act(e, act, x, y);
+    if (!ig_tensor_dense_alike(x, y)) return ig__ref_act(e, act, x, y);
     const int64_t n = ig_tensor_nelem(x), items = (n + CHUNK - 1) / CHUNK;
     const bool xb = x->dtype == IG_BF16, yb = y->dtype == IG_BF16, avx = ig__cpu_has_avx512();
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)

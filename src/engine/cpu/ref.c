@@ -157,6 +157,60 @@ ig_status ig__ref_linear(ig_engine *e, ig_linear *op, const ig_tensor *x, const 
 
 void ig__ref_op_release(ig_engine *e, void *priv) { (void)e, (void)priv; }
 
+/* ---- memory and data movement: a buffer is host memory, upload and download are copies ---- */
+
+void *ig__ref_buf_alloc(ig_engine *e, size_t size_bytes) {
+    (void)e;
+    return ig__alloc(size_bytes);
+}
+
+void ig__ref_buf_free(ig_engine *e, void *buf) {
+    (void)e;
+    ig__free(buf);
+}
+
+ig_status ig__ref_sync(ig_engine *e) {
+    (void)e;
+    return IG_OK;
+}
+
+/* ig_tensor_copy: element by element through f32 (exact for every dtype pair but f32 -> bf16/f16,
+ * which rounds once), a memmove when the dtypes match and both sides are contiguous. */
+ig_status ig__ref_copy(ig_engine *e, const ig_tensor *src, ig_tensor *dst) {
+    (void)e;
+    ig_tensor_copy(dst, src);
+    return IG_OK;
+}
+
+ig_status ig__ref_fill(ig_engine *e, float value, ig_tensor *y) {
+    (void)e;
+    int64_t idx[IG_MAX_DIMS] = {0};
+    const int64_t n = ig_tensor_nelem(y);
+    for (int64_t i = 0; i < n; i++) {
+        sto(y, ig_tensor_offset(y, idx), value);
+        for (int d = y->n_dims - 1; d >= 0; d--) {
+            if (++idx[d] < y->ne[d]) break;
+            idx[d] = 0;
+        }
+    }
+    return IG_OK;
+}
+
+/* The sum in f32, as torch adds two f32 embeddings (inputs_embeds + position_embeds). */
+ig_status ig__ref_embedding(ig_engine *e, const ig_tensor *table, const int32_t *ids, const ig_tensor *pos,
+                            ig_tensor *out) {
+    (void)e;
+    const int64_t B = out->ne[0], T = out->ne[1], D = out->ne[2];
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t d = 0; d < D; d++) {
+                const int64_t ti[2] = {ids[b * T + t], d}, pi[2] = {t, d}, oi[3] = {b, t, d};
+                const float v = (float)ld(table, ig_tensor_offset(table, ti)) + (float)ld(pos, ig_tensor_offset(pos, pi));
+                sto(out, ig_tensor_offset(out, oi), v);
+            }
+    return IG_OK;
+}
+
 /* ---- normalisations and softmax (two-pass statistics in double) ---- */
 
 /* torch.nn.GroupNorm: biased variance (divide by the count), eps inside the square root. */

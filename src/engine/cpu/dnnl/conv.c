@@ -69,15 +69,15 @@ static ig_status create(ig_engine *e, ig_conv2d *conv, ig__dnnl_op *op, ig__dnnl
         ig_tensor bt = ig_tensor_plain(IG_F32, 1, bdims, op->bias[0]);
         ig_tensor_copy(&bt, &conv->b);
     }
-    if (ig__dnnl_weights_for(op, 0, w, 4, wdims, wstr, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wei,
+    if (ig__dnnl_weights_for(e, op, 0, w, 4, wdims, wstr, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0), &wei,
                              err) != IG_OK)
         goto fail;
-    if (ig__dnnl_prim_setup(p, pd, wei, op->bias[0], err) != IG_OK) goto fail;
+    if (ig__dnnl_prim_setup(e, p, pd, wei, op->bias[0], err) != IG_OK) goto fail;
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
     if (attr) dnnl_primitive_attr_destroy(attr);
-    ig__dnnl_setup_add(ig__now_s() - t0);
+    ig__dnnl_setup_add(e, ig__now_s() - t0);
     return err->status;
 }
 
@@ -91,8 +91,15 @@ ig_status ig__dnnl_conv2d(ig_engine *e, ig_conv2d *conv, const ig_tensor *x, con
     const int64_t R = conv->w.ne[2];
     if (conv->pad >= R || conv->pad + conv->pad_extra_b >= R || conv->pad + conv->pad_extra_r >= R)
         return ig__ref_conv2d(e, conv, x, res, y);
-    ig__dnnl_op *op = ig__dnnl_op_get(&conv->priv, err);
+    const ig__dnnl_key key = ig__dnnl_conv_key(conv);
+    ig__dnnl_op *op = ig__dnnl_op_get(e, conv, &key);
     if (!op) return err->status;
+    return ig__dnnl_conv2d_with(e, conv, op, x, res, y);
+}
+
+ig_status ig__dnnl_conv2d_with(ig_engine *e, ig_conv2d *conv, ig__dnnl_op *op, const ig_tensor *x,
+                               const ig_tensor *res, ig_tensor *y) {
+    ig_err *err = &e->err;
     dnnl_memory_desc_t src_md, dst_md, res_md;
     memset(&res_md, 0, sizeof res_md);
     DNNL_TRY(err, ig__dnnl_md(&src_md, x));
@@ -117,9 +124,9 @@ ig_status ig__dnnl_conv2d(ig_engine *e, ig_conv2d *conv, const ig_tensor *x, con
     }
     if (p->res_sum) {
         if (res->data != y->data) memcpy(y->data, res->data, ig_tensor_nbytes(y));
-        return ig__dnnl_prim_run(p, x->data, y->data, NULL, NULL, err);
+        return ig__dnnl_prim_run(e, p, x->data, y->data, NULL, NULL, err);
     }
-    return ig__dnnl_prim_run(p, x->data, y->data, res ? res->data : NULL, NULL, err);
+    return ig__dnnl_prim_run(e, p, x->data, y->data, res ? res->data : NULL, NULL, err);
 fail:
     return err->status;
 }

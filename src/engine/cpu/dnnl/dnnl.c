@@ -1,6 +1,7 @@
-/* dnnl.c — oneDNN backend plumbing: process-wide engine and stream (created once, the only globals
- * besides the CPU-feature table), ISA queries, memory descriptors from tensors, post-ops, weight
- * packing and the shared scratchpad. The ops themselves are in conv.c, linear.c and gemm.c. */
+/* dnnl.c — oneDNN backend plumbing: the process-wide oneDNN engine (created once, the only global
+ * besides the CPU-feature table), each imagine engine's stream, scratchpad and intermediate buffer
+ * (its ig__cpu_ctx), ISA queries, memory descriptors from tensors, post-ops, weight packing and the
+ * per-op caches. The ops themselves are in conv.c, linear.c, upconv.c and gemm.c. */
 #include "dnnl_int.h"
 
 #include <pthread.h>
@@ -10,27 +11,30 @@
 #include <unistd.h>
 
 dnnl_engine_t ig__dnnl_eng;
-dnnl_stream_t ig__dnnl_stream;
 static dnnl_status_t g_init_status = dnnl_success;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-static struct {
-    void *buf;
-    size_t size;
-    void *tmp; /* shared intermediate (the geglu gate): one op runs at a time, so one buffer serves all */
-    size_t tmp_size;
-    double setup_s;
-} g_scratch;
-
-static void init_once(void) {
-    g_init_status = dnnl_engine_create(&ig__dnnl_eng, dnnl_cpu, 0);
-    if (g_init_status == dnnl_success)
-        g_init_status = dnnl_stream_create(&ig__dnnl_stream, ig__dnnl_eng, dnnl_stream_default_flags);
-}
+static void init_once(void) { g_init_status = dnnl_engine_create(&ig__dnnl_eng, dnnl_cpu, 0); }
 
 ig_status ig__dnnl_init(ig_err *err) {
     pthread_once(&g_once, init_once);
     return ig__dnnl_check(err, g_init_status, "creating the oneDNN CPU engine");
+}
+
+/* A stream per imagine engine: two engines in two threads execute on their own streams. */
+ig_status ig__dnnl_ctx_init(ig__cpu_ctx *c, ig_err *err) {
+    dnnl_stream_t s = NULL;
+    const dnnl_status_t st = dnnl_stream_create(&s, ig__dnnl_eng, dnnl_stream_default_flags);
+    c->dnnl_stream = s;
+    return ig__dnnl_check(err, st, "creating a oneDNN stream");
+}
+
+void ig__dnnl_ctx_fini(ig__cpu_ctx *c) {
+    if (c->dnnl_stream) dnnl_stream_destroy(c->dnnl_stream);
+    ig__free(c->scratch);
+    ig__free(c->tmp);
+    c->dnnl_stream = c->scratch = c->tmp = NULL;
+    c->scratch_size = c->tmp_size = 0;
 }
 
 ig_status ig__dnnl_check(ig_err *err, dnnl_status_t st, const char *what) {
@@ -103,7 +107,7 @@ static void release_source(const ig_tensor *src) {
 #endif
 }
 
-ig_status ig__dnnl_pack(const ig_tensor *src, int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides,
+ig_status ig__dnnl_pack(ig_engine *e, const ig_tensor *src, int ndims, const dnnl_dims_t dims, const dnnl_dims_t strides,
                         const dnnl_memory_desc_t *want, void **out, ig_err *err) {
     float *plain = NULL;
     void *packed = NULL;
@@ -139,8 +143,8 @@ ig_status ig__dnnl_pack(const ig_tensor *src, int ndims, const dnnl_dims_t dims,
     DNNL_TRY(err, dnnl_reorder_primitive_desc_create(&rpd, &md_src, ig__dnnl_eng, want, ig__dnnl_eng, NULL));
     DNNL_TRY(err, dnnl_primitive_create(&r, rpd));
     dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, m_src}, {DNNL_ARG_TO, m_dst}};
-    DNNL_TRY(err, dnnl_primitive_execute(r, ig__dnnl_stream, 2, args));
-    DNNL_TRY(err, dnnl_stream_wait(ig__dnnl_stream));
+    DNNL_TRY(err, dnnl_primitive_execute(r, ig__dnnl_stream(e), 2, args));
+    DNNL_TRY(err, dnnl_stream_wait(ig__dnnl_stream(e)));
     *out = packed;
     packed = NULL;
     release_source(src);
@@ -155,48 +159,50 @@ fail:
     return *out ? IG_OK : (err->status ? err->status : IG_ERR_BACKEND);
 }
 
-ig_status ig__dnnl_scratch_reserve(const dnnl_primitive_desc_t pd, dnnl_memory_t *mem, ig_err *err) {
+ig_status ig__dnnl_scratch_reserve(ig_engine *e, const dnnl_primitive_desc_t pd, dnnl_memory_t *mem, ig_err *err) {
+    ig__cpu_ctx *c = ig__dnnl_ctx(e);
     const dnnl_memory_desc_t *md = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     size_t need = md ? dnnl_memory_desc_get_size(md) : 0;
     *mem = NULL;
-    if (need > g_scratch.size) {
+    if (need > c->scratch_size) {
         void *p = ig__alloc(need);
         if (!p) return ig__fail(err, IG_ERR_NOMEM, "out of memory for a %zu-byte oneDNN scratchpad", need);
-        ig__free(g_scratch.buf);
-        g_scratch.buf = p;
-        g_scratch.size = need;
+        ig__free(c->scratch);
+        c->scratch = p;
+        c->scratch_size = need;
     }
     if (!need) return IG_OK;
     /* The handle is re-pointed at every execute (the buffer may have grown since). */
-    return ig__dnnl_check(err, dnnl_memory_create(mem, md, ig__dnnl_eng, g_scratch.buf), "scratchpad memory");
+    return ig__dnnl_check(err, dnnl_memory_create(mem, md, ig__dnnl_eng, c->scratch), "scratchpad memory");
 }
 
-void *ig__dnnl_scratch_buf(void) { return g_scratch.buf; }
-
-ig_status ig__dnnl_tmp_reserve(size_t size_bytes, ig_err *err) {
-    if (size_bytes <= g_scratch.tmp_size) return IG_OK;
+ig_status ig__dnnl_tmp_reserve(ig_engine *e, size_t size_bytes, ig_err *err) {
+    ig__cpu_ctx *c = ig__dnnl_ctx(e);
+    if (size_bytes <= c->tmp_size) return IG_OK;
     void *p = ig__alloc(size_bytes);
     if (!p) return ig__fail(err, IG_ERR_NOMEM, "out of memory for a %zu-byte intermediate", size_bytes);
-    ig__free(g_scratch.tmp);
-    g_scratch.tmp = p;
-    g_scratch.tmp_size = size_bytes;
+    ig__free(c->tmp);
+    c->tmp = p;
+    c->tmp_size = size_bytes;
     return IG_OK;
 }
 
-void *ig__dnnl_tmp_buf(void) { return g_scratch.tmp; }
-
-void ig__dnnl_setup_add(double seconds) { g_scratch.setup_s += seconds; }
-double ig__dnnl_setup_seconds(void) { return g_scratch.setup_s; }
-
-ig__dnnl_op *ig__dnnl_op_get(void **priv, ig_err *err) {
-    if (!*priv) {
-        *priv = calloc(1, sizeof(ig__dnnl_op));
-        if (!*priv) ig__fail(err, IG_ERR_NOMEM, "out of memory for an op cache");
+ig__dnnl_op *ig__dnnl_op_get(ig_engine *e, const void *obj, const ig__dnnl_key *key) {
+    void **slot = ig__engine_cache(e, obj, &e->err);
+    if (!slot) return NULL;
+    ig__dnnl_op *op = *slot;
+    if (op && !memcmp(&op->key, key, sizeof *key)) return op;
+    ig__dnnl_op_free(op); /* built from other weights: a stale entry */
+    *slot = op = calloc(1, sizeof *op);
+    if (!op) {
+        ig__fail(&e->err, IG_ERR_NOMEM, "out of memory for an op cache");
+        return NULL;
     }
-    return *priv;
+    op->key = *key;
+    return op;
 }
 
-ig_status ig__dnnl_weights_for(ig__dnnl_op *op, int part, const ig_tensor *src, int ndims, const dnnl_dims_t dims,
+ig_status ig__dnnl_weights_for(ig_engine *e, ig__dnnl_op *op, int part, const ig_tensor *src, int ndims, const dnnl_dims_t dims,
                                const dnnl_dims_t strides, const dnnl_memory_desc_t *want, void **data, ig_err *err) {
     for (ig__dnnl_packed *p = op->packed; p; p = p->next)
         if (p->part == part && dnnl_memory_desc_equal(&p->md, want)) {
@@ -205,7 +211,7 @@ ig_status ig__dnnl_weights_for(ig__dnnl_op *op, int part, const ig_tensor *src, 
         }
     ig__dnnl_packed *p = calloc(1, sizeof *p);
     if (!p) return ig__fail(err, IG_ERR_NOMEM, "out of memory packing weights");
-    if (ig__dnnl_pack(src, ndims, dims, strides, want, &p->data, err) != IG_OK) {
+    if (ig__dnnl_pack(e, src, ndims, dims, strides, want, &p->data, err) != IG_OK) {
         free(p);
         return err->status;
     }
@@ -217,7 +223,7 @@ ig_status ig__dnnl_weights_for(ig__dnnl_op *op, int part, const ig_tensor *src, 
     return IG_OK;
 }
 
-ig_status ig__dnnl_prim_setup(ig__dnnl_prim *p, dnnl_primitive_desc_t pd, void *wei, const float *bias, ig_err *err) {
+ig_status ig__dnnl_prim_setup(ig_engine *e, ig__dnnl_prim *p, dnnl_primitive_desc_t pd, void *wei, const float *bias, ig_err *err) {
     DNNL_TRY(err, dnnl_primitive_create(&p->prim, pd));
     const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *bmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 1);
@@ -228,13 +234,13 @@ ig_status ig__dnnl_prim_setup(ig__dnnl_prim *p, dnnl_primitive_desc_t pd, void *
     if (p->has_res && !p->res_sum)
         DNNL_TRY(err, dnnl_memory_create(&p->m_res, &p->res_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
     if (p->gate) DNNL_TRY(err, dnnl_memory_create(&p->m_mul, &p->mul_md, ig__dnnl_eng, DNNL_MEMORY_NONE));
-    if (ig__dnnl_scratch_reserve(pd, &p->m_scratch, err) != IG_OK) goto fail;
+    if (ig__dnnl_scratch_reserve(e, pd, &p->m_scratch, err) != IG_OK) goto fail;
     return IG_OK;
 fail:
     return err->status ? err->status : IG_ERR_BACKEND;
 }
 
-ig_status ig__dnnl_prim_run(ig__dnnl_prim *p, const void *src, void *dst, const void *res, const void *mul,
+ig_status ig__dnnl_prim_run(ig_engine *e, ig__dnnl_prim *p, const void *src, void *dst, const void *res, const void *mul,
                             ig_err *err) {
     dnnl_exec_arg_t args[8];
     int n = 0;
@@ -245,7 +251,7 @@ ig_status ig__dnnl_prim_run(ig__dnnl_prim *p, const void *src, void *dst, const 
     args[n++] = (dnnl_exec_arg_t){DNNL_ARG_DST, p->m_dst};
     if (p->m_bias) args[n++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, p->m_bias};
     if (p->m_scratch) {
-        DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_scratch, ig__dnnl_scratch_buf()));
+        DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_scratch, ig__dnnl_ctx(e)->scratch));
         args[n++] = (dnnl_exec_arg_t){DNNL_ARG_SCRATCHPAD, p->m_scratch};
     }
     if (p->m_mul) {
@@ -256,8 +262,8 @@ ig_status ig__dnnl_prim_run(ig__dnnl_prim *p, const void *src, void *dst, const 
         DNNL_TRY(err, dnnl_memory_set_data_handle(p->m_res, (void *)res));
         args[n++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(p->res_idx) | DNNL_ARG_SRC_1, p->m_res};
     }
-    DNNL_TRY(err, dnnl_primitive_execute(p->prim, ig__dnnl_stream, n, args));
-    DNNL_TRY(err, dnnl_stream_wait(ig__dnnl_stream));
+    DNNL_TRY(err, dnnl_primitive_execute(p->prim, ig__dnnl_stream(e), n, args));
+    DNNL_TRY(err, dnnl_stream_wait(ig__dnnl_stream(e)));
     return IG_OK;
 fail:
     return err->status ? err->status : IG_ERR_BACKEND;
@@ -273,8 +279,12 @@ void ig__dnnl_prim_free(ig__dnnl_prim *p) {
     free(p);
 }
 
-void ig__dnnl_op_release(ig_engine *e, void *priv) {
-    ig__dnnl_op *op = priv;
+void ig__dnnl_op_release(ig_engine *e, void *cache) {
+    (void)e;
+    ig__dnnl_op_free(cache);
+}
+
+void ig__dnnl_op_free(ig__dnnl_op *op) {
     if (!op) return;
     while (op->prims) {
         ig__dnnl_prim *n = op->prims->next;
@@ -289,7 +299,7 @@ void ig__dnnl_op_release(ig_engine *e, void *priv) {
     }
     ig__free(op->bias[0]);
     ig__free(op->bias[1]);
-    if (op->up) ig__dnnl_op_release(e, op->up->priv);
+    ig__dnnl_op_free(op->up_op);
     free(op->up);
     ig__free(op->up_b);
     free(op);

@@ -1,6 +1,6 @@
 /* linear.c — torch Linear on oneDNN matmul: y = act(x w^T + b) [+ res] over the last dim, with the
  * activation and the residual add fused as post-ops. GEGLU (diffusers' feed-forward) is two
- * matmuls over the halves of w: the gate half writes gelu(x wg^T + bg) to a shared intermediate, the
+ * matmuls over the halves of w: the gate half writes gelu(x wg^T + bg) to the engine's intermediate, the
  * value half multiplies it in as a binary post-op, so the 2F-wide product is never stored.
  * x rows are flattened: (..., I) -> (M, I); weights packed once (format_any) in x's dtype. */
 #include <stdlib.h>
@@ -56,10 +56,10 @@ static ig_status create_part(ig_engine *e, ig_linear *lin, ig__dnnl_op *op, ig__
     ig_tensor wsrc = lin->w; /* rows [row0, row0 + cols) of the checkpoint's (O, I) */
     wsrc.ne[0] = cols;
     wsrc.data = (char *)lin->w.data + (size_t)(row0 * lin->w.st[0]) * ig_dtype_size(lin->w.dtype);
-    if (ig__dnnl_weights_for(op, part, &wsrc, 2, wdims, wstr, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
+    if (ig__dnnl_weights_for(e, op, part, &wsrc, 2, wdims, wstr, dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0),
                              &wei, err) != IG_OK)
         goto fail;
-    if (ig__dnnl_prim_setup(p, pd, wei, op->bias[part], err) != IG_OK) goto fail;
+    if (ig__dnnl_prim_setup(e, p, pd, wei, op->bias[part], err) != IG_OK) goto fail;
 fail:
     if (pd) dnnl_primitive_desc_destroy(pd);
     if (po) dnnl_post_ops_destroy(po);
@@ -79,13 +79,13 @@ static ig_status create(ig_engine *e, ig_linear *lin, ig__dnnl_op *op, ig__dnnl_
         dnnl_dims_t dims = {M, F};
         DNNL_TRY(err, dnnl_memory_desc_init_by_tag(&g->dst_md, 2, dims, p->dst_md.data_type, dnnl_ab));
         p->mul_md = g->dst_md;
-        if (ig__dnnl_tmp_reserve(dnnl_memory_desc_get_size(&g->dst_md), err) != IG_OK) goto fail;
+        if (ig__dnnl_tmp_reserve(e, dnnl_memory_desc_get_size(&g->dst_md), err) != IG_OK) goto fail;
         if (create_part(e, lin, op, g, 1, F, F, IG_ACT_GELU_ERF) != IG_OK) goto fail;
         if (create_part(e, lin, op, p, 0, 0, F, IG_ACT_NONE) != IG_OK) goto fail;
     } else if (create_part(e, lin, op, p, 0, 0, lin->w.ne[0], lin->act) != IG_OK)
         goto fail;
 fail:
-    ig__dnnl_setup_add(ig__now_s() - t0);
+    ig__dnnl_setup_add(e, ig__now_s() - t0);
     return err->status;
 }
 
@@ -97,7 +97,9 @@ static dnnl_status_t rows_md(dnnl_memory_desc_t *md, const ig_tensor *t) {
 
 ig_status ig__dnnl_linear(ig_engine *e, ig_linear *lin, const ig_tensor *x, const ig_tensor *res, ig_tensor *y) {
     ig_err *err = &e->err;
-    ig__dnnl_op *op = ig__dnnl_op_get(&lin->priv, err);
+    ig__dnnl_key key = ig__dnnl_key_of(&lin->w, &lin->b);
+    key.act = (int)lin->act, key.geglu = lin->geglu;
+    ig__dnnl_op *op = ig__dnnl_op_get(e, lin, &key);
     if (!op) return err->status;
     dnnl_memory_desc_t src_md, dst_md, res_md;
     memset(&res_md, 0, sizeof res_md);
@@ -121,9 +123,10 @@ ig_status ig__dnnl_linear(ig_engine *e, ig_linear *lin, const ig_tensor *x, cons
         p->next = op->prims;
         op->prims = p;
     }
-    /* geglu: the gate half writes gelu(x wg^T + bg) into the shared intermediate, the value half reads it */
-    if (p->gate && ig__dnnl_prim_run(p->gate, x->data, ig__dnnl_tmp_buf(), NULL, NULL, err) != IG_OK) return err->status;
-    return ig__dnnl_prim_run(p, x->data, y->data, res ? res->data : NULL, p->gate ? ig__dnnl_tmp_buf() : NULL, err);
+    /* geglu: the gate half writes gelu(x wg^T + bg) into the engine's intermediate, the value half reads it */
+    void *tmp = ig__dnnl_ctx(e)->tmp;
+    if (p->gate && ig__dnnl_prim_run(e, p->gate, x->data, tmp, NULL, NULL, err) != IG_OK) return err->status;
+    return ig__dnnl_prim_run(e, p, x->data, y->data, res ? res->data : NULL, p->gate ? tmp : NULL, err);
 fail:
     return err->status;
 }

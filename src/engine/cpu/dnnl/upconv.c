@@ -9,9 +9,10 @@
  * One oneDNN conv does all four: 2x2 weights (4K, C, 2, 2) with phase q = 2 py + px in output
  * channels [qK, qK + K), pad 1 on every side, output (H + 1) x (W + 1); phase q's pixel (i, j) is
  * its output at (i + py, j + px). That is 16 multiply-adds per output and input channel instead
- * of 36, and no 4x-sized upsampled input. The phases' output goes to the backend's shared
- * intermediate buffer and is interleaved into y (one pass, as the upsample was).
- * The phase conv lives in the op's cache as a conv of its own. Its taps are summed in double and
+ * of 36, and no 4x-sized upsampled input. The phases' output goes to the engine's intermediate
+ * buffer (ig__cpu_ctx.tmp) and is interleaved into y (one pass, as the upsample was).
+ * The phase conv lives in the 3x3 op's cache as a conv of its own, with its own cache beside it
+ * (not in the engine's table: it goes when the 3x3 op's cache goes). Its taps are summed in double and
  * rounded once to the activations' dtype when one of its primitives is created, packed by conv.c like
  * a checkpoint's, and freed: only the packed copy stays (16/9 of the 3x3 conv's, which is never
  * packed). y must be dense NHWC, else the reference runs. */
@@ -60,8 +61,9 @@ static ig_status build(const ig_conv2d *conv, ig__dnnl_op *op, ig_err *err) {
     const bool has_bias = conv->b.data != NULL;
     float *b4 = has_bias ? ig__alloc(sizeof(float) * (size_t)(4 * K)) : NULL;
     ig_conv2d *up = calloc(1, sizeof *up);
-    if ((has_bias && !b4) || !up) {
-        ig__free(b4), free(up);
+    ig__dnnl_op *up_op = calloc(1, sizeof *up_op);
+    if ((has_bias && !b4) || !up || !up_op) {
+        ig__free(b4), free(up), free(up_op);
         return ig__fail(err, IG_ERR_NOMEM, "out of memory for an upsample conv");
     }
     for (int64_t q = 0; has_bias && q < 4; q++)
@@ -69,15 +71,14 @@ static ig_status build(const ig_conv2d *conv, ig__dnnl_op *op, ig_err *err) {
     const int64_t ws[4] = {4 * K, C, 2, 2}, bs[1] = {4 * K};
     *up = (ig_conv2d){.w = ig_tensor_plain(IG_F32, 4, ws, NULL), .stride = 1, .pad = 1, .act = conv->act};
     if (has_bias) up->b = ig_tensor_plain(IG_F32, 1, bs, b4);
-    op->up = up, op->up_b = b4;
+    op->up = up, op->up_op = up_op, op->up_b = b4;
     return IG_OK;
 }
 
 /* Whether the phase conv already has a primitive (and so packed weights) for x -> s. */
-static bool has_prim(const ig_conv2d *up, const ig_tensor *x, const ig_tensor *s) {
-    const ig__dnnl_op *op = up->priv;
+static bool has_prim(const ig__dnnl_op *op, const ig_tensor *x, const ig_tensor *s) {
     dnnl_memory_desc_t src_md, dst_md;
-    if (!op || ig__dnnl_md(&src_md, x) != dnnl_success || ig__dnnl_md(&dst_md, s) != dnnl_success) return false;
+    if ( ig__dnnl_md(&src_md, x) != dnnl_success || ig__dnnl_md(&dst_md, s) != dnnl_success) return false;
     for (const ig__dnnl_prim *p = op->prims; p; p = p->next)
         if (dnnl_memory_desc_equal(&p->src_md, &src_md) && dnnl_memory_desc_equal(&p->dst_md, &dst_md) && !p->has_res)
             return true;
@@ -87,24 +88,25 @@ static bool has_prim(const ig_conv2d *up, const ig_tensor *x, const ig_tensor *s
 ig_status ig__dnnl_upsample_conv2d(ig_engine *e, ig_conv2d *conv, const ig_tensor *x, ig_tensor *y) {
     ig_err *err = &e->err;
     if (!ig_tensor_is_nhwc(y)) return ig__ref_upsample_conv2d(e, conv, x, y);
-    ig__dnnl_op *op = ig__dnnl_op_get(&conv->priv, err);
+    const ig__dnnl_key key = ig__dnnl_conv_key(conv); /* the cache ig__dnnl_conv2d would use: the phase conv beside its prims */
+    ig__dnnl_op *op = ig__dnnl_op_get(e, conv, &key);
     if (!op) return err->status;
     if (build(conv, op, err) != IG_OK) return err->status;
     const int64_t N = x->ne[0], H = x->ne[2], W = x->ne[3], K = y->ne[1];
     const size_t es = ig_dtype_size(y->dtype);
-    if (ig__dnnl_tmp_reserve((size_t)(N * (H + 1) * (W + 1) * 4 * K) * es, err) != IG_OK) return err->status;
-    ig_tensor s = ig_tensor_nhwc(y->dtype, N, 4 * K, H + 1, W + 1, ig__dnnl_tmp_buf());
+    if (ig__dnnl_tmp_reserve(e, (size_t)(N * (H + 1) * (W + 1) * 4 * K) * es, err) != IG_OK) return err->status;
+    ig_tensor s = ig_tensor_nhwc(y->dtype, N, 4 * K, H + 1, W + 1, ig__dnnl_ctx(e)->tmp);
     /* A new primitive packs its weights from the taps: they exist only for that (in x's dtype, so an
      * f32 run never inherits bf16-rounded taps), and are freed once packed. */
-    const bool need_taps = !has_prim(op->up, x, &s);
+    const bool need_taps = !has_prim(op->up_op, x, &s);
     if (need_taps) {
         const double t0 = ig__now_s();
         op->up->w.dtype = x->dtype == IG_BF16 ? IG_BF16 : IG_F32;
         op->up->w.data = phase_weights(conv, op->up->w.dtype, err);
-        ig__dnnl_setup_add(ig__now_s() - t0);
+        ig__dnnl_setup_add(e, ig__now_s() - t0);
         if (!op->up->w.data) return err->status;
     }
-    const ig_status st = ig__dnnl_conv2d(e, op->up, x, NULL, &s);
+    const ig_status st = ig__dnnl_conv2d_with(e, op->up, op->up_op, x, NULL, &s);
     if (need_taps) {
         ig__free(op->up->w.data);
         op->up->w.data = NULL;
