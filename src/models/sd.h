@@ -22,6 +22,12 @@ typedef struct ig_sd_model {
     bool has_vae_enc;
     ig_sched_config sched; /* scheduler/scheduler_config.json */
     char sched_class[64];  /* its _class_name, e.g. "PNDMScheduler" */
+    /* the family's facts, filled once by the loader */
+    ig_family family;                /* from the text encoder: CLIP-L (quick_gelu) SD1, OpenCLIP (gelu) SD2 */
+    int native_width, native_height; /* pixels it was trained at: unet sample_size x latent factor (folders
+                                        without one, and single files: 512; SD 2.x v-prediction files: 768),
+                                        rounded up to size_multiple */
+    int size_multiple;               /* sides must be multiples of this: latent factor x 2^(UNet levels - 1) */
 } ig_sd_model;
 
 /* Loads the folder. Caller frees with ig_sd_close. */
@@ -36,6 +42,12 @@ ig_status ig_sd_load_encoder(ig_sd_model *m, ig_err *err);
 
 /* Pixels per latent along each side: 2^(VAE blocks - 1), 8 for SD 1.x/2.x, 4 for the built-in model. */
 static inline int ig_sd_latent_factor(const ig_sd_model *m) { return 1 << (m->vae.cfg.n_blocks - 1); }
+
+/* internal, for sd.c and single.c: checks each part's weights against the family's description of
+ * arch (single: first maps the single file's keys through it), loads the networks and fills the
+ * family fields; arch->unet.sample_size gives the native size (0: 512 pixels). */
+struct ig_fam_arch;
+ig_status ig__sd_load_parts(ig_sd_model *m, const struct ig_fam_arch *arch, bool single, ig_err *err);
 
 /* Parsers, exposed for tests and the single-file loader. */
 ig_status ig_sd_unet_config(const char *path, ig_unet_config *cfg, ig_err *err);
