@@ -547,7 +547,7 @@ int main(int argc, char **argv) {
     }
 
     /* self-test: the loader must find every tensor it asks for, with the shape it wants */
-    if (ig_sd_open(&m, dir, &err)) goto done;
+    if (ig_sd_open(&m, dir, NULL, &err)) goto done;
 
     snprintf(path, sizeof path, "%s/" MARKER ".tmp", dir);
     if (write_text(path, want, &err)) goto done;

@@ -262,7 +262,7 @@ int ig_bench_model(int argc, char **argv) {
     if (!runs || ig_engine_create(&b.e, "cpu", prec, &err)) goto done;
     b.e->profile = profile;
     double t0 = ig__now_s();
-    if (ig_sd_open(&b.m, dir, &err)) goto done;
+    if (ig_sd_open(&b.m, dir, NULL, &err)) goto done;
     const double load_ms = (ig__now_s() - t0) * 1e3, rss_load = rss_mib();
     ig_engine *e = b.e;
     ig_sd_model *m = b.m;

@@ -53,7 +53,7 @@ static void usage(FILE *f) {
 int ig_cli_generate(int argc, char **argv) {
     ig_gen_params p = IG_GEN_PARAMS_INIT;
     const char *model = NULL, *out = "out.png", *out_latent = NULL, *precision = "auto", *vocab = NULL;
-    ig_sd_single_opts sopts = IG_SD_SINGLE_OPTS_INIT;
+    ig_sd_open_opts sopts = IG_SD_OPEN_OPTS_INIT;
     int rc = 1;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -132,7 +132,8 @@ int ig_cli_generate(int argc, char **argv) {
     if (vocab) snprintf(vdir, sizeof vdir, "%s", vocab);
     else ig__asset_path("clip", vdir, sizeof vdir);
     if (ig_engine_create(&e, "cpu", prec, &err)) goto done;
-    if (single ? ig_sd_open_single(&m, model, vdir, &sopts, &err) : ig_sd_open(&m, model, &err)) goto done;
+    sopts.vocab_dir = vdir;
+    if (single ? ig_sd_open_single(&m, model, &sopts, &err) : ig_sd_open(&m, model, &sopts, &err)) goto done;
     const int f = ig_sd_latent_factor(m);
     if (p.width % f || p.height % f) {
         ig__fail(&err, IG_ERR_INVALID, "this model needs width and height multiples of %d", f);

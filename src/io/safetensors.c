@@ -14,7 +14,7 @@
  * A file truncated by someone else while mapped makes the next read of a page past its new end a
  * SIGBUS. ig_st_guard_install (imagine serve calls it) turns that into a flag instead of a crash:
  * the page is replaced by zeros and ig_st_guard_tripped() says the weights can no longer be trusted.
- * --copy-weights (ig_st_private_copies) avoids the mapping altogether.
+ * --copy-weights (ig_st_open's private_copy) avoids the mapping altogether.
  */
 #include "io/safetensors.h"
 
@@ -73,7 +73,7 @@ struct ig_st_file {
     const uint8_t *base; /* the whole file */
     size_t size;
     bool mapped;          /* base came from mmap in ig_st_open: munmap on close */
-    bool copied;          /* ... an anonymous copy (ig_st_private_copies), not the file's pages */
+    bool copied;          /* ... an anonymous copy (private_copy), not the file's pages */
     const uint8_t *data;  /* data block, base + 8 + header length */
     uint64_t data_size;
     json_t *root;         /* parsed header; names and metadata strings point into it */
@@ -313,7 +313,6 @@ fail:
     return st;
 }
 
-bool ig_st_private_copies;
 
 /* ---- the SIGBUS guard ----------------------------------------------------------------------------
  * The mapped files' ranges, for the signal handler: a fixed table of atomics, so the handler reads it
@@ -374,7 +373,7 @@ void ig_st_guard_install(void) {
 
 bool ig_st_guard_tripped(void) { return guard_flag != 0; }
 
-ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err) {
+ig_status ig_st_open(ig_st_file **out, const char *path, bool private_copy, ig_err *err) {
     ig_status st = IG_OK;
     int fd = -1;
     void *map = MAP_FAILED;
@@ -396,7 +395,7 @@ ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err) {
     }
     size = (size_t)sb.st_size;
     /* mmap refuses length 0; an empty file goes on to the "too short" message with no mapping. */
-    const bool copy = ig_st_private_copies;
+    const bool copy = private_copy;
     if (size > 0 && copy) {
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map == MAP_FAILED) {

@@ -11,7 +11,7 @@
  *
  *     ig_st_file *f = NULL;
  *     ig_tensor w;
- *     if (ig_st_open(&f, "unet/diffusion_pytorch_model.safetensors", &err) != IG_OK ||
+ *     if (ig_st_open(&f, "unet/diffusion_pytorch_model.safetensors", false, &err) != IG_OK ||
  *         ig_st_get(f, "conv_in.weight", &w, &err) != IG_OK) ...;   // w.data points into the mapping
  *     ig_st_close(f);                                                // w.data is gone now
  */
@@ -30,9 +30,13 @@ typedef struct ig_st_file ig_st_file;
  * offsets against the file size), so later calls cannot address memory outside the file.
  * Tensors of dtypes imagine does not compute in (I64, U8, F64, F8_*, ...) or with more than
  * IG_MAX_DIMS dims are listed and do not fail the open; ig_st_get refuses them.
+ * private_copy (imagine serve --copy-weights): read the file into private anonymous memory instead
+ * of mapping it, so a long-running process survives its model files being truncated or rewritten
+ * in place (through a mapping, the next access to a page past the new end is a SIGBUS); costs the
+ * file's size in resident memory, and ig_st_drop_pages does nothing for such a file.
  * On failure *out is NULL and err names the file (and the tensor, where there is one).
  * Caller closes with ig_st_close. */
-ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err);
+ig_status ig_st_open(ig_st_file **out, const char *path, bool private_copy, ig_err *err);
 
 /* The same over a buffer the caller owns and keeps alive (and unmodified) until ig_st_close;
  * nothing is copied. label names the buffer in messages and in ig_st_path (NULL: "<memory>"). */
@@ -65,12 +69,6 @@ const char *ig_st_metadata(const ig_st_file *f, const char *key);
  * callers that converted the tensors they need into their own buffers (packed weights), so the
  * checkpoint does not stay resident twice. No-op for ig_st_open_memory files. */
 void ig_st_drop_pages(const ig_st_file *f);
-
-/* When true (imagine serve sets it before loading, see --copy-weights), ig_st_open reads the file into
- * private anonymous memory instead of mapping it: a long-running process then survives its model files
- * being truncated or rewritten in place (through a mapping, the next access to a page past the new end
- * is a SIGBUS). Costs the file's size in resident memory; ig_st_drop_pages does nothing for such files. */
-extern bool ig_st_private_copies;
 
 /* Makes a read through a mapping whose file shrank (SIGBUS) read zeros instead of killing the
  * process, and records it: for long-running processes (imagine serve). Installs a SIGBUS handler. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "family.h"
+#include "single.h"
 #include "io/config.h"
 
 #define TRY(x)                                                                                     \
@@ -314,7 +315,11 @@ fail:
     return err->status;
 }
 
-ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err) {
+ig_status ig_sd_open_path(ig_sd_model **out, const char *path, const ig_sd_open_opts *opts, ig_err *err) {
+    return file_exists(path) ? ig_sd_open_single(out, path, opts, err) : ig_sd_open(out, path, opts, err);
+}
+
+ig_status ig_sd_open(ig_sd_model **out, const char *dir, const ig_sd_open_opts *opts, ig_err *err) {
     static const char *const unet_names[] = {"diffusion_pytorch_model.safetensors",
                                              "diffusion_pytorch_model.fp16.safetensors", NULL};
     static const char *const text_names[] = {"model.safetensors", "model.fp16.safetensors", NULL};
@@ -325,6 +330,7 @@ ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err) {
     if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory loading %s", dir);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     m->w_text.label = "text_encoder", m->w_unet.label = "unet", m->w_vae.label = "vae";
+    m->w_text.private_copy = m->w_unet.private_copy = m->w_vae.private_copy = opts && opts->copy_weights;
     snprintf(p, sizeof p, "%s/model_index.json", dir);
     if (!file_exists(p)) {
         ig__fail(err, IG_ERR_NOT_FOUND, "%s: no model_index.json (not a diffusers model folder)", dir);

@@ -30,8 +30,30 @@ typedef struct ig_sd_model {
     int size_multiple;               /* sides must be multiples of this: latent factor x 2^(UNet levels - 1) */
 } ig_sd_model;
 
-/* Loads the folder. Caller frees with ig_sd_close. */
-ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err);
+/* How to open a model, a folder and a single file alike (fields a folder's configs say are for
+ * single files only). */
+typedef struct ig_sd_open_opts {
+    bool copy_weights;             /* read the weight files into memory instead of mapping them (imagine
+                                      serve --copy-weights; ig_st_open's private_copy) */
+    const char *vocab_dir;         /* single files: the tokenizer's folder (vocab.json, merges.txt, optional
+                                      special_tokens_map.json / tokenizer_config.json); NULL: the one
+                                      imagine ships (assets/clip). A folder uses its tokenizer/. */
+    ig_prediction prediction_type; /* single files: IG_PREDICTION_UNSET: epsilon (see single.h) */
+    /* single files, what the file cannot say (see single.h); 0: the SD default */
+    int unet_heads;           /* > 0: this many heads in every UNet transformer */
+    int unet_norm_groups;     /* 0: 32 */
+    int text_heads;           /* 0: hidden / 64 */
+    int vae_norm_groups;      /* 0: 32 */
+    float vae_scaling_factor; /* 0: 0.18215 */
+    int32_t pad_id;           /* < 0: by family (see single.h); >= 0: this id */
+} ig_sd_open_opts;
+
+#define IG_SD_OPEN_OPTS_INIT {.pad_id = -1}
+
+/* Loads the diffusers folder dir; opts NULL: IG_SD_OPEN_OPTS_INIT. Caller frees with ig_sd_close. */
+ig_status ig_sd_open(ig_sd_model **out, const char *dir, const ig_sd_open_opts *opts, ig_err *err);
+/* A folder (ig_sd_open) or a single-file checkpoint (ig_sd_open_single, single.h), by what path is. */
+ig_status ig_sd_open_path(ig_sd_model **out, const char *path, const ig_sd_open_opts *opts, ig_err *err);
 void ig_sd_close(ig_engine *e, ig_sd_model *m); /* accepts NULL; e releases the backend caches */
 
 /* Loads the VAE encoder (encoder.*, quant_conv.*) from the model's VAE weights, folder or single

@@ -67,7 +67,7 @@ __attribute__((format(printf, 5, 6))) static ig_status need(const ig_st_file *f,
 }
 
 /* Text encoder: OpenCLIP (SD 2.x) or HF CLIP (SD 1.x, *flat: without "text_model."); sets *openclip. */
-static ig_status infer_text(const ig_st_file *f, const ig_sd_single_opts *o, ig_clip_config *c, bool *openclip,
+static ig_status infer_text(const ig_st_file *f, const ig_sd_open_opts *o, ig_clip_config *c, bool *openclip,
                             bool *flat, ig_err *err) {
     const char *path = ig_st_path(f);
     int64_t te[IG_MAX_DIMS], pe[IG_MAX_DIMS], fc[IG_MAX_DIMS];
@@ -108,7 +108,7 @@ static ig_status infer_text(const ig_st_file *f, const ig_sd_single_opts *o, ig_
     return IG_OK;
 }
 
-static ig_status infer_unet(const ig_st_file *f, const ig_sd_single_opts *o, bool sd2, ig_unet_config *u,
+static ig_status infer_unet(const ig_st_file *f, const ig_sd_open_opts *o, bool sd2, ig_unet_config *u,
                             ig_err *err) {
     const char *path = ig_st_path(f);
     int64_t ne[IG_MAX_DIMS];
@@ -171,7 +171,7 @@ static ig_status infer_unet(const ig_st_file *f, const ig_sd_single_opts *o, boo
     return IG_OK;
 }
 
-static ig_status infer_vae(const ig_st_file *f, const ig_sd_single_opts *o, ig_vae_config *v, ig_err *err) {
+static ig_status infer_vae(const ig_st_file *f, const ig_sd_open_opts *o, ig_vae_config *v, ig_err *err) {
     const char *path = ig_st_path(f);
     int64_t ne[IG_MAX_DIMS];
     *v = (ig_vae_config){.scaling_factor = o->vae_scaling_factor > 0 ? o->vae_scaling_factor : 0.18215f};
@@ -215,10 +215,10 @@ static bool has_prefix(const ig_st_file *f, const char *prefix) {
     return lo < ig_st_count(f) && !strncmp(ig_st_name(f, lo), prefix, strlen(prefix));
 }
 
-ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *vocab_dir, const ig_sd_single_opts *opts,
-                            ig_err *err) {
-    static const ig_sd_single_opts defaults = IG_SD_SINGLE_OPTS_INIT;
-    const ig_sd_single_opts *o = opts ? opts : &defaults;
+ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_open_opts *opts, ig_err *err) {
+    static const ig_sd_open_opts defaults = IG_SD_OPEN_OPTS_INIT;
+    const ig_sd_open_opts *o = opts ? opts : &defaults;
+    char vocab[1024];
     ig_fam_arch arch = {0};
     bool openclip = false;
     ig_sd_model *m = calloc(1, sizeof *m);
@@ -226,6 +226,7 @@ ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *voc
     if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory loading %s", file);
     snprintf(m->dir, sizeof m->dir, "%s", file);
     m->w_text.label = "text_encoder", m->w_unet.label = "unet", m->w_vae.label = "vae";
+    m->w_text.private_copy = m->w_unet.private_copy = m->w_vae.private_copy = o->copy_weights;
     /* the file is mapped once per component: three views of the same page cache, no extra memory */
     TRY(ig_weights_add_file(&m->w_text, file, err));
     TRY(ig_weights_add_file(&m->w_unet, file, err));
@@ -245,7 +246,9 @@ ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *voc
                  arch.unet.cross_attention_dim, arch.text.hidden);
         goto fail;
     }
-    TRY(ig_bpe_load_dir(&m->bpe, vocab_dir, err));
+    if (o->vocab_dir) snprintf(vocab, sizeof vocab, "%s", o->vocab_dir);
+    else ig__asset_path("clip", vocab, sizeof vocab);
+    TRY(ig_bpe_load_dir(&m->bpe, vocab, err));
     if (o->pad_id >= 0 || openclip) TRY(ig_bpe_set_pad_id(m->bpe, o->pad_id >= 0 ? o->pad_id : 0, err));
 
     /* the scheduler_config.json SD 1.x and 2.x folders ship (PNDM / DDIM; the samplers read the same fields) */

@@ -11,7 +11,7 @@
  * tokenizer (bpe.c: vocab.json and merges.txt come from a folder the caller names), the diffusers
  * folder layout (sd.c), the key correspondences (family_sd.c).
  *
- * What a single file cannot say, and what is assumed (override with ig_sd_single_opts):
+ * What a single file cannot say, and what is assumed (override with ig_sd_open_opts, sd.h):
  *   - prediction type: epsilon (SD 1.x, SD 2.x-base, sd-turbo). SD 2.x at 768 (v2-1_768) is
  *     v-prediction: set opts.prediction_type = IG_PREDICTION_V. diffusers guesses it from a
  *     global_step the .ckpt may carry; a .safetensors has none.
@@ -36,22 +36,8 @@
 
 #include "sd.h"
 
-typedef struct ig_sd_single_opts {
-    ig_prediction prediction_type; /* IG_PREDICTION_UNSET: epsilon */
-    int unet_heads;                /* > 0: this many heads in every UNet transformer; 0: see above */
-    int unet_norm_groups;          /* 0: 32 */
-    int text_heads;                /* 0: hidden / 64 */
-    int vae_norm_groups;           /* 0: 32 */
-    float vae_scaling_factor;      /* 0: 0.18215 */
-    int32_t pad_id;                /* < 0: see above; >= 0: this id */
-} ig_sd_single_opts;
-
-#define IG_SD_SINGLE_OPTS_INIT {.pad_id = -1}
-
-/* Loads `file` with the tokenizer from vocab_dir (vocab.json, merges.txt, optional
- * special_tokens_map.json / tokenizer_config.json). opts NULL: IG_SD_SINGLE_OPTS_INIT. m->dir is
- * the file's path. Caller frees with ig_sd_close. */
-ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *vocab_dir, const ig_sd_single_opts *opts,
-                            ig_err *err);
+/* Loads `file` with the tokenizer from opts->vocab_dir (NULL: assets/clip). opts NULL:
+ * IG_SD_OPEN_OPTS_INIT. m->dir is the file's path. Caller frees with ig_sd_close. */
+ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_open_opts *opts, ig_err *err);
 
 #endif

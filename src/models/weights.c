@@ -10,7 +10,7 @@ ig_status ig_weights_add_file(ig_weights *w, const char *path, ig_err *err) {
     if (w->n_files == IG_WEIGHTS_MAX_FILES)
         return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: more than %d weight files", w->label, IG_WEIGHTS_MAX_FILES);
     ig_st_file *f = NULL;
-    if (ig_st_open(&f, path, err) != IG_OK) return err->status;
+    if (ig_st_open(&f, path, w->private_copy, err) != IG_OK) return err->status;
     w->files[w->n_files++] = f;
     return IG_OK;
 }
@@ -26,7 +26,8 @@ void ig_weights_close(ig_weights *w) {
     free(w->owned);
     if (w->map_free) w->map_free(w->map_ud);
     const char *label = w->label;
-    *w = (ig_weights){.label = label};
+    const bool copy = w->private_copy;
+    *w = (ig_weights){.label = label, .private_copy = copy};
 }
 
 /* src for key (the map's answer, or key itself) and full = prefix + the file's key. */

@@ -31,6 +31,7 @@ typedef bool (*ig_weights_map_fn)(void *ud, const char *key, ig_weights_src *src
 
 typedef struct ig_weights {
     const char *label;                       /* "unet", "vae", ... for messages */
+    bool private_copy;                       /* files added later are read into memory, not mapped (ig_st_open) */
     ig_st_file *files[IG_WEIGHTS_MAX_FILES]; /* searched in order */
     int n_files;
     char prefix[96]; /* prepended to every key (single-file checkpoints: "model.diffusion_model.") */

@@ -177,9 +177,10 @@ static ig_status load_models(ig_server *s, ig_err *err) {
                 return ig__fail(err, IG_ERR_INVALID, "two models have the id '%s': name them with --model ID=PATH", m->id);
         struct stat st;
         if (stat(m->path, &st)) return ig__fail(err, IG_ERR_NOT_FOUND, "--model %s: %s", m->path, strerror(errno));
-        const ig_sd_single_opts so = {0};
-        ig_status st2 = S_ISREG(st.st_mode) ? ig_sd_open_single(&m->sd, m->path, vocab, &so, err)
-                                           : ig_sd_open(&m->sd, m->path, err);
+        ig_sd_open_opts so = IG_SD_OPEN_OPTS_INIT;
+        so.vocab_dir = vocab, so.copy_weights = s->opt.copy_weights;
+        ig_status st2 = S_ISREG(st.st_mode) ? ig_sd_open_single(&m->sd, m->path, &so, err)
+                                           : ig_sd_open(&m->sd, m->path, &so, err);
         if (st2) return st2;
         s->n_models = i + 1;
         if (ig_model_card_load(&m->card, m->path, m->id, m->sd, err)) return err->status;
@@ -276,7 +277,6 @@ int ig_cli_serve(int argc, char **argv) {
      * the first such free, after which these buffers come from per-thread arenas that keep them: RSS
      * grew by 20-30 % under tests/hostile and did not come back. */
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
-    ig_st_private_copies = s->opt.copy_weights; /* before any model is opened */
     ig_st_guard_install();
 
     if (load_keys(s, &err)) goto done;

@@ -66,7 +66,7 @@ static const char *make_file(const char *name, const char *hdr, size_t data_len)
 static void expect_open_fails(const char *path, ig_status want, const char *must) {
     ig_err err = {0};
     ig_st_file *f = (ig_st_file *)1;
-    ig_status st = ig_st_open(&f, path, &err);
+    ig_status st = ig_st_open(&f, path, false, &err);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     CHECK(st == want);
     CHECK(f == NULL);
@@ -126,7 +126,7 @@ static void test_roundtrip(void) {
     free(raw);
 
     ig_st_file *f = NULL;
-    CHECK(ig_st_open(&f, path, &err) == IG_OK);
+    CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
     if (!f) {
         fprintf(stderr, "  open: %s\n", err.msg);
         return;
@@ -175,13 +175,13 @@ static void test_roundtrip(void) {
     /* Overwriting an existing file goes through the same tmp + rename. */
     err = (ig_err){0};
     CHECK(ig_st_write(path, e, 1, NULL, &err) == IG_OK);
-    CHECK(ig_st_open(&f, path, &err) == IG_OK);
+    CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
     if (f) CHECK(ig_st_count(f) == 1 && ig_st_metadata(f, "format") == NULL);
     ig_st_close(f);
 
     /* An empty file list is a valid file ({} padded to 8). */
     CHECK(ig_st_write(tmp_path("none.safetensors"), NULL, 0, NULL, &err) == IG_OK);
-    CHECK(ig_st_open(&f, tmp_path("none.safetensors"), &err) == IG_OK);
+    CHECK(ig_st_open(&f, tmp_path("none.safetensors"), false, &err) == IG_OK);
     if (f) CHECK(ig_st_count(f) == 0 && ig_st_name(f, 0) == NULL);
     ig_st_close(f);
 }
@@ -320,7 +320,7 @@ static void test_corrupt(void) {
                                "\"half.e2m1\":" T("F4", "[4]", "[0,2]") ","
                                "\"odd\":" T("F32", "[1]", "[1,5]") "}",
                                624 + 8 /* trailing bytes are tolerated */);
-    CHECK(ig_st_open(&f, ok, &err) == IG_OK);
+    CHECK(ig_st_open(&f, ok, false, &err) == IG_OK);
     if (!f) {
         fprintf(stderr, "  others: %s\n", err.msg);
         return;
@@ -342,7 +342,7 @@ static void test_corrupt(void) {
     ig_st_close(f);
     /* A header not padded to 8 (old writers): every F32 tensor misaligned, the file still opens. */
     err = (ig_err){0};
-    CHECK(ig_st_open(&f, make_file_at("unpadded.safetensors", "{\"w\":" T("F32", "[1]", "[0,4]") "}", 4, 1), &err) == IG_OK);
+    CHECK(ig_st_open(&f, make_file_at("unpadded.safetensors", "{\"w\":" T("F32", "[1]", "[0,4]") "}", 4, 1), false, &err) == IG_OK);
     if (f) {
         CHECK(ig_st_get(f, "w", &t, &err) == IG_ERR_UNSUPPORTED && strstr(err.msg, "aligned"));
         ig_st_close(f);
@@ -364,7 +364,7 @@ static void test_golden(void) {
     ig_err err = {0};
     ig_tensor t;
     double t0 = ig__now_s();
-    CHECK(ig_st_open(&f, path, &err) == IG_OK);
+    CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
     if (!f) {
         fprintf(stderr, "  %s\n", err.msg);
         return;
@@ -394,7 +394,7 @@ static void test_golden(void) {
     for (int k = 0; k < 2; k++) {
         snprintf(path, sizeof path, "%s/golden/sd1-tiny/model/%s", test_shared_dir(), others[k]);
         err = (ig_err){0};
-        CHECK(ig_st_open(&f, path, &err) == IG_OK);
+        CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
         if (f) CHECK(ig_st_count(f) == counts[k]);
         if (f) printf("  sd1-tiny %s: %d tensors\n", others[k], ig_st_count(f));
         ig_st_close(f);

@@ -524,22 +524,21 @@ static void pipeline(ig_engine *e, ig_sd_model *a, ig_sd_model *b, const char *s
     free(ref), free(la), free(lb);
 }
 
-static void test_set(ig_engine *e, const char *set, bool openclip, const ig_sd_single_opts *opts, const char *run) {
-    char p[700], file[300], vocab[600];
+static void test_set(ig_engine *e, const char *set, bool openclip, const ig_sd_open_opts *opts, const char *run) {
+    char p[700], file[300];
     g_manifest = load_manifest(set);
     CHECK(g_manifest != NULL);
     snprintf(p, sizeof p, "%s/model", g_dir);
-    snprintf(vocab, sizeof vocab, "%s/assets/clip", test_shared_dir());
     snprintf(file, sizeof file, "%s/%s.safetensors", g_tmp, set);
     ig_sd_model *a = NULL, *b = NULL;
     ig_err err = {0};
-    if (ig_sd_open(&a, p, &err) != IG_OK) {
+    if (ig_sd_open(&a, p, NULL, &err) != IG_OK) {
         fprintf(stderr, "  %s: %s\n", set, err.msg);
         CHECK(0);
         return;
     }
     CHECK(write_single(a, &(spec){.text = openclip ? TEXT_OPENCLIP : TEXT_CLIP}, file, &err) == IG_OK);
-    if (ig_sd_open_single(&b, file, vocab, opts, &err) != IG_OK) {
+    if (ig_sd_open_single(&b, file, opts, &err) != IG_OK) {
         fprintf(stderr, "  %s single: %s\n", set, err.msg);
         CHECK(0);
     } else {
@@ -570,16 +569,16 @@ static void test_set(ig_engine *e, const char *set, bool openclip, const ig_sd_s
     }
     if (openclip) {
         /* defaults but the sizes the tiny model needs: OpenCLIP pads with 0 ("!") */
-        ig_sd_single_opts o = *opts;
+        ig_sd_open_opts o = *opts;
         o.pad_id = -1;
         b = NULL;
         err = (ig_err){0};
-        CHECK(ig_sd_open_single(&b, file, vocab, &o, &err) == IG_OK && ig_bpe_pad_id(b->bpe) == 0);
+        CHECK(ig_sd_open_single(&b, file, &o, &err) == IG_OK && ig_bpe_pad_id(b->bpe) == 0);
         ig_sd_close(e, b);
         /* and with no options at all: one head per 64 channels does not fit 32 channels */
         b = NULL;
         err = (ig_err){0};
-        CHECK(ig_sd_open_single(&b, file, vocab, NULL, &err) == IG_ERR_INVALID && strstr(err.msg, "heads") && !b);
+        CHECK(ig_sd_open_single(&b, file, NULL, &err) == IG_ERR_INVALID && strstr(err.msg, "heads") && !b);
         printf("  default options on the tiny model: %s\n", err.msg);
     }
     ig_sd_close(e, a);
@@ -588,17 +587,16 @@ static void test_set(ig_engine *e, const char *set, bool openclip, const ig_sd_s
 }
 
 /* f16 file: q/k/v are row views of the fused f16 in_proj (2-byte offsets). */
-static void test_f16_views(const ig_sd_single_opts *opts) {
-    char p[600], file[300], vocab[600];
+static void test_f16_views(const ig_sd_open_opts *opts) {
+    char p[600], file[300];
     snprintf(p, sizeof p, "%s/golden/sd2-tiny/model", test_shared_dir());
-    snprintf(vocab, sizeof vocab, "%s/assets/clip", test_shared_dir());
     snprintf(file, sizeof file, "%s/sd2-f16.safetensors", g_tmp);
     ig_sd_model *a = NULL, *b = NULL;
     ig_err err = {0};
-    CHECK(ig_sd_open(&a, p, &err) == IG_OK);
+    CHECK(ig_sd_open(&a, p, NULL, &err) == IG_OK);
     if (!a) return;
     CHECK(write_single(a, &(spec){.text = TEXT_OPENCLIP, .f16 = true}, file, &err) == IG_OK);
-    CHECK(ig_sd_open_single(&b, file, vocab, opts, &err) == IG_OK);
+    CHECK(ig_sd_open_single(&b, file, opts, &err) == IG_OK);
     if (b) {
         bool ok = true;
         const int64_t D = a->clip.cfg.hidden;
@@ -627,15 +625,14 @@ static void test_f16_views(const ig_sd_single_opts *opts) {
     unlink(file);
 }
 
-static void expect_error(const char *what, const ig_sd_model *a, const spec *s, const ig_sd_single_opts *opts,
+static void expect_error(const char *what, const ig_sd_model *a, const spec *s, const ig_sd_open_opts *opts,
                          const char *want1, const char *want2) {
-    char file[300], vocab[600];
-    snprintf(vocab, sizeof vocab, "%s/assets/clip", test_shared_dir());
+    char file[300];
     snprintf(file, sizeof file, "%s/broken.safetensors", g_tmp);
     ig_err err = {0};
     ig_sd_model *b = NULL;
     CHECK(write_single(a, s, file, &err) == IG_OK);
-    ig_status st = ig_sd_open_single(&b, file, vocab, opts, &err);
+    ig_status st = ig_sd_open_single(&b, file, opts, &err);
     const bool ok = st != IG_OK && !b && strstr(err.msg, want1) && (!want2 || strstr(err.msg, want2));
     CHECK(ok);
     printf("  %s: %s%s\n", what, err.msg, ok ? "" : "  FAIL");
@@ -644,19 +641,18 @@ static void expect_error(const char *what, const ig_sd_model *a, const spec *s, 
 }
 
 /* sd1-tiny with the text encoder under the old flat names, and files that must be refused. */
-static void test_variants(ig_engine *e, const ig_sd_single_opts *o1) {
-    char p[600], file[300], vocab[600];
+static void test_variants(ig_engine *e, const ig_sd_open_opts *o1) {
+    char p[600], file[300];
     snprintf(p, sizeof p, "%s/golden/sd1-tiny/model", test_shared_dir());
-    snprintf(vocab, sizeof vocab, "%s/assets/clip", test_shared_dir());
     g_manifest = load_manifest("sd1-tiny");
     CHECK(g_manifest != NULL);
     ig_sd_model *a = NULL, *b = NULL;
     ig_err err = {0};
-    CHECK(ig_sd_open(&a, p, &err) == IG_OK);
+    CHECK(ig_sd_open(&a, p, NULL, &err) == IG_OK);
     if (!a) return;
     snprintf(file, sizeof file, "%s/flat.safetensors", g_tmp);
     CHECK(write_single(a, &(spec){.text = TEXT_CLIP_FLAT}, file, &err) == IG_OK);
-    CHECK(ig_sd_open_single(&b, file, vocab, o1, &err) == IG_OK);
+    CHECK(ig_sd_open_single(&b, file, o1, &err) == IG_OK);
     if (b) {
         size_t na, nb_;
         float *ta = run_net(e, a, "text", &na), *tb = run_net(e, b, "text", &nb_);
@@ -670,7 +666,7 @@ static void test_variants(ig_engine *e, const ig_sd_single_opts *o1) {
     CHECK(write_single(a, &(spec){.text = TEXT_CLIP, .skip = "first_stage_model.encoder.down.2.block.0.nin_shortcut.bias"},
                        file, &err) == IG_OK);
     b = NULL;
-    CHECK(ig_sd_open_single(&b, file, vocab, o1, &err) == IG_OK);
+    CHECK(ig_sd_open_single(&b, file, o1, &err) == IG_OK);
     if (b) {
         err = (ig_err){0};
         CHECK(ig_sd_load_encoder(b, &err) == IG_ERR_NOT_FOUND && !b->has_vae_enc &&
@@ -817,10 +813,13 @@ int main(void) {
     /* What the tiny models' configs say and a single file cannot (see single.h): 8 UNet groups
      * (real models 32), 4 text heads over 64 channels, and for sd2-tiny 8 UNet heads over 32-64
      * channels, v-prediction, and the eos padding of its clip-vit-large tokenizer files. */
-    ig_sd_single_opts o1 = IG_SD_SINGLE_OPTS_INIT, o2 = IG_SD_SINGLE_OPTS_INIT;
+    ig_sd_open_opts o1 = IG_SD_OPEN_OPTS_INIT, o2 = IG_SD_OPEN_OPTS_INIT;
     o1.unet_norm_groups = 8, o1.text_heads = 4;
     o2.unet_norm_groups = 8, o2.text_heads = 4, o2.unet_heads = 8, o2.prediction_type = IG_PREDICTION_V;
     o2.pad_id = 49407;
+    char vocab[600];
+    snprintf(vocab, sizeof vocab, "%s/assets/clip", test_shared_dir());
+    o1.vocab_dir = o2.vocab_dir = vocab;
     test_set(e, "sd1-tiny", false, &o1, "pipe_euler_64x64_cfg7.5");
     test_set(e, "sd2-tiny", true, &o2, "pipe_turbo_euler_a_trailing_1step_cfg0");
     test_f16_views(&o2);

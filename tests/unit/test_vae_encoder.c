@@ -251,7 +251,7 @@ static bool oracle_open(oracle *o, const char *vae_dir) {
     json_decref(j);
     snprintf(p, sizeof p, "%s/diffusion_pytorch_model.safetensors", vae_dir);
     ig_err err = {0};
-    if (ig_st_open(&o->f, p, &err) != IG_OK) fprintf(stderr, "  %s\n", err.msg);
+    if (ig_st_open(&o->f, p, false, &err) != IG_OK) fprintf(stderr, "  %s\n", err.msg);
     return o->f && o->nb > 0 && o->nb <= 8 && o->L > 0 && o->G > 0;
 }
 
@@ -482,7 +482,7 @@ static void test_broken(ig_engine *e, const oracle *o, const char *shared_model_
     CHECK(write_vae(o, q, miss, NULL));
     ig_sd_model *m = NULL;
     err = (ig_err){0};
-    CHECK(ig_sd_open(&m, d, &err) == IG_OK);
+    CHECK(ig_sd_open(&m, d, NULL, &err) == IG_OK);
     if (!m) fprintf(stderr, "  cannot open the linked model folder: %s\n", err.msg);
     if (m) {
         CHECK(!m->has_vae_enc);
@@ -554,7 +554,7 @@ static void test_set(const engines *E, const char *set, bool quick) {
     oracle o;
     ig_sd_model *m = NULL;
     ig_err err = {0};
-    if (!oracle_open(&o, vdir) || ig_sd_open(&m, mdir, &err) != IG_OK) {
+    if (!oracle_open(&o, vdir) || ig_sd_open(&m, mdir, NULL, &err) != IG_OK) {
         fprintf(stderr, "  %s: cannot open (%s)\n", set, err.msg);
         CHECK(0);
         ig_st_close(o.f);
