@@ -129,7 +129,7 @@ static ig_status write_component(const char *path, const list *l, ig_dtype dt, u
                                  ig_err *err) {
     const size_t es = ig_dtype_size(dt);
     size_t total = 0;
-    ig_st_entry *ent = calloc((size_t)l->n, sizeof *ent);
+    ig_weights_entry *ent = calloc((size_t)l->n, sizeof *ent);
     size_t *off = calloc((size_t)l->n, sizeof *off);
     char *buf = NULL;
     int64_t n_jobs = 0;
@@ -166,7 +166,7 @@ static ig_status write_component(const char *path, const list *l, ig_dtype dt, u
         ent[i].t = ig_tensor_plain(dt, l->v[i].n_dims, l->v[i].ne, buf + off[i]);
     }
     static const char *const meta[] = {"format", "pt", "imagine.random_weights", "1", NULL};
-    if (ig_st_write(path, ent, l->n, meta, err) != IG_OK) goto fail;
+    if (ig_weights_write(path, ent, l->n, meta, err) != IG_OK) goto fail;
     struct stat st;
     *bytes_out = stat(path, &st) == 0 ? (size_t)st.st_size : 0;
 fail:

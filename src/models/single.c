@@ -33,7 +33,7 @@ __attribute__((format(printf, 4, 5))) static bool shape_of(const ig_st_file *f, 
     va_start(ap, fmt);
     vsnprintf(key, sizeof key, fmt, ap);
     va_end(ap);
-    ig_tensor t;
+    ig_st_view t;
     if (!ig_st_dtype(f, key) || ig_st_get(f, key, &t, &(ig_err){0}) != IG_OK) return false;
     *n_dims = t.n_dims;
     for (int i = 0; i < IG_MAX_DIMS; i++) ne[i] = i < t.n_dims ? t.ne[i] : 1;

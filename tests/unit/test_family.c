@@ -63,7 +63,7 @@ static void test_exact(const char *set, ig_family want) {
         int missing = 0, misshaped = 0, unlisted = 0, n_float = 0;
         for (int i = 0; i < l.n; i++) {
             ig_tensor t;
-            if (ig_st_get(f, l.v[i].key, &t, &(ig_err){0}) != IG_OK) {
+            if (ig_weights_st_get(f, l.v[i].key, &t, &(ig_err){0}) != IG_OK) {
                 fprintf(stderr, "  %s: listed, not in the file: %s\n", set, l.v[i].key);
                 missing++;
             } else if (!same_shape(&t, &l.v[i])) {
@@ -74,7 +74,7 @@ static void test_exact(const char *set, ig_family want) {
         for (int i = 0; i < ig_st_count(f); i++) {
             const char *k = ig_st_name(f, i);
             ig_tensor t;
-            if (ig_st_get(f, k, &t, &(ig_err){0}) != IG_OK) continue; /* e.g. position_ids (I64) */
+            if (ig_weights_st_get(f, k, &t, &(ig_err){0}) != IG_OK) continue; /* e.g. position_ids (I64) */
             n_float++;
             bool found = false;
             for (int j = 0; !found && j < l.n; j++) found = !strcmp(l.v[j].key, k);
@@ -92,7 +92,7 @@ static void test_exact(const char *set, ig_family want) {
 /* ---- a single file from the description ---- */
 
 typedef struct out {
-    ig_st_entry *e;
+    ig_weights_entry *e;
     char **names;
     float **bufs;
     int n, cap;
@@ -112,7 +112,7 @@ static float *stored(out *o, const char *name, int n_dims, const int64_t *ne) {
     for (int i = 0; i < n_dims; i++) n *= ne[i];
     o->names[o->n] = strdup(name);
     o->bufs[o->n] = calloc((size_t)n, sizeof(float));
-    o->e[o->n] = (ig_st_entry){o->names[o->n], ig_tensor_plain(IG_F32, n_dims, ne, o->bufs[o->n])};
+    o->e[o->n] = (ig_weights_entry){o->names[o->n], ig_tensor_plain(IG_F32, n_dims, ne, o->bufs[o->n])};
     return o->bufs[o->n++];
 }
 
@@ -141,14 +141,14 @@ static bool write_from_description(const char *model, const ig_fam_arch *a, cons
             int64_t n = d->ne[0] * d->ne[1] * d->ne[2] * d->ne[3], row = n / d->ne[0];
             if (d->ldm_n_rows) dst += d->ldm_row0 * row;
             ig_tensor src;
-            if (ig_st_get(f, d->key, &src, &(ig_err){0}) != IG_OK) continue; /* the extra layer: zeros */
+            if (ig_weights_st_get(f, d->key, &src, &(ig_err){0}) != IG_OK) continue; /* the extra layer: zeros */
             ig_tensor t = ig_tensor_plain(IG_F32, src.n_dims, src.ne, dst);
             ig_tensor_copy(&t, &src);
         }
         ig_st_close(f);
         ig_fam_list_free(&l);
     }
-    ok = ok && ig_st_write(path, o.e, o.n, NULL, &err) == IG_OK;
+    ok = ok && ig_weights_write(path, o.e, o.n, NULL, &err) == IG_OK;
     if (!ok) fprintf(stderr, "  %s\n", err.msg);
     out_free(&o);
     return ok;
@@ -223,7 +223,7 @@ static void test_check(void) {
     ig_err err = {0};
     CHECK(ig_fam_tensors(&a, IG_FAM_UNET, &l, &err) == IG_OK && ig_st_open(&f, p, false, &err) == IG_OK);
     if (!f) return;
-    ig_st_entry *e = calloc((size_t)l.n, sizeof *e);
+    ig_weights_entry *e = calloc((size_t)l.n, sizeof *e);
     static float one[4];
     for (int round = 0; round < 2; round++) {
         int n = 0;
@@ -231,13 +231,13 @@ static void test_check(void) {
             const char *k = l.v[i].key;
             if (!strcmp(k, "up_blocks.1.attentions.2.proj_out.bias")) {
                 if (round == 0) continue; /* missing */
-                e[n++] = (ig_st_entry){k, ig_tensor_plain(IG_F32, 1, (int64_t[]){3}, one)}; /* mis-shaped */
+                e[n++] = (ig_weights_entry){k, ig_tensor_plain(IG_F32, 1, (int64_t[]){3}, one)}; /* mis-shaped */
                 continue;
             }
             e[n].name = k;
-            CHECK(ig_st_get(f, k, &e[n++].t, &err) == IG_OK);
+            CHECK(ig_weights_st_get(f, k, &e[n++].t, &err) == IG_OK);
         }
-        CHECK(ig_st_write(file, e, n, NULL, &err) == IG_OK);
+        CHECK(ig_weights_write(file, e, n, NULL, &err) == IG_OK);
         ig_weights w = {.label = "unet"};
         CHECK(ig_weights_add_file(&w, file, &err) == IG_OK);
         err = (ig_err){0};

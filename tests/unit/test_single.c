@@ -58,11 +58,11 @@ static void test_hook(void) {
     for (int i = 0; i < 24; i++) fused[i] = ig_f32_to_f16((float)i);
     for (int i = 0; i < 9; i++) conv[i] = (float)(100 + i);
     int64_t fs[2] = {6, 4}, cs[4] = {3, 3, 1, 1};
-    ig_st_entry ents[2] = {{"fused", ig_tensor_plain(IG_F16, 2, fs, fused)}, {"conv", ig_tensor_plain(IG_F32, 4, cs, conv)}};
+    ig_weights_entry ents[2] = {{"fused", ig_tensor_plain(IG_F16, 2, fs, fused)}, {"conv", ig_tensor_plain(IG_F32, 4, cs, conv)}};
     char path[300];
     snprintf(path, sizeof path, "%s/hook.safetensors", g_tmp);
     ig_err err = {0};
-    CHECK(ig_st_write(path, ents, 2, NULL, &err) == IG_OK);
+    CHECK(ig_weights_write(path, ents, 2, NULL, &err) == IG_OK);
     ig_weights w = {.label = "hook"};
     CHECK(ig_weights_add_file(&w, path, &err) == IG_OK);
     w.map = test_map, w.map_ud = &g_freed, w.map_free = count_free;
@@ -111,7 +111,7 @@ typedef struct name_pair { /* fixed tables */
 typedef struct conv {
     pair p[400];
     int n;
-    ig_st_entry *ents;
+    ig_weights_entry *ents;
     int n_ents, cap_ents;
     void **bufs;
     int n_bufs, cap_bufs;
@@ -205,7 +205,7 @@ static void push(conv *c, const char *name, ig_tensor t) {
         c->cap_ents = c->cap_ents ? 2 * c->cap_ents : 256;
         c->ents = realloc(c->ents, (size_t)c->cap_ents * sizeof *c->ents);
     }
-    c->ents[c->n_ents++] = (ig_st_entry){strdup(name), t};
+    c->ents[c->n_ents++] = (ig_weights_entry){strdup(name), t};
 }
 
 static void *keep(conv *c, size_t bytes) {
@@ -236,7 +236,7 @@ static void convert_file(conv *c, const ig_st_file *f, const name_pair *inner, i
         snprintf(name, sizeof name, "%s%s", best->sd, part);
         ig_tensor t;
         ig_err err = {0};
-        CHECK(ig_st_get(f, k, &t, &err) == IG_OK);
+        CHECK(ig_weights_st_get(f, k, &t, &err) == IG_OK);
         if (attn_c && strstr(name, "mid.attn_1.") && t.n_dims == 2) { /* linear (C, C) -> 1x1 conv (C, C, 1, 1) */
             int64_t ne[4] = {t.ne[0], t.ne[1], 1, 1};
             t = ig_tensor_plain(t.dtype, 4, ne, t.data);
@@ -265,7 +265,7 @@ static void openclip_file(conv *c, const ig_st_file *f, const ig_clip_config *cc
     ig_tensor t;
     char k[256], name[256];
     for (size_t i = 0; i < sizeof top / sizeof *top; i++) {
-        CHECK(ig_st_get(f, top[i].hf, &t, &err) == IG_OK);
+        CHECK(ig_weights_st_get(f, top[i].hf, &t, &err) == IG_OK);
         push(c, top[i].sd, t);
     }
     for (int l = 0; l <= cc->layers; l++) {
@@ -273,7 +273,7 @@ static void openclip_file(conv *c, const ig_st_file *f, const ig_clip_config *cc
         for (size_t i = 0; i < sizeof per / sizeof *per; i++) {
             snprintf(k, sizeof k, "text_model.encoder.layers.%d.%s", dummy ? 0 : l, per[i].hf);
             snprintf(name, sizeof name, "cond_stage_model.model.transformer.resblocks.%d.%s", l, per[i].sd);
-            CHECK(ig_st_get(f, k, &t, &err) == IG_OK);
+            CHECK(ig_weights_st_get(f, k, &t, &err) == IG_OK);
             if (dummy) {
                 float *nan = keep(c, (size_t)ig_tensor_nelem(&t) * sizeof(float));
                 for (int64_t e = 0; e < ig_tensor_nelem(&t); e++) nan[e] = NAN;
@@ -286,7 +286,7 @@ static void openclip_file(conv *c, const ig_st_file *f, const ig_clip_config *cc
             for (int s = 0; s < 3; s++) {
                 snprintf(k, sizeof k, "text_model.encoder.layers.%d.self_attn.%c_proj.%s", dummy ? 0 : l, "qkv"[s],
                          b ? "bias" : "weight");
-                CHECK(ig_st_get(f, k, &t, &err) == IG_OK);
+                CHECK(ig_weights_st_get(f, k, &t, &err) == IG_OK);
                 const int64_t n = ig_tensor_nelem(&t);
                 for (int64_t e = 0; e < n; e++) buf[s * n + e] = dummy ? NAN : ((const float *)t.data)[e];
             }
@@ -361,7 +361,7 @@ static ig_status write_single(const ig_sd_model *a, const spec *s, const char *p
             *t = ht;
         }
     c->n_ents = n;
-    ig_status st = ig_st_write(path, c->ents, n, NULL, err);
+    ig_status st = ig_weights_write(path, c->ents, n, NULL, err);
     conv_free(c);
     free(c);
     return st;

@@ -64,7 +64,7 @@ static double *wget(const oracle *o, const char *name, int64_t n) {
     double *d = calloc((size_t)n, sizeof *d);
     ig_tensor t;
     ig_err err = {0};
-    if (ig_st_get(o->f, name, &t, &err) != IG_OK || ig_tensor_nelem(&t) != n) {
+    if (ig_weights_st_get(o->f, name, &t, &err) != IG_OK || ig_tensor_nelem(&t) != n) {
         fprintf(stderr, "  oracle: tensor %s: %s\n", name, err.status ? err.msg : "wrong size");
         CHECK(0);
         return d;
@@ -411,19 +411,19 @@ static void test_bad_input(ig_engine *e, ig_vae_encoder *enc) {
  * 6 output channels (a shape the config disagrees with). */
 static bool write_vae(const oracle *o, const char *path, const char *skip, const char *reshape) {
     const int n = ig_st_count(o->f);
-    ig_st_entry *ents = calloc((size_t)n, sizeof *ents);
+    ig_weights_entry *ents = calloc((size_t)n, sizeof *ents);
     int k = 0;
     for (int i = 0; i < n; i++) {
         const char *name = ig_st_name(o->f, i);
         ig_err err = {0};
         if (skip && !strcmp(name, skip)) continue;
         ents[k].name = name;
-        CHECK(ig_st_get(o->f, name, &ents[k].t, &err) == IG_OK);
+        CHECK(ig_weights_st_get(o->f, name, &ents[k].t, &err) == IG_OK);
         if (reshape && !strcmp(name, reshape)) ents[k].t.ne[0] = 6;
         k++;
     }
     ig_err err = {0};
-    const bool ok = ig_st_write(path, ents, k, NULL, &err) == IG_OK;
+    const bool ok = ig_weights_write(path, ents, k, NULL, &err) == IG_OK;
     if (!ok) fprintf(stderr, "  %s\n", err.msg);
     free(ents);
     return ok;
