@@ -1,5 +1,7 @@
 /* sd.c — reading a diffusers folder into ig_sd_model: configs into the model structs (with the
- * defaults diffusers' classes apply), then weights by checkpoint key. See sd.h. */
+ * defaults diffusers' classes apply), each part's weights checked against the family's
+ * description, then read by checkpoint key (that last step, ig__sd_load_parts, single.c shares).
+ * See sd.h. */
 #include "sd.h"
 
 #include <stdio.h>

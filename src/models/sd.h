@@ -1,7 +1,10 @@
 /* sd.h — a Stable Diffusion 1.x / 2.x model loaded from a diffusers folder (model_index.json,
- * tokenizer/, text_encoder/, unet/, vae/, scheduler/, each with its config.json and safetensors).
- * The architecture comes from the configs; what imagine cannot serve (another block type, a class
- * embedding, ...) is refused naming the config key. Weights stay mmapped (f32, f16 or bf16). */
+ * tokenizer/, text_encoder/, unet/, vae/, scheduler/, each with its config.json and safetensors),
+ * or from a single file (single.h) with the same options (ig_sd_open_opts). The architecture comes
+ * from the configs, and each part's tensors are checked against the family's description
+ * (family.h) before the networks read them; what imagine cannot serve (another block type, a class
+ * embedding, SDXL, ...) is refused naming what was found. Weights stay mmapped (f32, f16 or bf16)
+ * unless copy_weights asks for private copies. */
 #ifndef IG_MODELS_SD_H
 #define IG_MODELS_SD_H
 

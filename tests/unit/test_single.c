@@ -16,15 +16,12 @@
  * test_vae_encoder's); a file missing an encoder tensor opens, and ig_sd_load_encoder names it; one pipeline run per set within 1e-3 of diffusers' final latents (the golden README's
  * metric, max|got - ref| / max(1, max|ref|)); an f16 file's q/k/v row views; the old flat CLIP
  * names; clear errors for a missing tensor, a file without a UNet or a text encoder, SDXL and a
- * class embedding. The description's single-file names (family_sd.c) are also checked on their own
- * against keys of the full-size SD 1.5 / 2.1 layouts (facts of the format, as diffusers' converter
- * and the released files name them). */
+ * class embedding. The description's single-file names on their own are test_family's. */
 #include <jansson.h>
 #include <stdarg.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "models/family.h"
 #include "models/single.h"
 #include "pipeline/txt2img.h"
 #include "test.h"
@@ -696,106 +693,6 @@ static void test_variants(ig_engine *e, const ig_sd_open_opts *o1) {
     json_decref(g_manifest);
 }
 
-/* The description's single-file names on the full-size layouts: SD 1.5 / 2.1 keys as the released
- * single files name them. */
-static void test_names(void) {
-    ig_fam_arch sd21 = {.family = IG_FAMILY_SD2};
-    sd21.unet = (ig_unet_config){.in_channels = 4, .out_channels = 4, .n_blocks = 4, .block_out = {320, 640, 1280, 1280},
-                                 .down_attn = {true, true, true, false}, .up_attn = {false, true, true, true},
-                                 .layers_per_block = 2, .cross_attention_dim = 1024, .use_linear_projection = true};
-    sd21.vae = (ig_vae_config){.in_channels = 3, .latent_channels = 4, .out_channels = 3, .n_blocks = 4,
-                               .block_out = {128, 256, 512, 512}, .layers_per_block = 2, .mid_attention = true,
-                               .quant_conv = true, .post_quant_conv = true};
-    sd21.text = (ig_clip_config){.vocab_size = 49408, .max_positions = 77, .hidden = 1024, .intermediate = 4096,
-                                 .layers = 23, .act = IG_ACT_GELU_ERF};
-    ig_weights w[3] = {{.label = "unet"}, {.label = "vae"}, {.label = "text_encoder"}};
-    const ig_fam_part parts[3] = {IG_FAM_UNET, IG_FAM_VAE, IG_FAM_TEXT};
-    for (int k = 0; k < 3; k++) {
-        ig_fam_list l = {0};
-        ig_err err = {0};
-        CHECK(ig_fam_tensors(&sd21, parts[k], &l, &err) == IG_OK && ig_fam_map_ldm(&w[k], &l, &err) == IG_OK);
-        ig_fam_list_free(&l);
-    }
-    static const struct {
-        int which; /* 0 unet, 1 vae, 2 openclip */
-        const char *key, *want;
-        int64_t row0, n_rows, ne0;
-    } cases[] = {
-        {0, "conv_in.weight", "input_blocks.0.0.weight", 0, 0, 0},
-        {0, "time_embedding.linear_2.bias", "time_embed.2.bias", 0, 0, 0},
-        {0, "conv_norm_out.weight", "out.0.weight", 0, 0, 0},
-        {0, "down_blocks.0.resnets.1.conv1.weight", "input_blocks.2.0.in_layers.2.weight", 0, 0, 0},
-        {0, "down_blocks.0.attentions.0.proj_in.weight", "input_blocks.1.1.proj_in.weight", 0, 0, 0},
-        {0, "down_blocks.0.downsamplers.0.conv.weight", "input_blocks.3.0.op.weight", 0, 0, 0},
-        {0, "down_blocks.1.resnets.0.conv_shortcut.weight", "input_blocks.4.0.skip_connection.weight", 0, 0, 0},
-        {0, "down_blocks.2.downsamplers.0.conv.bias", "input_blocks.9.0.op.bias", 0, 0, 0},
-        {0, "down_blocks.3.resnets.1.time_emb_proj.weight", "input_blocks.11.0.emb_layers.1.weight", 0, 0, 0},
-        {0, "mid_block.resnets.1.norm2.weight", "middle_block.2.out_layers.0.weight", 0, 0, 0},
-        {0, "mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight",
-         "middle_block.1.transformer_blocks.0.attn2.to_k.weight", 0, 0, 0},
-        {0, "up_blocks.0.resnets.2.conv2.bias", "output_blocks.2.0.out_layers.3.bias", 0, 0, 0},
-        {0, "up_blocks.0.upsamplers.0.conv.weight", "output_blocks.2.1.conv.weight", 0, 0, 0},
-        {0, "up_blocks.1.upsamplers.0.conv.weight", "output_blocks.5.2.conv.weight", 0, 0, 0},
-        {0, "up_blocks.2.upsamplers.0.conv.bias", "output_blocks.8.2.conv.bias", 0, 0, 0},
-        {0, "up_blocks.3.attentions.2.transformer_blocks.0.ff.net.0.proj.weight",
-         "output_blocks.11.1.transformer_blocks.0.ff.net.0.proj.weight", 0, 0, 0},
-        {0, "conv_out.bias", "out.2.bias", 0, 0, 0},
-        {0, "down_blocks.3.downsamplers.0.conv.weight", NULL, 0, 0, 0},
-        {0, "up_blocks.3.upsamplers.0.conv.weight", NULL, 0, 0, 0},
-        {0, "down_blocks.0.resnets.2.conv1.weight", NULL, 0, 0, 0},
-        {0, "up_blocks.4.resnets.0.conv1.weight", NULL, 0, 0, 0},
-        {0, "down_blocks.01.resnets.0.conv1.weight", NULL, 0, 0, 0},
-        {1, "post_quant_conv.weight", "post_quant_conv.weight", 0, 0, 0},
-        {1, "decoder.conv_norm_out.bias", "decoder.norm_out.bias", 0, 0, 0},
-        {1, "decoder.mid_block.resnets.1.conv2.weight", "decoder.mid.block_2.conv2.weight", 0, 0, 0},
-        {1, "decoder.mid_block.attentions.0.group_norm.weight", "decoder.mid.attn_1.norm.weight", 0, 0, 0},
-        {1, "decoder.mid_block.attentions.0.to_q.weight", "decoder.mid.attn_1.q.weight", 0, 0, 512},
-        {1, "decoder.mid_block.attentions.0.to_out.0.weight", "decoder.mid.attn_1.proj_out.weight", 0, 0, 512},
-        {1, "decoder.mid_block.attentions.0.to_out.0.bias", "decoder.mid.attn_1.proj_out.bias", 0, 0, 0},
-        {1, "decoder.up_blocks.0.upsamplers.0.conv.bias", "decoder.up.3.upsample.conv.bias", 0, 0, 0},
-        {1, "decoder.up_blocks.3.resnets.2.norm2.bias", "decoder.up.0.block.2.norm2.bias", 0, 0, 0},
-        {1, "decoder.up_blocks.2.resnets.0.conv_shortcut.weight", "decoder.up.1.block.0.nin_shortcut.weight", 0, 0, 0},
-        {1, "decoder.up_blocks.3.upsamplers.0.conv.weight", NULL, 0, 0, 0},
-        {1, "quant_conv.weight", "quant_conv.weight", 0, 0, 0},
-        {1, "encoder.conv_in.bias", "encoder.conv_in.bias", 0, 0, 0},
-        {1, "encoder.conv_norm_out.weight", "encoder.norm_out.weight", 0, 0, 0},
-        {1, "encoder.conv_out.weight", "encoder.conv_out.weight", 0, 0, 0},
-        {1, "encoder.down_blocks.0.resnets.1.conv2.weight", "encoder.down.0.block.1.conv2.weight", 0, 0, 0},
-        {1, "encoder.down_blocks.1.resnets.0.conv_shortcut.weight", "encoder.down.1.block.0.nin_shortcut.weight", 0, 0, 0},
-        {1, "encoder.down_blocks.2.downsamplers.0.conv.bias", "encoder.down.2.downsample.conv.bias", 0, 0, 0},
-        {1, "encoder.mid_block.resnets.0.norm1.weight", "encoder.mid.block_1.norm1.weight", 0, 0, 0},
-        {1, "encoder.mid_block.attentions.0.to_k.weight", "encoder.mid.attn_1.k.weight", 0, 0, 512},
-        {1, "encoder.mid_block.attentions.0.group_norm.bias", "encoder.mid.attn_1.norm.bias", 0, 0, 0},
-        {1, "encoder.down_blocks.3.downsamplers.0.conv.weight", NULL, 0, 0, 0},
-        {1, "encoder.down_blocks.0.resnets.2.conv1.weight", NULL, 0, 0, 0},
-        {1, "encoder.down_blocks.4.resnets.0.conv1.weight", NULL, 0, 0, 0},
-        {2, "text_model.embeddings.position_embedding.weight", "positional_embedding", 0, 0, 0},
-        {2, "text_model.final_layer_norm.bias", "ln_final.bias", 0, 0, 0},
-        {2, "text_model.encoder.layers.0.self_attn.q_proj.weight", "transformer.resblocks.0.attn.in_proj_weight", 0, 1024, 0},
-        {2, "text_model.encoder.layers.22.self_attn.v_proj.bias", "transformer.resblocks.22.attn.in_proj_bias", 2048, 1024, 0},
-        {2, "text_model.encoder.layers.5.self_attn.k_proj.weight", "transformer.resblocks.5.attn.in_proj_weight", 1024, 1024, 0},
-        {2, "text_model.encoder.layers.5.mlp.fc2.weight", "transformer.resblocks.5.mlp.c_proj.weight", 0, 0, 0},
-        {2, "text_model.encoder.layers.22.layer_norm2.bias", "transformer.resblocks.22.ln_2.bias", 0, 0, 0},
-        {2, "text_model.encoder.layers.23.layer_norm1.weight", NULL, 0, 0, 0}, /* the dropped last layer */
-    };
-    int bad = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        ig_weights_src src = {0};
-        snprintf(src.key, sizeof src.key, "%s", cases[i].key);
-        bool got = w[cases[i].which].map(w[cases[i].which].map_ud, cases[i].key, &src);
-        bool ok = cases[i].want ? got && !strcmp(src.key, cases[i].want) && src.row0 == cases[i].row0 &&
-                                      src.n_rows == cases[i].n_rows &&
-                                      (cases[i].ne0 ? src.n_dims == 2 && src.ne[0] == cases[i].ne0 && src.ne[1] == cases[i].ne0
-                                                    : src.n_dims == 0)
-                                : !got;
-        if (!ok) fprintf(stderr, "  %s -> %s (want %s)\n", cases[i].key, got ? src.key : "(none)", cases[i].want ? cases[i].want : "(none)");
-        bad += !ok;
-        CHECK(ok);
-    }
-    for (int k = 0; k < 3; k++) ig_weights_close(&w[k]);
-    printf("  single-file names on SD 1.5 / 2.1 layouts: %zu keys, %d wrong\n", sizeof cases / sizeof *cases, bad);
-}
-
 int main(void) {
     snprintf(g_tmp, sizeof g_tmp, "/tmp/imagine_single_XXXXXX");
     if (!mkdtemp(g_tmp)) {
@@ -803,7 +700,6 @@ int main(void) {
         return 1;
     }
     test_hook();
-    test_names();
     ig_err err = {0};
     ig_engine *e = NULL;
     if (ig_engine_create(&e, "cpu", IG_PRECISION_F32, &err)) {
