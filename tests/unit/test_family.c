@@ -3,7 +3,7 @@
  * Checks: for the golden tiny models (../shared/golden/sd{1,2}-tiny/model), the description built
  * from their configs lists exactly the tensors of their safetensors files, key and shape, both
  * directions; a single file written from the description alone (keys, stored shapes, fused rows;
- * SD 2.x with the extra last resblock the format carries) opens with ig_sd_open_single and every
+ * SD 2.x with the extra last resblock the format carries) opens (ig_sd_open_path, as the folder does) and every
  * tensor read through the map is the folder's, byte for byte (opened with copy_weights, and read
  * after the file was truncated: the copy is private); ig_fam_check names a missing and a
  * mis-shaped tensor; the family fields (native size, size multiple); an SDXL folder is refused;
@@ -173,10 +173,10 @@ static void test_round_trip(const char *set, const ig_sd_open_opts *opts) {
         CHECK(false);
         return;
     }
-    CHECK(ig_sd_open(&fm, model, NULL, &err) == IG_OK);
+    CHECK(ig_sd_open_path(&fm, model, NULL, &err) == IG_OK); /* a folder */
     ig_sd_open_opts o = *opts;
     o.copy_weights = true; /* the file is read, not mapped: truncating it below must not matter */
-    CHECK(ig_sd_open_single(&sm, file, &o, &err) == IG_OK);
+    CHECK(ig_sd_open_path(&sm, file, &o, &err) == IG_OK); /* a file: ig_sd_open_single */
     if (err.status) fprintf(stderr, "  %s\n", err.msg);
     CHECK(truncate(file, 0) == 0);
     if (fm && sm) {
