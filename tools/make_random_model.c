@@ -2,11 +2,11 @@
  * the real configs of stabilityai/sd-turbo (default) or stabilityai/stable-diffusion-2-1, so the
  * engine can be benchmarked at full size without downloading 5 GB of checkpoints.
  *
- * Owns: the configs (written from the public ones, as facts), the tensor list (every key and shape
- * the loaders in src/models/ ask for, walked in the same order as unet.c / vae.c / clip.c /
- * blocks.c, plus the VAE encoder and quant_conv that AutoencoderKL checkpoints also carry), random
- * values, and the "complete" marker. Leaves to others: the safetensors format (io/safetensors.c),
- * checking the folder loads (models/sd.c: ig_sd_open runs at the end as a self-test).
+ * Owns: the configs (written from the public ones, as facts), random values by each tensor's role,
+ * and the "complete" marker. Leaves to others: which tensors there are (models/family.h: the
+ * family's description, VAE encoder and quant_conv included, read here as the loaders read it),
+ * the safetensors format (io/safetensors.c), checking the folder loads (models/sd.c: ig_sd_open
+ * runs at the end as a self-test).
  *
  * The tokenizer files (vocab.json, merges.txt) are copied at run time from an asset folder given on
  * the command line (../shared/assets/clip); they are never part of the repository.
@@ -34,16 +34,17 @@
 
 #include "engine/engine.h"
 #include "io/safetensors.h"
+#include "models/family.h"
 #include "models/sd.h"
 
 #define MARKER ".imagine-random-complete"
 
-/* ---- tensor list ---- */
+/* ---- tensor list: the family's description (models/family.h), with values by role ---- */
 
 typedef enum { K_NORMAL, K_ONE, K_ZERO } kind;
 
 typedef struct {
-    char name[160];
+    const char *name; /* the description's key */
     int n_dims;
     int64_t ne[4];
     kind k;
@@ -52,218 +53,36 @@ typedef struct {
 
 typedef struct {
     spec *v;
-    int n, cap;
-    bool oom;
+    int n;
+    ig_fam_list fam; /* owns the names */
 } list;
 
-static void add(list *l, kind k, float std, const char *name, int n_dims, int64_t a, int64_t b, int64_t c, int64_t d) {
-    if (l->oom) return;
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 512;
-        spec *v = realloc(l->v, (size_t)cap * sizeof *v);
-        if (!v) {
-            l->oom = true;
-            return;
-        }
-        l->v = v, l->cap = cap;
-    }
-    spec *s = &l->v[l->n++];
-    snprintf(s->name, sizeof s->name, "%s", name);
-    s->n_dims = n_dims;
-    s->ne[0] = a, s->ne[1] = b, s->ne[2] = c, s->ne[3] = d;
-    s->k = k, s->std = std;
-}
-
-static void key(char *buf, size_t len, const char *p, const char *name) { snprintf(buf, len, "%s%s", p, name); }
-
-/* conv: weight (cout, cin, r, r) std 1/sqrt(cin r r), bias 0 */
-static void conv(list *l, const char *p, const char *name, int cout, int cin, int r) {
-    char k[200];
-    snprintf(k, sizeof k, "%s%s.weight", p, name);
-    add(l, K_NORMAL, 1.0f / sqrtf((float)cin * r * r), k, 4, cout, cin, r, r);
-    snprintf(k, sizeof k, "%s%s.bias", p, name);
-    add(l, K_ZERO, 0, k, 1, cout, 1, 1, 1);
-}
-
-static void linear(list *l, const char *p, const char *name, int out, int in, bool bias) {
-    char k[200];
-    snprintf(k, sizeof k, "%s%s.weight", p, name);
-    add(l, K_NORMAL, 1.0f / sqrtf((float)in), k, 2, out, in, 1, 1);
-    if (bias) {
-        snprintf(k, sizeof k, "%s%s.bias", p, name);
-        add(l, K_ZERO, 0, k, 1, out, 1, 1, 1);
-    }
-}
-
-static void norm(list *l, const char *p, const char *name, int c) {
-    char k[200];
-    snprintf(k, sizeof k, "%s%s.weight", p, name);
-    add(l, K_ONE, 0, k, 1, c, 1, 1, 1);
-    snprintf(k, sizeof k, "%s%s.bias", p, name);
-    add(l, K_ZERO, 0, k, 1, c, 1, 1, 1);
-}
-
-/* ResnetBlock2D (blocks.c ig_resnet_load): temb 0 for the VAE */
-static void resnet(list *l, const char *p, int cin, int cout, int temb) {
-    norm(l, p, "norm1", cin);
-    conv(l, p, "conv1", cout, cin, 3);
-    if (temb) linear(l, p, "time_emb_proj", cout, temb, true);
-    norm(l, p, "norm2", cout);
-    conv(l, p, "conv2", cout, cout, 3);
-    if (cin != cout) conv(l, p, "conv_shortcut", cout, cin, 1);
-}
-
-/* diffusers Attention: SD's to_q/k/v have no bias, to_out.0 has one */
-static void attention(list *l, const char *p, int c, int ctx, bool qkv_bias) {
-    linear(l, p, "to_q", c, c, qkv_bias);
-    linear(l, p, "to_k", c, ctx, qkv_bias);
-    linear(l, p, "to_v", c, ctx, qkv_bias);
-    linear(l, p, "to_out.0", c, c, true);
-}
-
-/* Transformer2DModel with one BasicTransformerBlock (blocks.c ig_transformer_load) */
-static void transformer(list *l, const char *p, int c, int ctx, bool linear_proj) {
-    char b[200], a[220];
-    norm(l, p, "norm", c);
-    if (linear_proj) linear(l, p, "proj_in", c, c, true);
-    else conv(l, p, "proj_in", c, c, 1);
-    key(b, sizeof b, p, "transformer_blocks.0.");
-    snprintf(a, sizeof a, "%sattn1.", b);
-    attention(l, a, c, c, false);
-    snprintf(a, sizeof a, "%sattn2.", b);
-    attention(l, a, c, ctx, false);
-    norm(l, b, "norm1", c);
-    norm(l, b, "norm2", c);
-    norm(l, b, "norm3", c);
-    linear(l, b, "ff.net.0.proj", 8 * c, c, true); /* GEGLU: value | gate */
-    linear(l, b, "ff.net.2", c, 4 * c, true);
-    if (linear_proj) linear(l, p, "proj_out", c, c, true);
-    else conv(l, p, "proj_out", c, c, 1);
-}
-
-/* UNet2DConditionModel, walked as unet.c ig_unet_load walks it */
-static void unet_specs(list *l, const ig_unet_config *u) {
-    char p[160];
-    const int nb = u->n_blocks, L = u->layers_per_block, c0 = u->block_out[0], temb = 4 * c0;
-    linear(l, "time_embedding.", "linear_1", temb, c0, true);
-    linear(l, "time_embedding.", "linear_2", temb, temb, true);
-    conv(l, "", "conv_in", c0, u->in_channels, 3);
-    int out_ch = c0;
-    for (int i = 0; i < nb; i++) {
-        const int in_ch = out_ch;
-        out_ch = u->block_out[i];
-        for (int j = 0; j < L; j++) {
-            snprintf(p, sizeof p, "down_blocks.%d.resnets.%d.", i, j);
-            resnet(l, p, j ? out_ch : in_ch, out_ch, temb);
-            if (u->down_attn[i]) {
-                snprintf(p, sizeof p, "down_blocks.%d.attentions.%d.", i, j);
-                transformer(l, p, out_ch, u->cross_attention_dim, u->use_linear_projection);
-            }
-        }
-        if (i < nb - 1) {
-            snprintf(p, sizeof p, "down_blocks.%d.downsamplers.0.", i);
-            conv(l, p, "conv", out_ch, out_ch, 3);
+/* Every tensor of part p, in the description's order (which fixes each one's random stream). */
+static ig_status part_specs(list *l, const ig_fam_arch *a, ig_fam_part p, ig_err *err) {
+    if (ig_fam_tensors(a, p, &l->fam, err) != IG_OK) return err->status;
+    if (!(l->v = calloc((size_t)l->fam.n, sizeof *l->v)))
+        return ig__fail(err, IG_ERR_NOMEM, "out of memory for %d tensors", l->fam.n);
+    for (int i = 0; i < l->fam.n; i++) {
+        const ig_fam_tensor *t = &l->fam.v[i];
+        spec *s = &l->v[l->n++];
+        s->name = t->key, s->n_dims = t->n_dims;
+        memcpy(s->ne, t->ne, sizeof s->ne);
+        switch (t->role) {
+        case IG_FAM_WEIGHT: /* std 1/sqrt(fan_in): unit-variance inputs stay at unit variance */
+            s->k = K_NORMAL, s->std = 1.0f / sqrtf((float)(t->ne[1] * t->ne[2] * t->ne[3]));
+            break;
+        case IG_FAM_NORM_SCALE: s->k = K_ONE; break;
+        case IG_FAM_TOKEN_EMBEDDING: s->k = K_NORMAL, s->std = 0.02f; break; /* HF's initializer_range */
+        case IG_FAM_POSITION_EMBEDDING: s->k = K_NORMAL, s->std = 0.01f; break;
+        default: s->k = K_ZERO; /* biases, norm shifts */
         }
     }
-    const int cm = u->block_out[nb - 1];
-    resnet(l, "mid_block.resnets.0.", cm, cm, temb);
-    transformer(l, "mid_block.attentions.0.", cm, u->cross_attention_dim, u->use_linear_projection);
-    resnet(l, "mid_block.resnets.1.", cm, cm, temb);
-    int prev = cm;
-    for (int i = 0; i < nb; i++) {
-        const int rev = nb - 1 - i, up_out = u->block_out[rev], up_in = u->block_out[rev > 0 ? rev - 1 : 0];
-        for (int j = 0; j < L + 1; j++) {
-            const int skip = j == L ? up_in : up_out, res_in = j == 0 ? prev : up_out;
-            snprintf(p, sizeof p, "up_blocks.%d.resnets.%d.", i, j);
-            resnet(l, p, res_in + skip, up_out, temb);
-            if (u->up_attn[i]) {
-                snprintf(p, sizeof p, "up_blocks.%d.attentions.%d.", i, j);
-                transformer(l, p, up_out, u->cross_attention_dim, u->use_linear_projection);
-            }
-        }
-        if (i < nb - 1) {
-            snprintf(p, sizeof p, "up_blocks.%d.upsamplers.0.", i);
-            conv(l, p, "conv", up_out, up_out, 3);
-        }
-        prev = up_out;
-    }
-    norm(l, "", "conv_norm_out", c0);
-    conv(l, "", "conv_out", u->out_channels, c0, 3);
+    return IG_OK;
 }
 
-/* VAE mid-block attention: group_norm, to_q/k/v/out with biases, one head */
-static void vae_attn(list *l, const char *p, int c) {
-    norm(l, p, "group_norm", c);
-    attention(l, p, c, c, true);
-}
-
-/* AutoencoderKL: the decoder as vae.c loads it, plus the encoder and quant_conv that diffusers'
- * checkpoints carry (diffusers Encoder: down blocks in channel order, a stride-2 conv after each but
- * the last, mid block, conv_out to 2 x latent channels for mean and logvar). */
-static void vae_specs(list *l, const ig_vae_config *v, int in_channels) {
-    char p[160];
-    const int nb = v->n_blocks, L = v->layers_per_block, top = v->block_out[nb - 1], zc = v->latent_channels;
-    conv(l, "encoder.", "conv_in", v->block_out[0], in_channels, 3);
-    int prev = v->block_out[0];
-    for (int i = 0; i < nb; i++) {
-        const int out = v->block_out[i];
-        for (int j = 0; j < L; j++) {
-            snprintf(p, sizeof p, "encoder.down_blocks.%d.resnets.%d.", i, j);
-            resnet(l, p, j ? out : prev, out, 0);
-        }
-        if (i < nb - 1) {
-            snprintf(p, sizeof p, "encoder.down_blocks.%d.downsamplers.0.", i);
-            conv(l, p, "conv", out, out, 3);
-        }
-        prev = out;
-    }
-    resnet(l, "encoder.mid_block.resnets.0.", top, top, 0);
-    if (v->mid_attention) vae_attn(l, "encoder.mid_block.attentions.0.", top);
-    resnet(l, "encoder.mid_block.resnets.1.", top, top, 0);
-    norm(l, "encoder.", "conv_norm_out", top);
-    conv(l, "encoder.", "conv_out", 2 * zc, top, 3);
-    conv(l, "", "quant_conv", 2 * zc, 2 * zc, 1);
-
-    if (v->post_quant_conv) conv(l, "", "post_quant_conv", zc, zc, 1);
-    conv(l, "decoder.", "conv_in", top, zc, 3);
-    resnet(l, "decoder.mid_block.resnets.0.", top, top, 0);
-    if (v->mid_attention) vae_attn(l, "decoder.mid_block.attentions.0.", top);
-    resnet(l, "decoder.mid_block.resnets.1.", top, top, 0);
-    prev = top;
-    for (int i = 0; i < nb; i++) {
-        const int out = v->block_out[nb - 1 - i];
-        for (int j = 0; j < L + 1; j++) {
-            snprintf(p, sizeof p, "decoder.up_blocks.%d.resnets.%d.", i, j);
-            resnet(l, p, j ? out : prev, out, 0);
-        }
-        if (i < nb - 1) {
-            snprintf(p, sizeof p, "decoder.up_blocks.%d.upsamplers.0.", i);
-            conv(l, p, "conv", out, out, 3);
-        }
-        prev = out;
-    }
-    norm(l, "decoder.", "conv_norm_out", v->block_out[0]);
-    conv(l, "decoder.", "conv_out", v->out_channels, v->block_out[0], 3);
-}
-
-/* HF CLIPTextModel, as clip.c loads it */
-static void clip_specs(list *l, const ig_clip_config *c) {
-    char p[160];
-    const int D = c->hidden, F = c->intermediate;
-    add(l, K_NORMAL, 0.02f, "text_model.embeddings.token_embedding.weight", 2, c->vocab_size, D, 1, 1);
-    add(l, K_NORMAL, 0.01f, "text_model.embeddings.position_embedding.weight", 2, c->max_positions, D, 1, 1);
-    for (int i = 0; i < c->layers; i++) {
-        snprintf(p, sizeof p, "text_model.encoder.layers.%d.", i);
-        norm(l, p, "layer_norm1", D);
-        linear(l, p, "self_attn.q_proj", D, D, true);
-        linear(l, p, "self_attn.k_proj", D, D, true);
-        linear(l, p, "self_attn.v_proj", D, D, true);
-        linear(l, p, "self_attn.out_proj", D, D, true);
-        norm(l, p, "layer_norm2", D);
-        linear(l, p, "mlp.fc1", F, D, true);
-        linear(l, p, "mlp.fc2", D, F, true);
-    }
-    norm(l, "text_model.", "final_layer_norm", D);
+static void list_free(list *l) {
+    free(l->v);
+    ig_fam_list_free(&l->fam);
 }
 
 /* ---- random values ---- */
@@ -310,7 +129,7 @@ static ig_status write_component(const char *path, const list *l, ig_dtype dt, u
                                  ig_err *err) {
     const size_t es = ig_dtype_size(dt);
     size_t total = 0;
-    ig_st_entry *ent = calloc((size_t)l->n, sizeof *ent);
+    ig_weights_entry *ent = calloc((size_t)l->n, sizeof *ent);
     size_t *off = calloc((size_t)l->n, sizeof *off);
     char *buf = NULL;
     int64_t n_jobs = 0;
@@ -347,7 +166,7 @@ static ig_status write_component(const char *path, const list *l, ig_dtype dt, u
         ent[i].t = ig_tensor_plain(dt, l->v[i].n_dims, l->v[i].ne, buf + off[i]);
     }
     static const char *const meta[] = {"format", "pt", "imagine.random_weights", "1", NULL};
-    if (ig_st_write(path, ent, l->n, meta, err) != IG_OK) goto fail;
+    if (ig_weights_write(path, ent, l->n, meta, err) != IG_OK) goto fail;
     struct stat st;
     *bytes_out = stat(path, &st) == 0 ? (size_t)st.st_size : 0;
 fail:
@@ -675,11 +494,9 @@ int main(int argc, char **argv) {
 
     ig_err err = {0};
     list lt = {0}, lu = {0}, lv = {0};
+    ig_fam_arch arch = {0};
     ig_engine *e = NULL;
     ig_sd_model *m = NULL;
-    ig_unet_config ucfg;
-    ig_vae_config vcfg;
-    ig_clip_config ccfg;
     size_t b_text = 0, b_unet = 0, b_vae = 0;
     int rc = 1;
     const double t0 = ig__now_s();
@@ -702,18 +519,15 @@ int main(int argc, char **argv) {
 
     /* the tensor lists come from the configs just written, parsed by the loader's own parsers */
     snprintf(path, sizeof path, "%s/unet/config.json", dir);
-    if (ig_sd_unet_config(path, &ucfg, &err)) goto done;
+    if (ig_sd_unet_config(path, &arch.unet, &err)) goto done;
     snprintf(path, sizeof path, "%s/vae/config.json", dir);
-    if (ig_sd_vae_config(path, &vcfg, &err)) goto done;
+    if (ig_sd_vae_config(path, &arch.vae, &err)) goto done;
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
-    if (ig_sd_clip_config(path, &ccfg, &err)) goto done;
-    clip_specs(&lt, &ccfg);
-    unet_specs(&lu, &ucfg);
-    vae_specs(&lv, &vcfg, 3);
-    if (lt.oom || lu.oom || lv.oom) {
-        ig__fail(&err, IG_ERR_NOMEM, "out of memory for the tensor lists");
+    if (ig_sd_clip_config(path, &arch.text, &err)) goto done;
+    arch.family = ig_fam_of_text(&arch.text);
+    if (part_specs(&lt, &arch, IG_FAM_TEXT, &err) || part_specs(&lu, &arch, IG_FAM_UNET, &err) ||
+        part_specs(&lv, &arch, IG_FAM_VAE, &err))
         goto done;
-    }
 
     struct {
         const char *file;
@@ -733,7 +547,7 @@ int main(int argc, char **argv) {
     }
 
     /* self-test: the loader must find every tensor it asks for, with the shape it wants */
-    if (ig_sd_open(&m, dir, &err)) goto done;
+    if (ig_sd_open(&m, dir, NULL, &err)) goto done;
 
     snprintf(path, sizeof path, "%s/" MARKER ".tmp", dir);
     if (write_text(path, want, &err)) goto done;
@@ -749,6 +563,6 @@ int main(int argc, char **argv) {
 done:
     if (rc) fprintf(stderr, "make_random_model: %s\n", err.msg);
     ig_sd_close(e, m);
-    free(lt.v), free(lu.v), free(lv.v);
+    list_free(&lt), list_free(&lu), list_free(&lv);
     return rc;
 }

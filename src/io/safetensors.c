@@ -9,12 +9,12 @@
  * it hands out is inside the buffer. Compared with the reference reader we are more tolerant in
  * two ways that cannot lead outside the file: gaps, overlaps and trailing bytes in the data block
  * are accepted (the reference demands tensors back to back up to the last byte), and tensors of
- * dtypes we do not compute in, or with more than IG_MAX_DIMS dims, are listed rather than failing
+ * dtypes we do not compute in, or with more than IG_ST_MAX_DIMS dims, are listed rather than failing
  * the open (real checkpoints carry int64 position_ids).
  * A file truncated by someone else while mapped makes the next read of a page past its new end a
  * SIGBUS. ig_st_guard_install (imagine serve calls it) turns that into a flag instead of a crash:
  * the page is replaced by zeros and ig_st_guard_tripped() says the weights can no longer be trusted.
- * --copy-weights (ig_st_private_copies) avoids the mapping altogether.
+ * --copy-weights (ig_st_open's private_copy) avoids the mapping altogether.
  */
 #include "io/safetensors.h"
 
@@ -45,13 +45,13 @@
 #define NAME_MAX_PRINT 200 /* names come from the file; bound what goes into a 512-byte message */
 
 /* Every dtype the reference implementation knows, so real checkpoints open; only the first three
- * become ig_tensor views. Sizes are in bits because of the sub-byte float formats. */
+ * become ig_st_view views. Sizes are in bits because of the sub-byte float formats. */
 static const struct {
     const char *name;
     unsigned bits;
-    int ig; /* ig_dtype, or -1 when imagine does not compute in it */
+    int ig; /* ig_st_type, or -1 when imagine does not compute in it */
 } dtypes[] = {
-    {"F32", 32, IG_F32},     {"F16", 16, IG_F16},     {"BF16", 16, IG_BF16},   {"F64", 64, -1},
+    {"F32", 32, IG_ST_F32},  {"F16", 16, IG_ST_F16},  {"BF16", 16, IG_ST_BF16}, {"F64", 64, -1},
     {"I64", 64, -1},         {"U64", 64, -1},         {"I32", 32, -1},         {"U32", 32, -1},
     {"I16", 16, -1},         {"U16", 16, -1},         {"I8", 8, -1},           {"U8", 8, -1},
     {"BOOL", 8, -1},         {"F8_E4M3", 8, -1},      {"F8_E5M2", 8, -1},      {"F8_E8M0", 8, -1},
@@ -61,10 +61,10 @@ static const struct {
 typedef struct st_tensor {
     const char *name;  /* a key of f->root: jansson keeps it alive until json_decref */
     const char *dtype; /* points into dtypes[] */
-    int ig;            /* ig_dtype, or -1 */
+    int ig;            /* ig_st_type, or -1 */
     unsigned bits;
-    int n_dims;                /* may exceed IG_MAX_DIMS; only the first IG_MAX_DIMS are kept */
-    int64_t ne[IG_MAX_DIMS];
+    int n_dims;                /* may exceed IG_ST_MAX_DIMS; only the first IG_ST_MAX_DIMS are kept */
+    int64_t ne[IG_ST_MAX_DIMS];
     uint64_t begin, nbytes; /* relative to the data block; begin + nbytes <= data_size */
 } st_tensor;
 
@@ -73,7 +73,7 @@ struct ig_st_file {
     const uint8_t *base; /* the whole file */
     size_t size;
     bool mapped;          /* base came from mmap in ig_st_open: munmap on close */
-    bool copied;          /* ... an anonymous copy (ig_st_private_copies), not the file's pages */
+    bool copied;          /* ... an anonymous copy (private_copy), not the file's pages */
     const uint8_t *data;  /* data block, base + 8 + header length */
     uint64_t data_size;
     json_t *root;         /* parsed header; names and metadata strings point into it */
@@ -164,7 +164,7 @@ static ig_status parse_entry(const ig_st_file *f, const char *name, json_t *v, s
                           name, shape_str(jshape, sbuf, sizeof sbuf));
             goto fail;
         }
-        if (i < IG_MAX_DIMS) out->ne[i] = (int64_t)dim;
+        if (i < IG_ST_MAX_DIMS) out->ne[i] = (int64_t)dim;
     }
     out->n_dims = (int)IG_MIN(json_array_size(jshape), (size_t)INT32_MAX);
     if (nelem) nelem = span;
@@ -313,7 +313,6 @@ fail:
     return st;
 }
 
-bool ig_st_private_copies;
 
 /* ---- the SIGBUS guard ----------------------------------------------------------------------------
  * The mapped files' ranges, for the signal handler: a fixed table of atomics, so the handler reads it
@@ -374,7 +373,7 @@ void ig_st_guard_install(void) {
 
 bool ig_st_guard_tripped(void) { return guard_flag != 0; }
 
-ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err) {
+ig_status ig_st_open(ig_st_file **out, const char *path, bool private_copy, ig_err *err) {
     ig_status st = IG_OK;
     int fd = -1;
     void *map = MAP_FAILED;
@@ -396,7 +395,7 @@ ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err) {
     }
     size = (size_t)sb.st_size;
     /* mmap refuses length 0; an empty file goes on to the "too short" message with no mapping. */
-    const bool copy = ig_st_private_copies;
+    const bool copy = private_copy;
     if (size > 0 && copy) {
         map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (map == MAP_FAILED) {
@@ -474,7 +473,9 @@ const char *ig_st_metadata(const ig_st_file *f, const char *key) {
     return f->meta ? json_string_value(json_object_get(f->meta, key)) : NULL;
 }
 
-ig_status ig_st_get(const ig_st_file *f, const char *name, ig_tensor *out, ig_err *err) {
+size_t ig_st_type_size(ig_st_type t) { return t == IG_ST_F32 ? 4 : 2; }
+
+ig_status ig_st_get(const ig_st_file *f, const char *name, ig_st_view *out, ig_err *err) {
     ig_status st = IG_OK;
     const st_tensor *t = find(f, name);
     const uint8_t *p;
@@ -488,9 +489,9 @@ ig_status ig_st_get(const ig_st_file *f, const char *name, ig_tensor *out, ig_er
                       f->path, NAME_MAX_PRINT, name, t->dtype);
         goto fail;
     }
-    if (t->n_dims > IG_MAX_DIMS) {
+    if (t->n_dims > IG_ST_MAX_DIMS) {
         st = ig__fail(err, IG_ERR_UNSUPPORTED, "%s: tensor '%.*s' has %d dims; imagine tensors have at most %d",
-                      f->path, NAME_MAX_PRINT, name, t->n_dims, IG_MAX_DIMS);
+                      f->path, NAME_MAX_PRINT, name, t->n_dims, IG_ST_MAX_DIMS);
         goto fail;
     }
     p = f->data + t->begin;
@@ -502,12 +503,11 @@ ig_status ig_st_get(const ig_st_file *f, const char *name, ig_tensor *out, ig_er
                       NAME_MAX_PRINT, name, (unsigned long long)(p - f->base), t->bits / 8);
         goto fail;
     }
-    if (t->n_dims == 0) { /* a scalar: ig_tensor_plain wants n_dims >= 1, so build it here */
-        ig_tensor s = {.dtype = (ig_dtype)t->ig, .n_dims = 0, .ne = {1, 1, 1, 1}, .st = {1, 1, 1, 1}};
-        s.data = (void *)p;
-        *out = s;
-    } else {
-        *out = ig_tensor_plain((ig_dtype)t->ig, t->n_dims, t->ne, (void *)p);
+    /* row-major: unused dims 1, strides the product of the dims after */
+    *out = (ig_st_view){.type = (ig_st_type)t->ig, .n_dims = t->n_dims, .data = p};
+    for (int i = IG_ST_MAX_DIMS - 1; i >= 0; i--) {
+        out->ne[i] = i < t->n_dims ? t->ne[i] : 1;
+        out->st[i] = i == IG_ST_MAX_DIMS - 1 ? 1 : out->st[i + 1] * out->ne[i + 1];
     }
 fail:
     return st;
@@ -515,11 +515,11 @@ fail:
 
 /* ---------------------------------------------------------------- writer */
 
-static const char *st_dtype_name(ig_dtype dt) {
+static const char *st_dtype_name(ig_st_type dt) {
     switch (dt) {
-    case IG_F32: return "F32";
-    case IG_BF16: return "BF16";
-    case IG_F16: return "F16";
+    case IG_ST_F32: return "F32";
+    case IG_ST_BF16: return "BF16";
+    case IG_ST_F16: return "F16";
     }
     return NULL;
 }
@@ -528,15 +528,15 @@ static const char *st_dtype_name(ig_dtype dt) {
  * them, which the reference reader would reject), then by name for a reproducible file. */
 static int cmp_entry(const void *a, const void *b) {
     const ig_st_entry *x = *(const ig_st_entry *const *)a, *y = *(const ig_st_entry *const *)b;
-    size_t sx = ig_dtype_size(x->t.dtype), sy = ig_dtype_size(y->t.dtype);
+    size_t sx = ig_st_type_size(x->t.type), sy = ig_st_type_size(y->t.type);
     if (sx != sy) return sx > sy ? -1 : 1;
     return strcmp(x->name, y->name);
 }
 
 /* Element count of a tensor we are asked to write, or -1 when its shape is not writable. */
-static int64_t entry_nelem(const ig_tensor *t) {
+static int64_t entry_nelem(const ig_st_view *t) {
     int64_t n = 1;
-    if (t->n_dims < 0 || t->n_dims > IG_MAX_DIMS) return -1;
+    if (t->n_dims < 0 || t->n_dims > IG_ST_MAX_DIMS) return -1;
     for (int i = 0; i < t->n_dims; i++)
         if (t->ne[i] < 0 || __builtin_mul_overflow(n, t->ne[i], &n)) return -1;
     return n <= INT64_MAX / 8 ? n : -1; /* so that n x element size and the offsets fit too */
@@ -546,15 +546,22 @@ static bool write_all(FILE *fp, const void *p, size_t n) { return n == 0 || fwri
 
 /* Contiguous tensors go out in one write; strided ones are gathered element by element through a
  * small buffer so that writing never needs a second copy of a big tensor. */
-static bool write_tensor(FILE *fp, const ig_tensor *t, int64_t nelem, uint8_t *buf, size_t buf_size) {
-    const size_t es = ig_dtype_size(t->dtype);
-    int64_t idx[IG_MAX_DIMS] = {0};
+static bool write_tensor(FILE *fp, const ig_st_view *t, int64_t nelem, uint8_t *buf, size_t buf_size) {
+    const size_t es = ig_st_type_size(t->type);
+    int64_t idx[IG_ST_MAX_DIMS] = {0}, want = 1;
     size_t used = 0;
+    bool contiguous = true; /* row-major over the dims larger than 1 */
+    for (int d = t->n_dims - 1; d >= 0; d--) {
+        if (t->ne[d] != 1 && t->st[d] != want) contiguous = false;
+        want *= t->ne[d];
+    }
 
     if (nelem == 0) return true;
-    if (ig_tensor_is_contiguous(t)) return write_all(fp, t->data, (size_t)nelem * es);
+    if (contiguous) return write_all(fp, t->data, (size_t)nelem * es);
     for (int64_t e = 0; e < nelem; e++) {
-        memcpy(buf + used, (const uint8_t *)t->data + ig_tensor_offset(t, idx) * (int64_t)es, es);
+        int64_t off = 0;
+        for (int d = 0; d < t->n_dims; d++) off += idx[d] * t->st[d];
+        memcpy(buf + used, (const uint8_t *)t->data + off * (int64_t)es, es);
         used += es;
         if (used + es > buf_size) {
             if (!write_all(fp, buf, used)) return false;
@@ -593,11 +600,11 @@ ig_status ig_st_write(const char *path, const ig_st_entry *entries, int n, const
     for (int i = 0; i < n; i++) {
         const ig_st_entry *e = &entries[i];
         int64_t ne = entry_nelem(&e->t);
-        if (!e->name || strcmp(e->name, "__metadata__") == 0 || !st_dtype_name(e->t.dtype) || ne < 0 ||
+        if (!e->name || strcmp(e->name, "__metadata__") == 0 || !st_dtype_name(e->t.type) || ne < 0 ||
             (ne > 0 && !e->t.data)) {
             st = ig__fail(err, IG_ERR_INVALID, "%s: entry %d ('%.*s'): need a name other than __metadata__, "
                           "dtype f32/bf16/f16, 0..%d non-negative dims and data",
-                          path, i, NAME_MAX_PRINT, e->name ? e->name : "(null)", IG_MAX_DIMS);
+                          path, i, NAME_MAX_PRINT, e->name ? e->name : "(null)", IG_ST_MAX_DIMS);
             goto fail;
         }
         sorted[i] = e;
@@ -617,8 +624,8 @@ ig_status ig_st_write(const char *path, const ig_st_entry *entries, int n, const
         }
     }
     for (int i = 0; i < n; i++) {
-        const ig_tensor *t = &sorted[i]->t;
-        uint64_t nbytes = (uint64_t)entry_nelem(t) * ig_dtype_size(t->dtype);
+        const ig_st_view *t = &sorted[i]->t;
+        uint64_t nbytes = (uint64_t)entry_nelem(t) * ig_st_type_size(t->type);
         json_t *shape = json_array();
         if (!shape) goto nomem;
         for (int d = 0; d < t->n_dims; d++)
@@ -632,7 +639,7 @@ ig_status ig_st_write(const char *path, const ig_st_entry *entries, int n, const
                           sorted[i]->name);
             goto fail;
         }
-        info = json_pack("{s:s, s:o, s:[I, I]}", "dtype", st_dtype_name(t->dtype), "shape", shape,
+        info = json_pack("{s:s, s:o, s:[I, I]}", "dtype", st_dtype_name(t->type), "shape", shape,
                          "data_offsets", (json_int_t)offset, (json_int_t)(offset + nbytes));
         if (!info) goto nomem; /* json_pack released shape */
         if (json_object_set_new(root, sorted[i]->name, info) != 0) {

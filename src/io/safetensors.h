@@ -5,13 +5,14 @@
  * {str: str}}, then the data block; offsets are relative to the data block (byte 8 + N), data is
  * little-endian, C order.
  *
- * Owns: parsing and validating the header, name lookup, views into the mapping, and writing.
- * Leaves to others: dtype conversion and packing (models/, engine/), which checkpoint keys a model
- * needs (models/names_*.c), and folder layouts (io/modeldir.c).
+ * Owns: parsing and validating the header, name lookup, views into the mapping (its own ig_st_view:
+ * io/ sits below the engine and knows nothing of ig_tensor), and writing.
+ * Leaves to others: turning views into engine tensors, dtype conversion and packing (models/weights.c,
+ * engine/), which checkpoint keys a model needs (models/family.h), and folder layouts (models/sd.c).
  *
  *     ig_st_file *f = NULL;
- *     ig_tensor w;
- *     if (ig_st_open(&f, "unet/diffusion_pytorch_model.safetensors", &err) != IG_OK ||
+ *     ig_st_view w;
+ *     if (ig_st_open(&f, "unet/diffusion_pytorch_model.safetensors", false, &err) != IG_OK ||
  *         ig_st_get(f, "conv_in.weight", &w, &err) != IG_OK) ...;   // w.data points into the mapping
  *     ig_st_close(f);                                                // w.data is gone now
  */
@@ -21,18 +22,39 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <stdint.h>
+
 #include "imagine.h"
-#include "engine/tensor.h"
+
+/* The element types imagine computes in (the values match the engine's ig_dtype). */
+typedef enum ig_st_type { IG_ST_F32 = 0, IG_ST_BF16 = 1, IG_ST_F16 = 2 } ig_st_type;
+
+#define IG_ST_MAX_DIMS 4
+
+/* A tensor's bytes: shape outermost first (unused dims 1), strides in elements. */
+typedef struct ig_st_view {
+    ig_st_type type;
+    int n_dims;
+    int64_t ne[IG_ST_MAX_DIMS];
+    int64_t st[IG_ST_MAX_DIMS];
+    const void *data;
+} ig_st_view;
+
+size_t ig_st_type_size(ig_st_type t); /* 4 or 2 bytes */
 
 typedef struct ig_st_file ig_st_file;
 
 /* Maps path read-only and validates the whole header up front (every tensor's dtype, shape and
  * offsets against the file size), so later calls cannot address memory outside the file.
  * Tensors of dtypes imagine does not compute in (I64, U8, F64, F8_*, ...) or with more than
- * IG_MAX_DIMS dims are listed and do not fail the open; ig_st_get refuses them.
+ * IG_ST_MAX_DIMS dims are listed and do not fail the open; ig_st_get refuses them.
+ * private_copy (imagine serve --copy-weights): read the file into private anonymous memory instead
+ * of mapping it, so a long-running process survives its model files being truncated or rewritten
+ * in place (through a mapping, the next access to a page past the new end is a SIGBUS); costs the
+ * file's size in resident memory, and ig_st_drop_pages does nothing for such a file.
  * On failure *out is NULL and err names the file (and the tensor, where there is one).
  * Caller closes with ig_st_close. */
-ig_status ig_st_open(ig_st_file **out, const char *path, ig_err *err);
+ig_status ig_st_open(ig_st_file **out, const char *path, bool private_copy, ig_err *err);
 
 /* The same over a buffer the caller owns and keeps alive (and unmodified) until ig_st_close;
  * nothing is copied. label names the buffer in messages and in ig_st_path (NULL: "<memory>"). */
@@ -46,12 +68,12 @@ int ig_st_count(const ig_st_file *f);
 /* The i-th tensor name in strcmp order, 0 <= i < ig_st_count(f); NULL when out of range. */
 const char *ig_st_name(const ig_st_file *f, int i);
 
-/* A plain (contiguous, row-major) view of tensor `name`, dtype IG_F32, IG_BF16 or IG_F16,
- * shape exactly as stored (0-d tensors have n_dims 0). out->data points into the read-only
- * mapping: it must not be written (it is only non-const because ig_tensor is), and it lives until
- * ig_st_close. Errors: IG_ERR_NOT_FOUND when absent; IG_ERR_UNSUPPORTED for another dtype, more
- * than IG_MAX_DIMS dims, or data not aligned to its element size (a writer that did not pad). */
-ig_status ig_st_get(const ig_st_file *f, const char *name, ig_tensor *out, ig_err *err);
+/* A contiguous, row-major view of tensor `name`, type IG_ST_F32, IG_ST_BF16 or IG_ST_F16, shape
+ * exactly as stored (0-d tensors have n_dims 0). out->data points into the read-only mapping and
+ * lives until ig_st_close. Errors: IG_ERR_NOT_FOUND when absent; IG_ERR_UNSUPPORTED for another
+ * dtype, more than IG_ST_MAX_DIMS dims, or data not aligned to its element size (a writer that
+ * did not pad). */
+ig_status ig_st_get(const ig_st_file *f, const char *name, ig_st_view *out, ig_err *err);
 
 /* The safetensors dtype string of tensor `name` ("F32", "I64", ...), NULL when absent; for
  * callers that want to skip tensors ig_st_get would refuse. */
@@ -66,12 +88,6 @@ const char *ig_st_metadata(const ig_st_file *f, const char *key);
  * checkpoint does not stay resident twice. No-op for ig_st_open_memory files. */
 void ig_st_drop_pages(const ig_st_file *f);
 
-/* When true (imagine serve sets it before loading, see --copy-weights), ig_st_open reads the file into
- * private anonymous memory instead of mapping it: a long-running process then survives its model files
- * being truncated or rewritten in place (through a mapping, the next access to a page past the new end
- * is a SIGBUS). Costs the file's size in resident memory; ig_st_drop_pages does nothing for such files. */
-extern bool ig_st_private_copies;
-
 /* Makes a read through a mapping whose file shrank (SIGBUS) read zeros instead of killing the
  * process, and records it: for long-running processes (imagine serve). Installs a SIGBUS handler. */
 void ig_st_guard_install(void);
@@ -83,7 +99,7 @@ const char *ig_st_path(const ig_st_file *f);
 
 typedef struct ig_st_entry {
     const char *name; /* checkpoint key, valid UTF-8, unique, not "__metadata__" */
-    ig_tensor t;      /* any strides; written contiguous (row-major) */
+    ig_st_view t;     /* any strides; written contiguous (row-major) */
 } ig_st_entry;
 
 /* Writes n tensors (n >= 0) and optional metadata (NULL, or a NULL-terminated list key, value,

@@ -33,18 +33,6 @@ static void set_preset(ig_model_card *c, ig_preset p) {
     c->guidance = t[p].g;
 }
 
-/* unet/config.json's sample_size, or 0 */
-static int unet_sample_size(const char *dir) {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/unet/config.json", dir);
-    ig_config *c = NULL;
-    ig_err e = {0};
-    int v = 0;
-    if (ig_config_load(&c, path, &e) == IG_OK) ig_config_int(c, "sample_size", 0, &v, &e);
-    ig_config_free(c);
-    return v > 0 ? v : 0;
-}
-
 static ig_status read_card_file(ig_model_card *card, const char *path, ig_err *err) {
     ig_config *c = NULL;
     const char *s = NULL;
@@ -106,7 +94,7 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
                              ig_err *err) {
     memset(card, 0, sizeof *card);
     card->factor = ig_sd_latent_factor(m);
-    card->multiple = card->factor << (m->unet.cfg.n_blocks - 1);
+    card->multiple = m->size_multiple;
     set_preset(card, contains_ci(id, "turbo") || contains_ci(path, "turbo") ? IG_PRESET_TURBO
                      : contains_ci(id, "lcm") || contains_ci(path, "lcm")   ? IG_PRESET_LCM
                                                                             : IG_PRESET_STANDARD);
@@ -116,9 +104,7 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
         snprintf(card->negative_prompt, sizeof card->negative_prompt, "blurry, low quality, watermark, text");
     struct stat st;
     const bool dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-    const int ss = dir ? unet_sample_size(path) : 0;
-    card->native = ss > 0 ? ss * card->factor : 512;
-    if (card->native % card->multiple) card->native += card->multiple - card->native % card->multiple;
+    card->native = m->native_width; /* the loader's: unet sample_size x factor, a multiple of size_multiple */
     if (dir) {
         char cp[1200];
         snprintf(cp, sizeof cp, "%s/imagine.json", path);

@@ -10,7 +10,6 @@
 #include "image/image.h"
 #include "io/safetensors.h"
 #include "lib/lib.h"
-#include "models/single.h"
 #include "pipeline/run.h"
 
 const char *ig_version(void) { return IG_VERSION; }
@@ -49,16 +48,11 @@ int ig__threads_enter(const ig_model *m) {
 
 void ig__threads_restore(int prev) { omp_set_num_threads(prev); }
 
-/* SD 1.x reads prompts with CLIP ViT-L (quick_gelu), SD 2.x with OpenCLIP ViT-H (gelu). */
-static ig_family family_of(const ig_sd_model *sd) {
-    return sd->clip.cfg.act == IG_ACT_QUICK_GELU ? IG_FAMILY_SD1 : IG_FAMILY_SD2;
-}
-
 static void describe(ig_model *m) {
     const ig_sd_model *sd = m->sd;
     ig_model_info *i = &m->info;
     memset(i, 0, sizeof *i);
-    i->family = family_of(sd);
+    i->family = sd->family;
     i->path = m->path;
     i->native_width = i->native_height = m->card.native;
     i->size_multiple = m->card.multiple;
@@ -95,16 +89,9 @@ ig_status ig_model_open(ig_model **out, const char *path, const ig_open_options 
         goto fail;
     }
     if (ig_engine_create(&m->e, "cpu", opt->precision, err)) goto fail;
-    ig_st_private_copies = opt->copy_weights;
-    if (S_ISREG(st.st_mode)) {
-        char vocab[4096];
-        if (opt->vocab_dir) snprintf(vocab, sizeof vocab, "%s", opt->vocab_dir);
-        else ig__asset_path("clip", vocab, sizeof vocab);
-        ig_sd_single_opts so = IG_SD_SINGLE_OPTS_INIT;
-        so.prediction_type = opt->prediction;
-        if (ig_sd_open_single(&m->sd, m->path, vocab, &so, err)) goto fail;
-    } else if (ig_sd_open(&m->sd, m->path, err))
-        goto fail;
+    ig_sd_open_opts so = IG_SD_OPEN_OPTS_INIT;
+    so.copy_weights = opt->copy_weights, so.vocab_dir = opt->vocab_dir, so.prediction_type = opt->prediction;
+    if (ig_sd_open_path(&m->sd, m->path, &so, err)) goto fail; /* a folder or a single file */
     const char *base = strrchr(m->path, '/');
     base = base && base[1] ? base + 1 : m->path;
     if (ig_model_card_load(&m->card, m->path, base, m->sd, err)) goto fail;

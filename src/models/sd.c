@@ -1,5 +1,7 @@
 /* sd.c — reading a diffusers folder into ig_sd_model: configs into the model structs (with the
- * defaults diffusers' classes apply), then weights by checkpoint key. See sd.h. */
+ * defaults diffusers' classes apply), each part's weights checked against the family's
+ * description, then read by checkpoint key (that last step, ig__sd_load_parts, single.c shares).
+ * See sd.h. */
 #include "sd.h"
 
 #include <stdio.h>
@@ -7,6 +9,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "family.h"
+#include "single.h"
 #include "io/config.h"
 
 #define TRY(x)                                                                                     \
@@ -97,6 +101,9 @@ ig_status ig_sd_unet_config(const char *path, ig_unet_config *u, ig_err *err) {
     TRY(ig_config_bool(c, "flip_sin_to_cos", true, &u->flip_sin_to_cos, err));
     TRY(ig_config_float(c, "freq_shift", 0, &shift, err));
     u->freq_shift = (float)shift;
+    /* an int in SD configs; anything else (null, a list) says nothing imagine uses: 0 */
+    if (ig_config_has(c, "sample_size") && ig_config_int(c, "sample_size", 0, &u->sample_size, &(ig_err){0}) != IG_OK)
+        u->sample_size = 0;
     TRY(ig_config_int_or_list(c, "transformer_layers_per_block", 1, n, tl, err));
     for (int i = 0; i < n; i++)
         if (tl[i] != 1) {
@@ -288,37 +295,69 @@ static ig_status find_weights(const char *dir, const char *sub, const char *cons
                     names[0]);
 }
 
-ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err) {
+ig_status ig__sd_load_parts(ig_sd_model *m, const ig_fam_arch *arch, bool single, ig_err *err) {
+    ig_weights *w[IG_FAM_N_PARTS] = {[IG_FAM_TEXT] = &m->w_text, [IG_FAM_UNET] = &m->w_unet, [IG_FAM_VAE] = &m->w_vae};
+    ig_fam_list l = {0};
+    for (int p = 0; p < IG_FAM_N_PARTS; p++) {
+        TRY(ig_fam_tensors(arch, (ig_fam_part)p, &l, err));
+        if (single) TRY(ig_fam_map_ldm(w[p], &l, err));
+        TRY(ig_fam_check(&l, w[p], err));
+    }
+    TRY(ig_clip_load(&m->clip, &arch->text, &m->w_text, err));
+    TRY(ig_unet_load(&m->unet, &arch->unet, &m->w_unet, err));
+    TRY(ig_vae_load(&m->vae, &arch->vae, &m->w_vae, err));
+    m->family = arch->family;
+    const int factor = ig_sd_latent_factor(m);
+    m->size_multiple = factor << (arch->unet.n_blocks - 1);
+    int native = arch->unet.sample_size > 0 ? arch->unet.sample_size * factor : 512;
+    if (native % m->size_multiple) native += m->size_multiple - native % m->size_multiple;
+    m->native_width = m->native_height = native;
+fail:
+    ig_fam_list_free(&l);
+    return err->status;
+}
+
+ig_status ig_sd_open_path(ig_sd_model **out, const char *path, const ig_sd_open_opts *opts, ig_err *err) {
+    return file_exists(path) ? ig_sd_open_single(out, path, opts, err) : ig_sd_open(out, path, opts, err);
+}
+
+ig_status ig_sd_open(ig_sd_model **out, const char *dir, const ig_sd_open_opts *opts, ig_err *err) {
     static const char *const unet_names[] = {"diffusion_pytorch_model.safetensors",
                                              "diffusion_pytorch_model.fp16.safetensors", NULL};
     static const char *const text_names[] = {"model.safetensors", "model.fp16.safetensors", NULL};
     char p[1200];
-    ig_unet_config ucfg;
-    ig_vae_config vcfg;
-    ig_clip_config ccfg;
+    ig_fam_arch arch = {0};
     ig_sd_model *m = calloc(1, sizeof *m);
     *out = NULL;
     if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory loading %s", dir);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     m->w_text.label = "text_encoder", m->w_unet.label = "unet", m->w_vae.label = "vae";
+    m->w_text.private_copy = m->w_unet.private_copy = m->w_vae.private_copy = opts && opts->copy_weights;
     snprintf(p, sizeof p, "%s/model_index.json", dir);
     if (!file_exists(p)) {
         ig__fail(err, IG_ERR_NOT_FOUND, "%s: no model_index.json (not a diffusers model folder)", dir);
         goto fail;
     }
+    snprintf(p, sizeof p, "%s/text_encoder_2/config.json", dir);
+    if (file_exists(p)) {
+        ig__fail(err, IG_ERR_UNSUPPORTED, "%s: an SDXL model (a second text encoder, text_encoder_2/): not supported "
+                 "yet", dir);
+        goto fail;
+    }
     snprintf(p, sizeof p, "%s/tokenizer", dir);
     TRY(ig_bpe_load_dir(&m->bpe, p, err));
     snprintf(p, sizeof p, "%s/text_encoder/config.json", dir);
-    TRY(ig_sd_clip_config(p, &ccfg, err));
+    TRY(ig_sd_clip_config(p, &arch.text, err));
     snprintf(p, sizeof p, "%s/unet/config.json", dir);
-    TRY(ig_sd_unet_config(p, &ucfg, err));
+    TRY(ig_sd_unet_config(p, &arch.unet, err));
     snprintf(p, sizeof p, "%s/vae/config.json", dir);
-    TRY(ig_sd_vae_config(p, &vcfg, err));
+    TRY(ig_sd_vae_config(p, &arch.vae, err));
     snprintf(p, sizeof p, "%s/scheduler/scheduler_config.json", dir);
     TRY(ig_sd_sched_config(p, &m->sched, m->sched_class, sizeof m->sched_class, err));
-    if (ucfg.cross_attention_dim != ccfg.hidden) {
+    arch.family = ig_fam_of_text(&arch.text);
+    if (arch.unet.cross_attention_dim != arch.text.hidden) {
         ig__fail(err, IG_ERR_INVALID, "%s: the UNet's cross_attention_dim %d differs from the text encoder's hidden_size %d",
-                 dir, ucfg.cross_attention_dim, ccfg.hidden);
+                 dir, arch.unet.cross_attention_dim, arch.text.hidden);
         goto fail;
     }
     TRY(find_weights(dir, "text_encoder", text_names, p, sizeof p, err));
@@ -327,9 +366,7 @@ ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err) {
     TRY(ig_weights_add_file(&m->w_unet, p, err));
     TRY(find_weights(dir, "vae", unet_names, p, sizeof p, err));
     TRY(ig_weights_add_file(&m->w_vae, p, err));
-    TRY(ig_clip_load(&m->clip, &ccfg, &m->w_text, err));
-    TRY(ig_unet_load(&m->unet, &ucfg, &m->w_unet, err));
-    TRY(ig_vae_load(&m->vae, &vcfg, &m->w_vae, err));
+    TRY(ig__sd_load_parts(m, &arch, false, err));
     *out = m;
     return IG_OK;
 fail:

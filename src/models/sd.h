@@ -1,7 +1,10 @@
 /* sd.h — a Stable Diffusion 1.x / 2.x model loaded from a diffusers folder (model_index.json,
- * tokenizer/, text_encoder/, unet/, vae/, scheduler/, each with its config.json and safetensors).
- * The architecture comes from the configs; what imagine cannot serve (another block type, a class
- * embedding, ...) is refused naming the config key. Weights stay mmapped (f32, f16 or bf16). */
+ * tokenizer/, text_encoder/, unet/, vae/, scheduler/, each with its config.json and safetensors),
+ * or from a single file (single.h) with the same options (ig_sd_open_opts). The architecture comes
+ * from the configs, and each part's tensors are checked against the family's description
+ * (family.h) before the networks read them; what imagine cannot serve (another block type, a class
+ * embedding, SDXL, ...) is refused naming what was found. Weights stay mmapped (f32, f16 or bf16)
+ * unless copy_weights asks for private copies. */
 #ifndef IG_MODELS_SD_H
 #define IG_MODELS_SD_H
 
@@ -22,10 +25,38 @@ typedef struct ig_sd_model {
     bool has_vae_enc;
     ig_sched_config sched; /* scheduler/scheduler_config.json */
     char sched_class[64];  /* its _class_name, e.g. "PNDMScheduler" */
+    /* the family's facts, filled once by the loader */
+    ig_family family;                /* from the text encoder: CLIP-L (quick_gelu) SD1, OpenCLIP (gelu) SD2 */
+    int native_width, native_height; /* pixels it was trained at: unet sample_size x latent factor (folders
+                                        without one, and single files: 512; SD 2.x v-prediction files: 768),
+                                        rounded up to size_multiple */
+    int size_multiple;               /* sides must be multiples of this: latent factor x 2^(UNet levels - 1) */
 } ig_sd_model;
 
-/* Loads the folder. Caller frees with ig_sd_close. */
-ig_status ig_sd_open(ig_sd_model **out, const char *dir, ig_err *err);
+/* How to open a model, a folder and a single file alike (fields a folder's configs say are for
+ * single files only). */
+typedef struct ig_sd_open_opts {
+    bool copy_weights;             /* read the weight files into memory instead of mapping them (imagine
+                                      serve --copy-weights; ig_st_open's private_copy) */
+    const char *vocab_dir;         /* single files: the tokenizer's folder (vocab.json, merges.txt, optional
+                                      special_tokens_map.json / tokenizer_config.json); NULL: the one
+                                      imagine ships (assets/clip). A folder uses its tokenizer/. */
+    ig_prediction prediction_type; /* single files: IG_PREDICTION_UNSET: epsilon (see single.h) */
+    /* single files, what the file cannot say (see single.h); 0: the SD default */
+    int unet_heads;           /* > 0: this many heads in every UNet transformer */
+    int unet_norm_groups;     /* 0: 32 */
+    int text_heads;           /* 0: hidden / 64 */
+    int vae_norm_groups;      /* 0: 32 */
+    float vae_scaling_factor; /* 0: 0.18215 */
+    int32_t pad_id;           /* < 0: by family (see single.h); >= 0: this id */
+} ig_sd_open_opts;
+
+#define IG_SD_OPEN_OPTS_INIT {.pad_id = -1}
+
+/* Loads the diffusers folder dir; opts NULL: IG_SD_OPEN_OPTS_INIT. Caller frees with ig_sd_close. */
+ig_status ig_sd_open(ig_sd_model **out, const char *dir, const ig_sd_open_opts *opts, ig_err *err);
+/* A folder (ig_sd_open) or a single-file checkpoint (ig_sd_open_single, single.h), by what path is. */
+ig_status ig_sd_open_path(ig_sd_model **out, const char *path, const ig_sd_open_opts *opts, ig_err *err);
 void ig_sd_close(ig_engine *e, ig_sd_model *m); /* accepts NULL; e releases the backend caches */
 
 /* Loads the VAE encoder (encoder.*, quant_conv.*) from the model's VAE weights, folder or single
@@ -36,6 +67,12 @@ ig_status ig_sd_load_encoder(ig_sd_model *m, ig_err *err);
 
 /* Pixels per latent along each side: 2^(VAE blocks - 1), 8 for SD 1.x/2.x, 4 for the built-in model. */
 static inline int ig_sd_latent_factor(const ig_sd_model *m) { return 1 << (m->vae.cfg.n_blocks - 1); }
+
+/* internal, for sd.c and single.c: checks each part's weights against the family's description of
+ * arch (single: first maps the single file's keys through it), loads the networks and fills the
+ * family fields; arch->unet.sample_size gives the native size (0: 512 pixels). */
+struct ig_fam_arch;
+ig_status ig__sd_load_parts(ig_sd_model *m, const struct ig_fam_arch *arch, bool single, ig_err *err);
 
 /* Parsers, exposed for tests and the single-file loader. */
 ig_status ig_sd_unet_config(const char *path, ig_unet_config *cfg, ig_err *err);

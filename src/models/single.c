@@ -1,7 +1,10 @@
 /* single.c — reading one original SD 1.x / 2.x checkpoint file into ig_sd_model: the architecture
  * from tensor shapes (the rules and what they assume are in single.h), then the same loaders as a
- * diffusers folder, each component's ig_weights translating keys through names_sd.c. */
+ * diffusers folder, each component's ig_weights translating keys through the family's description
+ * (family_sd.c). */
 #include "single.h"
+
+#include "family.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,7 +33,7 @@ __attribute__((format(printf, 4, 5))) static bool shape_of(const ig_st_file *f, 
     va_start(ap, fmt);
     vsnprintf(key, sizeof key, fmt, ap);
     va_end(ap);
-    ig_tensor t;
+    ig_st_view t;
     if (!ig_st_dtype(f, key) || ig_st_get(f, key, &t, &(ig_err){0}) != IG_OK) return false;
     *n_dims = t.n_dims;
     for (int i = 0; i < IG_MAX_DIMS; i++) ne[i] = i < t.n_dims ? t.ne[i] : 1;
@@ -63,22 +66,9 @@ __attribute__((format(printf, 5, 6))) static ig_status need(const ig_st_file *f,
     return IG_OK;
 }
 
-/* Gives w the key translation fn over a copy of names (freed by ig_weights_close). */
-static ig_status set_map(ig_weights *w, const char *prefix, ig_weights_map_fn fn, const ig__ldm_names *names,
-                         ig_err *err) {
-    snprintf(w->prefix, sizeof w->prefix, "%s", prefix);
-    w->map = fn;
-    if (!names) return IG_OK;
-    ig__ldm_names *n = malloc(sizeof *n);
-    if (!n) return ig__fail(err, IG_ERR_NOMEM, "%s: out of memory", w->label);
-    *n = *names;
-    w->map_ud = n, w->map_free = free;
-    return IG_OK;
-}
-
-/* Text encoder: OpenCLIP (SD 2.x) or HF CLIP (SD 1.x); sets *openclip. */
-static ig_status infer_text(const ig_st_file *f, const ig_sd_single_opts *o, ig_weights *w, ig_clip_config *c,
-                            bool *openclip, ig_err *err) {
+/* Text encoder: OpenCLIP (SD 2.x) or HF CLIP (SD 1.x, *flat: without "text_model."); sets *openclip. */
+static ig_status infer_text(const ig_st_file *f, const ig_sd_open_opts *o, ig_clip_config *c, bool *openclip,
+                            bool *flat, ig_err *err) {
     const char *path = ig_st_path(f);
     int64_t te[IG_MAX_DIMS], pe[IG_MAX_DIMS], fc[IG_MAX_DIMS];
     int n = 0;
@@ -95,17 +85,12 @@ static ig_status infer_text(const ig_st_file *f, const ig_sd_single_opts *o, ig_
                             "the last, so it needs at least 2", path, n);
         c->layers = n - 1;
         c->act = IG_ACT_GELU_ERF;
-        ig__ldm_names names = {.text_hidden = (int)te[1], .text_layers = c->layers};
-        if (set_map(w, P_OPENCLIP, ig__ldm_openclip_key, &names, err)) return err->status;
     } else {
         const bool nested = has(f, P_CLIP "text_model.embeddings.token_embedding.weight");
         const char *base = nested ? P_CLIP "text_model." : P_CLIP;
         if (!nested && !has(f, P_CLIP "embeddings.token_embedding.weight"))
             return ig__fail(err, IG_ERR_INVALID, "%s: no text encoder (neither " P_CLIP "text_model.* nor "
-                            P_OPENCLIP "*)%s", path,
-                            has(f, "conditioner.embedders.0.transformer.text_model.embeddings.token_embedding.weight")
-                                ? ": this is an SDXL checkpoint, which is not supported"
-                                : "");
+                            P_OPENCLIP "*)", path);
         if (need(f, err, 2, te, "%sembeddings.token_embedding.weight", base) ||
             need(f, err, 2, pe, "%sembeddings.position_embedding.weight", base) ||
             need(f, err, 2, fc, "%sencoder.layers.0.mlp.fc1.weight", base))
@@ -113,7 +98,7 @@ static ig_status infer_text(const ig_st_file *f, const ig_sd_single_opts *o, ig_
         while (n < MAX_SCAN && has(f, "%sencoder.layers.%d.layer_norm1.weight", base, n)) n++;
         c->layers = n;
         c->act = IG_ACT_QUICK_GELU;
-        if (set_map(w, P_CLIP, nested ? NULL : ig__ldm_clip_flat_key, NULL, err)) return err->status;
+        *flat = !nested;
     }
     c->vocab_size = (int)te[0], c->hidden = (int)te[1], c->max_positions = (int)pe[0], c->intermediate = (int)fc[0];
     c->heads = o->text_heads > 0 ? o->text_heads : c->hidden / 64;
@@ -123,8 +108,8 @@ static ig_status infer_text(const ig_st_file *f, const ig_sd_single_opts *o, ig_
     return IG_OK;
 }
 
-static ig_status infer_unet(const ig_st_file *f, const ig_sd_single_opts *o, bool sd2, ig_weights *w,
-                            ig_unet_config *u, ig_err *err) {
+static ig_status infer_unet(const ig_st_file *f, const ig_sd_open_opts *o, bool sd2, ig_unet_config *u,
+                            ig_err *err) {
     const char *path = ig_st_path(f);
     int64_t ne[IG_MAX_DIMS];
     int nd = 0;
@@ -183,13 +168,10 @@ static ig_status infer_unet(const ig_st_file *f, const ig_sd_single_opts *o, boo
                             o->unet_heads > 0 ? "as asked" : sd2 ? "SD 2.x: one per 64 channels" : "SD 1.x: 8",
                             u->norm_groups);
     }
-    ig__ldm_names names = {.n_blocks = nb, .layers_per_block = L};
-    memcpy(names.up_attn, u->up_attn, sizeof names.up_attn);
-    return set_map(w, P_UNET, ig__ldm_unet_key, &names, err);
+    return IG_OK;
 }
 
-static ig_status infer_vae(const ig_st_file *f, const ig_sd_single_opts *o, ig_weights *w, ig_vae_config *v,
-                           ig_err *err) {
+static ig_status infer_vae(const ig_st_file *f, const ig_sd_open_opts *o, ig_vae_config *v, ig_err *err) {
     const char *path = ig_st_path(f);
     int64_t ne[IG_MAX_DIMS];
     *v = (ig_vae_config){.scaling_factor = o->vae_scaling_factor > 0 ? o->vae_scaling_factor : 0.18215f};
@@ -219,37 +201,54 @@ static ig_status infer_vae(const ig_st_file *f, const ig_sd_single_opts *o, ig_w
     int nd = 0;
     v->in_channels = shape_of(f, &nd, ne, P_VAE "encoder.conv_in.weight") && nd == 4 ? (int)ne[1] : v->out_channels;
     v->quant_conv = has(f, P_VAE "quant_conv.weight");
-    ig__ldm_names names = {.n_blocks = nb, .layers_per_block = n_res - 1, .vae_mid_channels = v->block_out[nb - 1]};
-    return set_map(w, P_VAE, ig__ldm_vae_key, &names, err);
+    return IG_OK;
 }
 
-ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *vocab_dir, const ig_sd_single_opts *opts,
-                            ig_err *err) {
-    static const ig_sd_single_opts defaults = IG_SD_SINGLE_OPTS_INIT;
-    const ig_sd_single_opts *o = opts ? opts : &defaults;
-    ig_unet_config ucfg;
-    ig_vae_config vcfg;
-    ig_clip_config ccfg;
+/* Whether some key of f begins with prefix (names are sorted: the first one not below prefix). */
+static bool has_prefix(const ig_st_file *f, const char *prefix) {
+    int lo = 0, hi = ig_st_count(f);
+    while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (strcmp(ig_st_name(f, mid), prefix) < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < ig_st_count(f) && !strncmp(ig_st_name(f, lo), prefix, strlen(prefix));
+}
+
+ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_open_opts *opts, ig_err *err) {
+    static const ig_sd_open_opts defaults = IG_SD_OPEN_OPTS_INIT;
+    const ig_sd_open_opts *o = opts ? opts : &defaults;
+    char vocab[1024];
+    ig_fam_arch arch = {0};
     bool openclip = false;
     ig_sd_model *m = calloc(1, sizeof *m);
     *out = NULL;
     if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory loading %s", file);
     snprintf(m->dir, sizeof m->dir, "%s", file);
     m->w_text.label = "text_encoder", m->w_unet.label = "unet", m->w_vae.label = "vae";
+    m->w_text.private_copy = m->w_unet.private_copy = m->w_vae.private_copy = o->copy_weights;
     /* the file is mapped once per component: three views of the same page cache, no extra memory */
     TRY(ig_weights_add_file(&m->w_text, file, err));
     TRY(ig_weights_add_file(&m->w_unet, file, err));
     TRY(ig_weights_add_file(&m->w_vae, file, err));
     const ig_st_file *f = m->w_unet.files[0];
-    TRY(infer_text(f, o, &m->w_text, &ccfg, &openclip, err));
-    TRY(infer_unet(f, o, openclip, &m->w_unet, &ucfg, err));
-    TRY(infer_vae(f, o, &m->w_vae, &vcfg, err));
-    if (ucfg.cross_attention_dim != ccfg.hidden) {
-        ig__fail(err, IG_ERR_INVALID, "%s: the UNet's cross-attention width %d differs from the text encoder's %d", file,
-                 ucfg.cross_attention_dim, ccfg.hidden);
+    if (has_prefix(f, "conditioner.embedders.")) {
+        ig__fail(err, IG_ERR_UNSUPPORTED, "%s: an SDXL checkpoint (text encoders under conditioner.embedders.*): not "
+                 "supported yet", file);
         goto fail;
     }
-    TRY(ig_bpe_load_dir(&m->bpe, vocab_dir, err));
+    TRY(infer_text(f, o, &arch.text, &openclip, &arch.ldm_flat_text, err));
+    TRY(infer_unet(f, o, openclip, &arch.unet, err));
+    TRY(infer_vae(f, o, &arch.vae, err));
+    arch.family = ig_fam_of_text(&arch.text);
+    if (arch.unet.cross_attention_dim != arch.text.hidden) {
+        ig__fail(err, IG_ERR_INVALID, "%s: the UNet's cross-attention width %d differs from the text encoder's %d", file,
+                 arch.unet.cross_attention_dim, arch.text.hidden);
+        goto fail;
+    }
+    if (o->vocab_dir) snprintf(vocab, sizeof vocab, "%s", o->vocab_dir);
+    else ig__asset_path("clip", vocab, sizeof vocab);
+    TRY(ig_bpe_load_dir(&m->bpe, vocab, err));
     if (o->pad_id >= 0 || openclip) TRY(ig_bpe_set_pad_id(m->bpe, o->pad_id >= 0 ? o->pad_id : 0, err));
 
     /* the scheduler_config.json SD 1.x and 2.x folders ship (PNDM / DDIM; the samplers read the same fields) */
@@ -262,9 +261,10 @@ ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *voc
     m->sched.prediction_type = o->prediction_type ? o->prediction_type : IG_PREDICTION_EPSILON;
     snprintf(m->sched_class, sizeof m->sched_class, "%s", openclip ? "DDIMScheduler" : "PNDMScheduler");
 
-    TRY(ig_clip_load(&m->clip, &ccfg, &m->w_text, err));
-    TRY(ig_unet_load(&m->unet, &ucfg, &m->w_unet, err));
-    TRY(ig_vae_load(&m->vae, &vcfg, &m->w_vae, err));
+    /* no sample_size in the file: SD 2.x v-prediction is the 768 model (v2-x_768), the rest 512 */
+    arch.unet.sample_size = (arch.family == IG_FAMILY_SD2 && m->sched.prediction_type == IG_PREDICTION_V ? 768 : 512) /
+                            (1 << (arch.vae.n_blocks - 1));
+    TRY(ig__sd_load_parts(m, &arch, true, err));
     *out = m;
     return IG_OK;
 fail:

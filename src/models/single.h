@@ -4,13 +4,14 @@
  * first_stage_model.* (VAE), in one .safetensors.
  *
  * Owns: recognising the format, inferring the architecture from tensor shapes (there is no config in
- * the file), and the checkpoint-key translation (names_sd.c) that lets unet.c, vae.c and clip.c ask
- * for their diffusers keys unchanged. Weights stay mmapped: renamed tensors, q/k/v row ranges of the
- * fused in_proj and the VAE's 1x1-conv attention weights seen as linears are views, not copies.
- * Leaves to others: the networks (unet.c, vae.c, clip.c), the tokenizer (bpe.c: vocab.json and
- * merges.txt come from a folder the caller names), the diffusers folder layout (sd.c).
+ * the file). The family's description (family.h) says where each diffusers key lives in the file,
+ * so unet.c, vae.c and clip.c ask for their diffusers keys unchanged. Weights stay mmapped: renamed
+ * tensors, q/k/v row ranges of the fused in_proj and the VAE's 1x1-conv attention weights seen as
+ * linears are views, not copies. Leaves to others: the networks (unet.c, vae.c, clip.c), the
+ * tokenizer (bpe.c: vocab.json and merges.txt come from a folder the caller names), the diffusers
+ * folder layout (sd.c), the key correspondences (family_sd.c).
  *
- * What a single file cannot say, and what is assumed (override with ig_sd_single_opts):
+ * What a single file cannot say, and what is assumed (override with ig_sd_open_opts, sd.h):
  *   - prediction type: epsilon (SD 1.x, SD 2.x-base, sd-turbo). SD 2.x at 768 (v2-1_768) is
  *     v-prediction: set opts.prediction_type = IG_PREDICTION_V. diffusers guesses it from a
  *     global_step the .ckpt may carry; a .safetensors has none.
@@ -28,46 +29,15 @@
  *     set_alpha_to_one false, clip_sample false); other fields take each sampler's defaults. m->sched
  *     may be changed after opening (sd_turbo folders also say timestep_spacing "trailing").
  * Only the non-EMA UNet weights (model.diffusion_model.*) are read, as diffusers does by default.
- * SDXL (conditioner.*), class-conditioned UNets (label_emb) and transformer depth > 1 are refused. */
+ * SDXL (conditioner.embedders.*), class-conditioned UNets (label_emb) and transformer depth > 1 are
+ * refused, naming what was found. */
 #ifndef IG_MODELS_SINGLE_H
 #define IG_MODELS_SINGLE_H
 
 #include "sd.h"
 
-typedef struct ig_sd_single_opts {
-    ig_prediction prediction_type; /* IG_PREDICTION_UNSET: epsilon */
-    int unet_heads;                /* > 0: this many heads in every UNet transformer; 0: see above */
-    int unet_norm_groups;          /* 0: 32 */
-    int text_heads;                /* 0: hidden / 64 */
-    int vae_norm_groups;           /* 0: 32 */
-    float vae_scaling_factor;      /* 0: 0.18215 */
-    int32_t pad_id;                /* < 0: see above; >= 0: this id */
-} ig_sd_single_opts;
-
-#define IG_SD_SINGLE_OPTS_INIT {.pad_id = -1}
-
-/* Loads `file` with the tokenizer from vocab_dir (vocab.json, merges.txt, optional
- * special_tokens_map.json / tokenizer_config.json). opts NULL: IG_SD_SINGLE_OPTS_INIT. m->dir is
- * the file's path. Caller frees with ig_sd_close. */
-ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const char *vocab_dir, const ig_sd_single_opts *opts,
-                            ig_err *err);
-
-/* ---- internal: the key translation of names_sd.c, exposed for single.c and its test ---- */
-
-/* What the translations need to know of the architecture (map_ud of the component's ig_weights). */
-typedef struct ig__ldm_names {
-    int n_blocks, layers_per_block;     /* UNet / VAE levels, resnets per down level */
-    bool up_attn[IG_UNET_MAX_BLOCKS];   /* UNet up level i has transformers: its upsampler is at .2 */
-    int vae_mid_channels;               /* VAE: the attention's C, to see (C, C, 1, 1) as (C, C) */
-    int text_hidden, text_layers;       /* OpenCLIP: rows of each q/k/v slice, layers in use */
-} ig__ldm_names;
-
-/* ig_weights_map_fn's: diffusers key -> key under the component's prefix in the single file. */
-bool ig__ldm_unet_key(void *names, const char *key, ig_weights_src *src);     /* "model.diffusion_model." */
-bool ig__ldm_vae_key(void *names, const char *key, ig_weights_src *src);      /* "first_stage_model." */
-bool ig__ldm_openclip_key(void *names, const char *key, ig_weights_src *src); /* "cond_stage_model.model." */
-/* Old SD 1.x files (transformers < 4.x naming): cond_stage_model.transformer.embeddings.*, no
- * "text_model." level. names unused. */
-bool ig__ldm_clip_flat_key(void *names, const char *key, ig_weights_src *src);
+/* Loads `file` with the tokenizer from opts->vocab_dir (NULL: assets/clip). opts NULL:
+ * IG_SD_OPEN_OPTS_INIT. m->dir is the file's path. Caller frees with ig_sd_close. */
+ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_open_opts *opts, ig_err *err);
 
 #endif

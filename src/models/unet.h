@@ -23,6 +23,7 @@ typedef struct ig_unet_config {
     bool use_linear_projection;
     bool flip_sin_to_cos;
     float freq_shift;
+    int sample_size; /* latent side it was trained at (config "sample_size"; 0: not said) */
 } ig_unet_config;
 
 typedef struct ig_unet_level {

@@ -6,11 +6,40 @@
 #include <stdlib.h>
 #include <string.h>
 
+ig_tensor ig_weights_from_st(const ig_st_view *v) {
+    ig_tensor t = {.dtype = (ig_dtype)v->type, .n_dims = v->n_dims, .data = (void *)v->data};
+    for (int i = 0; i < IG_MAX_DIMS; i++) t.ne[i] = v->ne[i], t.st[i] = v->st[i];
+    return t;
+}
+
+ig_st_view ig_weights_to_st(const ig_tensor *t) {
+    ig_st_view v = {.type = (ig_st_type)t->dtype, .n_dims = t->n_dims, .data = t->data};
+    for (int i = 0; i < IG_MAX_DIMS; i++) v.ne[i] = t->ne[i], v.st[i] = t->st[i];
+    return v;
+}
+
+ig_status ig_weights_st_get(const ig_st_file *f, const char *name, ig_tensor *out, ig_err *err) {
+    ig_st_view v;
+    if (ig_st_get(f, name, &v, err) != IG_OK) return err->status;
+    *out = ig_weights_from_st(&v);
+    return IG_OK;
+}
+
+ig_status ig_weights_write(const char *path, const ig_weights_entry *entries, int n, const char *const *metadata_kv,
+                           ig_err *err) {
+    ig_st_entry *e = malloc((size_t)(n > 0 ? n : 1) * sizeof *e);
+    if (!e) return ig__fail(err, IG_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < n; i++) e[i] = (ig_st_entry){entries[i].name, ig_weights_to_st(&entries[i].t)};
+    const ig_status st = ig_st_write(path, n > 0 ? e : NULL, n, metadata_kv, err);
+    free(e);
+    return st;
+}
+
 ig_status ig_weights_add_file(ig_weights *w, const char *path, ig_err *err) {
     if (w->n_files == IG_WEIGHTS_MAX_FILES)
         return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: more than %d weight files", w->label, IG_WEIGHTS_MAX_FILES);
     ig_st_file *f = NULL;
-    if (ig_st_open(&f, path, err) != IG_OK) return err->status;
+    if (ig_st_open(&f, path, w->private_copy, err) != IG_OK) return err->status;
     w->files[w->n_files++] = f;
     return IG_OK;
 }
@@ -26,7 +55,8 @@ void ig_weights_close(ig_weights *w) {
     free(w->owned);
     if (w->map_free) w->map_free(w->map_ud);
     const char *label = w->label;
-    *w = (ig_weights){.label = label};
+    const bool copy = w->private_copy;
+    *w = (ig_weights){.label = label, .private_copy = copy};
 }
 
 /* src for key (the map's answer, or key itself) and full = prefix + the file's key. */
@@ -69,7 +99,7 @@ static ig_status lookup(const ig_weights *w, const char *key, ig_tensor *out, ch
     if (source(w, key, &src, full, len, err) != IG_OK) return err->status;
     for (int i = 0; i < w->n_files; i++) {
         if (!ig_st_dtype(w->files[i], full)) continue;
-        if (ig_st_get(w->files[i], full, out, err) != IG_OK) return err->status;
+        if (ig_weights_st_get(w->files[i], full, out, err) != IG_OK) return err->status;
         return view(w, full, &src, out, err);
     }
     return ig__fail(err, IG_ERR_NOT_FOUND, "%s: tensor '%s'%s%s%s not found in %s%s", w->label, full,

@@ -1,4 +1,5 @@
-/* weights.h — a model component's tensors, looked up by checkpoint key with their shapes checked.
+/* weights.h — a model component's tensors, looked up by checkpoint key with their shapes checked;
+ * and where io/safetensors' views become engine tensors (io/ knows nothing of ig_tensor).
  *
  * Keys stay the checkpoint's own ("down_blocks.1.attentions.0.proj_in.weight"), so grep finds them.
  * Views point into the mmapped files (no copy); small vectors the engine wants in f32 (norm scales
@@ -31,6 +32,7 @@ typedef bool (*ig_weights_map_fn)(void *ud, const char *key, ig_weights_src *src
 
 typedef struct ig_weights {
     const char *label;                       /* "unet", "vae", ... for messages */
+    bool private_copy;                       /* files added later are read into memory, not mapped (ig_st_open) */
     ig_st_file *files[IG_WEIGHTS_MAX_FILES]; /* searched in order */
     int n_files;
     char prefix[96]; /* prepended to every key (single-file checkpoints: "model.diffusion_model.") */
@@ -40,6 +42,21 @@ typedef struct ig_weights {
     void **owned;    /* f32 conversions made by ig_weights_vec */
     int n_owned, cap_owned;
 } ig_weights;
+
+/* The engine's tensor over a safetensors view and back: the same bytes and strides, no copy. A view
+ * from ig_st_get points into a read-only mapping: the tensor must not be written (it is only
+ * non-const because ig_tensor is). */
+ig_tensor ig_weights_from_st(const ig_st_view *v);
+ig_st_view ig_weights_to_st(const ig_tensor *t);
+/* ig_st_get as an ig_tensor. */
+ig_status ig_weights_st_get(const ig_st_file *f, const char *name, ig_tensor *out, ig_err *err);
+/* ig_st_write of engine tensors (any strides). */
+typedef struct ig_weights_entry {
+    const char *name;
+    ig_tensor t;
+} ig_weights_entry;
+ig_status ig_weights_write(const char *path, const ig_weights_entry *entries, int n, const char *const *metadata_kv,
+                           ig_err *err);
 
 /* Opens one more safetensors file into w (w zeroed or already holding files). */
 ig_status ig_weights_add_file(ig_weights *w, const char *path, ig_err *err);

@@ -238,7 +238,7 @@ static void test_set(ig_engine *e, ig_engine *e_bf16, const char *set) {
     snprintf(mdir, sizeof mdir, "%s/model", g_dir);
     ig_sd_model *m = NULL;
     ig_err err = {0};
-    if (ig_sd_open(&m, mdir, &err) != IG_OK) {
+    if (ig_sd_open(&m, mdir, NULL, &err) != IG_OK) {
         fprintf(stderr, "  %s: %s\n", set, err.msg);
         CHECK(0);
     } else {

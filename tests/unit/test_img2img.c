@@ -148,7 +148,7 @@ int main(void) {
     char dir[1024];
     snprintf(dir, sizeof dir, "%s/golden/sd2-tiny/model", test_shared_dir());
     CHECK(ig_engine_create(&e, "cpu", IG_PRECISION_F32, &err) == IG_OK);
-    CHECK(ig_sd_open(&m, dir, &err) == IG_OK);
+    CHECK(ig_sd_open(&m, dir, NULL, &err) == IG_OK);
     CHECK(ig_sd_load_encoder(m, &err) == IG_OK);
     if (err.status) {
         fprintf(stderr, "%s\n", err.msg);

@@ -3,6 +3,7 @@
  * the real sd1-tiny checkpoints from ../shared/golden, and a mutation loop over an in-memory file
  * (run it under ASan: `make debug`, or the gcc line in the safetensors report). */
 #include "io/safetensors.h"
+#include "models/weights.h" /* the views as engine tensors, to compare them with ig_tensor helpers */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ static const char *make_file(const char *name, const char *hdr, size_t data_len)
 static void expect_open_fails(const char *path, ig_status want, const char *must) {
     ig_err err = {0};
     ig_st_file *f = (ig_st_file *)1;
-    ig_status st = ig_st_open(&f, path, &err);
+    ig_status st = ig_st_open(&f, path, false, &err);
     const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
     CHECK(st == want);
     CHECK(f == NULL);
@@ -93,23 +94,23 @@ static void test_roundtrip(void) {
     for (int i = 0; i < 24; i++) h4[i] = ig_f32_to_f16(test_randf(-1, 1));
     c[3] = 0x7e00; /* NaN payload: bytes must survive, not values */
 
-    ig_st_entry e[7];
-    e[0] = (ig_st_entry){"down_blocks.1.attentions.0.proj_in.weight", ig_tensor_plain(IG_F32, 2, (int64_t[]){3, 5}, a)};
-    e[1] = (ig_st_entry){"b.bf16", ig_tensor_plain(IG_BF16, 3, (int64_t[]){2, 3, 4}, b)};
-    e[2] = (ig_st_entry){"c.f16", ig_tensor_plain(IG_F16, 1, (int64_t[]){7}, c)};
+    ig_weights_entry e[7];
+    e[0] = (ig_weights_entry){"down_blocks.1.attentions.0.proj_in.weight", ig_tensor_plain(IG_F32, 2, (int64_t[]){3, 5}, a)};
+    e[1] = (ig_weights_entry){"b.bf16", ig_tensor_plain(IG_BF16, 3, (int64_t[]){2, 3, 4}, b)};
+    e[2] = (ig_weights_entry){"c.f16", ig_tensor_plain(IG_F16, 1, (int64_t[]){7}, c)};
     /* m viewed transposed: shape (6, 4), element (i, j) = m[j*6 + i] */
     ig_tensor tr = ig_tensor_plain(IG_F32, 2, (int64_t[]){6, 4}, m);
     tr.st[0] = 1, tr.st[1] = 6;
-    e[3] = (ig_st_entry){"m.transposed", tr};
+    e[3] = (ig_weights_entry){"m.transposed", tr};
     ig_tensor sc = {.dtype = IG_F32, .n_dims = 0, .ne = {1, 1, 1, 1}, .st = {1, 1, 1, 1}, .data = &s};
-    e[4] = (ig_st_entry){"scalar", sc};
-    e[5] = (ig_st_entry){"empty", ig_tensor_plain(IG_F32, 2, (int64_t[]){0, 3}, NULL)};
-    e[6] = (ig_st_entry){"h4", ig_tensor_plain(IG_F16, 4, (int64_t[]){2, 3, 2, 2}, h4)};
+    e[4] = (ig_weights_entry){"scalar", sc};
+    e[5] = (ig_weights_entry){"empty", ig_tensor_plain(IG_F32, 2, (int64_t[]){0, 3}, NULL)};
+    e[6] = (ig_weights_entry){"h4", ig_tensor_plain(IG_F16, 4, (int64_t[]){2, 3, 2, 2}, h4)};
     const char *meta[] = {"format", "pt", "note", "h\xc3\xa9llo \"quoted\"", NULL};
 
     const char *path = tmp_path("rt.safetensors");
     ig_err err = {0};
-    CHECK(ig_st_write(path, e, 7, meta, &err) == IG_OK);
+    CHECK(ig_weights_write(path, e, 7, meta, &err) == IG_OK);
     if (err.status) fprintf(stderr, "  write: %s\n", err.msg);
     CHECK(access(tmp_path("rt.safetensors.tmp"), F_OK) != 0); /* renamed away */
 
@@ -126,7 +127,7 @@ static void test_roundtrip(void) {
     free(raw);
 
     ig_st_file *f = NULL;
-    CHECK(ig_st_open(&f, path, &err) == IG_OK);
+    CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
     if (!f) {
         fprintf(stderr, "  open: %s\n", err.msg);
         return;
@@ -147,64 +148,72 @@ static void test_roundtrip(void) {
         if (k == 3 || k == 4) continue;
         memset(&t, 0, sizeof t);
         err = (ig_err){0};
-        CHECK(ig_st_get(f, e[k].name, &t, &err) == IG_OK);
+        CHECK(ig_weights_st_get(f, e[k].name, &t, &err) == IG_OK);
         CHECK(t.dtype == e[k].t.dtype && ig_tensor_same_shape(&t, &e[k].t) && ig_tensor_is_contiguous(&t));
         CHECK((uintptr_t)t.data % ig_dtype_size(t.dtype) == 0);
         size_t nb = (size_t)ig_tensor_nelem(&t) * ig_dtype_size(t.dtype);
         CHECK(nb == 0 || memcmp(t.data, e[k].t.data, nb) == 0);
     }
     /* The transposed view comes back as a contiguous (6, 4). */
-    CHECK(ig_st_get(f, "m.transposed", &t, &err) == IG_OK);
+    CHECK(ig_weights_st_get(f, "m.transposed", &t, &err) == IG_OK);
     CHECK(t.n_dims == 2 && t.ne[0] == 6 && t.ne[1] == 4 && t.st[0] == 4 && t.st[1] == 1);
     int bad = 0;
     for (int i = 0; i < 6; i++)
         for (int j = 0; j < 4; j++) bad += memcmp(&((float *)t.data)[i * 4 + j], &m[j * 6 + i], 4) != 0;
     CHECK(bad == 0);
-    CHECK(ig_st_get(f, "scalar", &t, &err) == IG_OK);
+    {   /* io's own view, before any engine type: type, row-major strides, unused dims 1 */
+        ig_st_view v;
+        CHECK(ig_st_get(f, "b.bf16", &v, &err) == IG_OK && v.type == IG_ST_BF16 && v.n_dims == 3 && v.ne[0] == 2 &&
+              v.ne[1] == 3 && v.ne[2] == 4 && v.ne[3] == 1 && v.st[0] == 12 && v.st[1] == 4 && v.st[2] == 1 &&
+              v.st[3] == 1 && ig_st_type_size(v.type) == 2);
+        CHECK(ig_st_get(f, "scalar", &v, &err) == IG_OK && v.type == IG_ST_F32 && v.n_dims == 0 &&
+              *(const float *)v.data == 3.25f);
+    }
+    CHECK(ig_weights_st_get(f, "scalar", &t, &err) == IG_OK);
     CHECK(t.n_dims == 0 && ig_tensor_nelem(&t) == 1 && *(float *)t.data == 3.25f);
-    CHECK(ig_st_get(f, "empty", &t, &err) == IG_OK);
+    CHECK(ig_weights_st_get(f, "empty", &t, &err) == IG_OK);
     CHECK(t.n_dims == 2 && t.ne[0] == 0 && t.ne[1] == 3 && ig_tensor_nelem(&t) == 0);
 
     /* Missing name: NOT_FOUND naming both the tensor and the file. */
     err = (ig_err){0};
-    CHECK(ig_st_get(f, "up_blocks.9.nothing.weight", &t, &err) == IG_ERR_NOT_FOUND);
+    CHECK(ig_weights_st_get(f, "up_blocks.9.nothing.weight", &t, &err) == IG_ERR_NOT_FOUND);
     CHECK(strstr(err.msg, "up_blocks.9.nothing.weight") && strstr(err.msg, "rt.safetensors"));
     ig_st_close(f);
     ig_st_close(NULL);
 
     /* Overwriting an existing file goes through the same tmp + rename. */
     err = (ig_err){0};
-    CHECK(ig_st_write(path, e, 1, NULL, &err) == IG_OK);
-    CHECK(ig_st_open(&f, path, &err) == IG_OK);
+    CHECK(ig_weights_write(path, e, 1, NULL, &err) == IG_OK);
+    CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
     if (f) CHECK(ig_st_count(f) == 1 && ig_st_metadata(f, "format") == NULL);
     ig_st_close(f);
 
     /* An empty file list is a valid file ({} padded to 8). */
-    CHECK(ig_st_write(tmp_path("none.safetensors"), NULL, 0, NULL, &err) == IG_OK);
-    CHECK(ig_st_open(&f, tmp_path("none.safetensors"), &err) == IG_OK);
+    CHECK(ig_weights_write(tmp_path("none.safetensors"), NULL, 0, NULL, &err) == IG_OK);
+    CHECK(ig_st_open(&f, tmp_path("none.safetensors"), false, &err) == IG_OK);
     if (f) CHECK(ig_st_count(f) == 0 && ig_st_name(f, 0) == NULL);
     ig_st_close(f);
 }
 
 static void test_write_errors(void) {
     float x[2] = {1, 2};
-    ig_st_entry e[2] = {{"w", ig_tensor_plain(IG_F32, 1, (int64_t[]){2}, x)},
+    ig_weights_entry e[2] = {{"w", ig_tensor_plain(IG_F32, 1, (int64_t[]){2}, x)},
                         {"w", ig_tensor_plain(IG_BF16, 1, (int64_t[]){1}, x)}};
     ig_err err = {0};
-    CHECK(ig_st_write(tmp_path("dup.safetensors"), e, 2, NULL, &err) == IG_ERR_INVALID);
+    CHECK(ig_weights_write(tmp_path("dup.safetensors"), e, 2, NULL, &err) == IG_ERR_INVALID);
     CHECK(strstr(err.msg, "'w'") != NULL);
     CHECK(access(tmp_path("dup.safetensors"), F_OK) != 0 && access(tmp_path("dup.safetensors.tmp"), F_OK) != 0);
     e[1].name = "__metadata__";
     err = (ig_err){0};
-    CHECK(ig_st_write(tmp_path("meta.safetensors"), e, 2, NULL, &err) == IG_ERR_INVALID);
+    CHECK(ig_weights_write(tmp_path("meta.safetensors"), e, 2, NULL, &err) == IG_ERR_INVALID);
     e[1].name = "bad\xff";
     err = (ig_err){0};
-    CHECK(ig_st_write(tmp_path("utf8.safetensors"), e, 2, NULL, &err) == IG_ERR_INVALID);
+    CHECK(ig_weights_write(tmp_path("utf8.safetensors"), e, 2, NULL, &err) == IG_ERR_INVALID);
     const char *kv[] = {"key", NULL, NULL};
     err = (ig_err){0};
-    CHECK(ig_st_write(tmp_path("kv.safetensors"), e, 1, kv, &err) == IG_ERR_INVALID);
+    CHECK(ig_weights_write(tmp_path("kv.safetensors"), e, 1, kv, &err) == IG_ERR_INVALID);
     err = (ig_err){0};
-    CHECK(ig_st_write(tmp_path("no/such/dir.safetensors"), e, 1, NULL, &err) == IG_ERR_IO);
+    CHECK(ig_weights_write(tmp_path("no/such/dir.safetensors"), e, 1, NULL, &err) == IG_ERR_IO);
     CHECK(strstr(err.msg, "dir.safetensors") != NULL);
 }
 
@@ -213,10 +222,10 @@ static void test_write_errors(void) {
 static void test_corrupt(void) {
     /* A valid file to cut and patch. */
     float x[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    ig_st_entry e[2] = {{"alpha.weight", ig_tensor_plain(IG_F32, 2, (int64_t[]){2, 2}, x)},
+    ig_weights_entry e[2] = {{"alpha.weight", ig_tensor_plain(IG_F32, 2, (int64_t[]){2, 2}, x)},
                         {"beta.bias", ig_tensor_plain(IG_F32, 1, (int64_t[]){4}, x + 4)}};
     ig_err err = {0};
-    CHECK(ig_st_write(tmp_path("ok.safetensors"), e, 2, NULL, &err) == IG_OK);
+    CHECK(ig_weights_write(tmp_path("ok.safetensors"), e, 2, NULL, &err) == IG_OK);
     size_t n = 0;
     uint8_t *good = read_all(tmp_path("ok.safetensors"), &n);
     CHECK(good != NULL);
@@ -320,7 +329,7 @@ static void test_corrupt(void) {
                                "\"half.e2m1\":" T("F4", "[4]", "[0,2]") ","
                                "\"odd\":" T("F32", "[1]", "[1,5]") "}",
                                624 + 8 /* trailing bytes are tolerated */);
-    CHECK(ig_st_open(&f, ok, &err) == IG_OK);
+    CHECK(ig_st_open(&f, ok, false, &err) == IG_OK);
     if (!f) {
         fprintf(stderr, "  others: %s\n", err.msg);
         return;
@@ -328,23 +337,23 @@ static void test_corrupt(void) {
     CHECK(ig_st_count(f) == 5);
     CHECK(strcmp(ig_st_dtype(f, "text_model.embeddings.position_ids"), "I64") == 0);
     err = (ig_err){0};
-    CHECK(ig_st_get(f, "text_model.embeddings.position_ids", &t, &err) == IG_ERR_UNSUPPORTED);
+    CHECK(ig_weights_st_get(f, "text_model.embeddings.position_ids", &t, &err) == IG_ERR_UNSUPPORTED);
     CHECK(strstr(err.msg, "position_ids") && strstr(err.msg, "I64") && strstr(err.msg, "others.safetensors"));
     err = (ig_err){0};
-    CHECK(ig_st_get(f, "five", &t, &err) == IG_ERR_UNSUPPORTED);
+    CHECK(ig_weights_st_get(f, "five", &t, &err) == IG_ERR_UNSUPPORTED);
     CHECK(strstr(err.msg, "five") && strstr(err.msg, "5 dims"));
     err = (ig_err){0};
-    CHECK(ig_st_get(f, "overlap", &t, &err) == IG_OK && t.ne[0] == 2);
+    CHECK(ig_weights_st_get(f, "overlap", &t, &err) == IG_OK && t.ne[0] == 2);
     /* Offset 1 of an 8-aligned data block: F32 data sits misaligned. */
     err = (ig_err){0};
-    CHECK(ig_st_get(f, "odd", &t, &err) == IG_ERR_UNSUPPORTED);
+    CHECK(ig_weights_st_get(f, "odd", &t, &err) == IG_ERR_UNSUPPORTED);
     CHECK(strstr(err.msg, "odd") && strstr(err.msg, "aligned"));
     ig_st_close(f);
     /* A header not padded to 8 (old writers): every F32 tensor misaligned, the file still opens. */
     err = (ig_err){0};
-    CHECK(ig_st_open(&f, make_file_at("unpadded.safetensors", "{\"w\":" T("F32", "[1]", "[0,4]") "}", 4, 1), &err) == IG_OK);
+    CHECK(ig_st_open(&f, make_file_at("unpadded.safetensors", "{\"w\":" T("F32", "[1]", "[0,4]") "}", 4, 1), false, &err) == IG_OK);
     if (f) {
-        CHECK(ig_st_get(f, "w", &t, &err) == IG_ERR_UNSUPPORTED && strstr(err.msg, "aligned"));
+        CHECK(ig_weights_st_get(f, "w", &t, &err) == IG_ERR_UNSUPPORTED && strstr(err.msg, "aligned"));
         ig_st_close(f);
     }
 #undef T
@@ -364,7 +373,7 @@ static void test_golden(void) {
     ig_err err = {0};
     ig_tensor t;
     double t0 = ig__now_s();
-    CHECK(ig_st_open(&f, path, &err) == IG_OK);
+    CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
     if (!f) {
         fprintf(stderr, "  %s\n", err.msg);
         return;
@@ -374,18 +383,18 @@ static void test_golden(void) {
     CHECK(ig_st_count(f) == 684);
     CHECK(strcmp(ig_st_name(f, 0), "conv_in.bias") == 0);
     CHECK(ig_st_metadata(f, "format") && strcmp(ig_st_metadata(f, "format"), "pt") == 0);
-    CHECK(ig_st_get(f, "down_blocks.1.attentions.0.proj_in.weight", &t, &err) == IG_OK);
+    CHECK(ig_weights_st_get(f, "down_blocks.1.attentions.0.proj_in.weight", &t, &err) == IG_OK);
     CHECK(t.dtype == IG_F32 && t.n_dims == 4 && t.ne[0] == 64 && t.ne[1] == 64 && t.ne[2] == 1 && t.ne[3] == 1);
     uint32_t bits[2];
     memcpy(bits, t.data, 8);
     CHECK(bits[0] == 3167546603u && bits[1] == 1034015435u);
-    CHECK(ig_st_get(f, "conv_in.bias", &t, &err) == IG_OK);
+    CHECK(ig_weights_st_get(f, "conv_in.bias", &t, &err) == IG_OK);
     CHECK(t.n_dims == 1 && t.ne[0] == 32);
     memcpy(bits, t.data, 8);
     CHECK(bits[0] == 3166422375u && bits[1] == 1013695656u);
     /* Every tensor is a valid, aligned view. */
     int n_ok = 0;
-    for (int i = 0; i < ig_st_count(f); i++) n_ok += ig_st_get(f, ig_st_name(f, i), &t, &err) == IG_OK;
+    for (int i = 0; i < ig_st_count(f); i++) n_ok += ig_weights_st_get(f, ig_st_name(f, i), &t, &err) == IG_OK;
     CHECK(n_ok == 684);
     ig_st_close(f);
 
@@ -394,7 +403,7 @@ static void test_golden(void) {
     for (int k = 0; k < 2; k++) {
         snprintf(path, sizeof path, "%s/golden/sd1-tiny/model/%s", test_shared_dir(), others[k]);
         err = (ig_err){0};
-        CHECK(ig_st_open(&f, path, &err) == IG_OK);
+        CHECK(ig_st_open(&f, path, false, &err) == IG_OK);
         if (f) CHECK(ig_st_count(f) == counts[k]);
         if (f) printf("  sd1-tiny %s: %d tensors\n", others[k], ig_st_count(f));
         ig_st_close(f);
@@ -415,12 +424,12 @@ static void test_mutations(void) {
     uint16_t y[6];
     test_fill(x, 16, -1, 1);
     for (int i = 0; i < 6; i++) y[i] = ig_f32_to_bf16(x[i]);
-    ig_st_entry e[3] = {{"a.weight", ig_tensor_plain(IG_F32, 2, (int64_t[]){4, 4}, x)},
+    ig_weights_entry e[3] = {{"a.weight", ig_tensor_plain(IG_F32, 2, (int64_t[]){4, 4}, x)},
                         {"b", ig_tensor_plain(IG_BF16, 3, (int64_t[]){1, 2, 3}, y)},
                         {"c", ig_tensor_plain(IG_F32, 1, (int64_t[]){2}, x)}};
     const char *meta[] = {"format", "pt", NULL};
     ig_err err = {0};
-    CHECK(ig_st_write(tmp_path("fuzz.safetensors"), e, 3, meta, &err) == IG_OK);
+    CHECK(ig_weights_write(tmp_path("fuzz.safetensors"), e, 3, meta, &err) == IG_OK);
     size_t n = 0;
     uint8_t *good = read_all(tmp_path("fuzz.safetensors"), &n);
     CHECK(good != NULL);
@@ -467,7 +476,7 @@ static void test_mutations(void) {
             for (int i = 0; i < ig_st_count(f); i++) {
                 ig_tensor t;
                 ig_err e2 = {0};
-                if (ig_st_get(f, ig_st_name(f, i), &t, &e2) != IG_OK) continue;
+                if (ig_weights_st_get(f, ig_st_name(f, i), &t, &e2) != IG_OK) continue;
                 size_t nb = ig_tensor_nbytes(&t);
                 if (nb) sink ^= ((uint8_t *)t.data)[0] ^ ((uint8_t *)t.data)[nb - 1];
                 views++;

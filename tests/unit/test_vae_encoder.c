@@ -64,7 +64,7 @@ static double *wget(const oracle *o, const char *name, int64_t n) {
     double *d = calloc((size_t)n, sizeof *d);
     ig_tensor t;
     ig_err err = {0};
-    if (ig_st_get(o->f, name, &t, &err) != IG_OK || ig_tensor_nelem(&t) != n) {
+    if (ig_weights_st_get(o->f, name, &t, &err) != IG_OK || ig_tensor_nelem(&t) != n) {
         fprintf(stderr, "  oracle: tensor %s: %s\n", name, err.status ? err.msg : "wrong size");
         CHECK(0);
         return d;
@@ -251,7 +251,7 @@ static bool oracle_open(oracle *o, const char *vae_dir) {
     json_decref(j);
     snprintf(p, sizeof p, "%s/diffusion_pytorch_model.safetensors", vae_dir);
     ig_err err = {0};
-    if (ig_st_open(&o->f, p, &err) != IG_OK) fprintf(stderr, "  %s\n", err.msg);
+    if (ig_st_open(&o->f, p, false, &err) != IG_OK) fprintf(stderr, "  %s\n", err.msg);
     return o->f && o->nb > 0 && o->nb <= 8 && o->L > 0 && o->G > 0;
 }
 
@@ -411,19 +411,19 @@ static void test_bad_input(ig_engine *e, ig_vae_encoder *enc) {
  * 6 output channels (a shape the config disagrees with). */
 static bool write_vae(const oracle *o, const char *path, const char *skip, const char *reshape) {
     const int n = ig_st_count(o->f);
-    ig_st_entry *ents = calloc((size_t)n, sizeof *ents);
+    ig_weights_entry *ents = calloc((size_t)n, sizeof *ents);
     int k = 0;
     for (int i = 0; i < n; i++) {
         const char *name = ig_st_name(o->f, i);
         ig_err err = {0};
         if (skip && !strcmp(name, skip)) continue;
         ents[k].name = name;
-        CHECK(ig_st_get(o->f, name, &ents[k].t, &err) == IG_OK);
+        CHECK(ig_weights_st_get(o->f, name, &ents[k].t, &err) == IG_OK);
         if (reshape && !strcmp(name, reshape)) ents[k].t.ne[0] = 6;
         k++;
     }
     ig_err err = {0};
-    const bool ok = ig_st_write(path, ents, k, NULL, &err) == IG_OK;
+    const bool ok = ig_weights_write(path, ents, k, NULL, &err) == IG_OK;
     if (!ok) fprintf(stderr, "  %s\n", err.msg);
     free(ents);
     return ok;
@@ -482,7 +482,7 @@ static void test_broken(ig_engine *e, const oracle *o, const char *shared_model_
     CHECK(write_vae(o, q, miss, NULL));
     ig_sd_model *m = NULL;
     err = (ig_err){0};
-    CHECK(ig_sd_open(&m, d, &err) == IG_OK);
+    CHECK(ig_sd_open(&m, d, NULL, &err) == IG_OK);
     if (!m) fprintf(stderr, "  cannot open the linked model folder: %s\n", err.msg);
     if (m) {
         CHECK(!m->has_vae_enc);
@@ -554,7 +554,7 @@ static void test_set(const engines *E, const char *set, bool quick) {
     oracle o;
     ig_sd_model *m = NULL;
     ig_err err = {0};
-    if (!oracle_open(&o, vdir) || ig_sd_open(&m, mdir, &err) != IG_OK) {
+    if (!oracle_open(&o, vdir) || ig_sd_open(&m, mdir, NULL, &err) != IG_OK) {
         fprintf(stderr, "  %s: cannot open (%s)\n", set, err.msg);
         CHECK(0);
         ig_st_close(o.f);
