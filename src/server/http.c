@@ -22,6 +22,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -66,6 +67,7 @@ typedef struct conn {
     char *body;
     size_t len, cap;
     bool too_large;  /* the upload ran past the limit: answered 413 when it ends */
+    bool too_busy;   /* the server's bodies in memory passed --max-body-memory: answered 503 when it ends */
     int status;      /* what was answered, for the log and metrics */
     ig_job *job;     /* streaming: the job the SSE callback reads */
     ig_frame *frame; /* streaming: the frame being sent, and how much of it went */
@@ -574,12 +576,25 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     }
     if (*upload_size) { /* a piece of the body */
         if (c->too_large || c->len + *upload_size > max_body(r)) c->too_large = true;
-        else {
+        else if (!c->too_busy) {
             if (c->len + *upload_size + 1 > c->cap) {
                 size_t cap = c->cap ? c->cap : 4096;
                 while (cap < c->len + *upload_size + 1) cap *= 2;
+                /* every connection's buffered body counts against one budget: 16 uploads of 800 MiB
+                 * at once must not take the machine's memory */
+                const size_t grow = cap - c->cap;
+                if (atomic_fetch_add(&s->body_bytes, grow) + grow > (size_t)s->opt.max_body_memory) {
+                    atomic_fetch_sub(&s->body_bytes, grow);
+                    c->too_busy = true;
+                    free(c->body), c->body = NULL, atomic_fetch_sub(&s->body_bytes, c->cap), c->cap = c->len = 0;
+                    *upload_size = 0;
+                    return MHD_YES;
+                }
                 char *b = realloc(c->body, cap);
-                if (!b) return MHD_NO;
+                if (!b) {
+                    atomic_fetch_sub(&s->body_bytes, grow);
+                    return MHD_NO;
+                }
                 c->body = b, c->cap = cap;
             }
             memcpy(c->body + c->len, upload, *upload_size);
@@ -598,6 +613,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
             ig_api_error e = {0};
             ig_api_error_set(&e, IG_API_ERR_TOO_LARGE, NULL, NULL,
                              "The request body is larger than the server accepts (%zu bytes).", max_body(r));
+            return reply_error(c, mc, &e);
+        }
+        if (c->too_busy) {
+            ig_api_error e = {0};
+            ig_api_error_set(&e, IG_API_ERR_UNAVAILABLE, NULL, "server_busy",
+                             "The server is receiving too many large uploads at once (over %lld MiB in memory); "
+                             "try again shortly.", (long long)(s->opt.max_body_memory >> 20));
+            e.retry_after_s = 2;
             return reply_error(c, mc, &e);
         }
         const char *key;
@@ -647,6 +670,7 @@ static void completed(void *cls, struct MHD_Connection *mc, void **con_cls, enum
     ig_metrics_request(s->metrics, route_labels[c->r], status);
     fprintf(stderr, "imagine: %s %d %.0f ms%s%s\n", route_labels[c->r], status, (ig__now_s() - c->t0) * 1000,
             c->user[0] ? " user=" : "", c->user);
+    atomic_fetch_sub(&s->body_bytes, c->cap);
     free(c->body);
     free(c);
     *con_cls = NULL;

@@ -26,7 +26,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: imagine serve [--model [ID=]PATH ...] [--alias NAME=MODEL ...] [--host 127.0.0.1] [--port 8080]\n"
             "       [--api-key KEY | --api-keys-file FILE] [--data-dir DIR] [--public-url URL] [--max-queue N]\n"
-            "       [--timeout S] [--url-ttl S] [--max-connections N] [--rate-limit PER_MIN] [--rate-limit-by key|user]\n"
+            "       [--timeout S] [--url-ttl S] [--max-connections N] [--max-body-memory MIB] [--rate-limit PER_MIN] [--rate-limit-by key|user]\n"
             "       [--max-batch-pixels N] [--moderation-file FILE] [--no-revise-prompt] [--no-warmup] [--precision auto|f32|bf16]\n"
             "       [--vocab DIR] [--port-file FILE] [--copy-weights]\n"
             "PATH is a diffusers folder or a single-file .safetensors; without --model the built-in model\n"
@@ -87,6 +87,7 @@ static int parse_args(int argc, char **argv, ig_serve_options *o) {
         else if (!strcmp(a, "--timeout")) { if (parse_int(a, v, 1, 86400, &x)) return -1; o->timeout_s = (int)x; }
         else if (!strcmp(a, "--url-ttl")) { if (parse_int(a, v, 1, 30 * 86400, &x)) return -1; o->url_ttl_s = (int)x; }
         else if (!strcmp(a, "--max-connections")) { if (parse_int(a, v, 4, 100000, &x)) return -1; o->max_connections = (int)x; }
+        else if (!strcmp(a, "--max-body-memory")) { if (parse_int(a, v, 16, 1 << 20, &x)) return -1; o->max_body_memory = (int64_t)x << 20; }
         else if (!strcmp(a, "--rate-limit")) { if (parse_int(a, v, 0, 1000000, &x)) return -1; o->rate_limit_per_min = (int)x; }
         else if (!strcmp(a, "--rate-limit-by")) {
             if (strcmp(v, "key") && strcmp(v, "user")) return fprintf(stderr, "imagine serve: --rate-limit-by key|user\n"), -1;

@@ -47,6 +47,7 @@ typedef struct ig_serve_options {
     int url_ttl_s;           /* how long url images are served */
     int timeout_s;           /* per request, queue wait included */
     int max_connections;
+    int64_t max_body_memory; /* bytes of request bodies buffered at once, all connections; past it 503 */
     int rate_limit_per_min;  /* per API key (or client address without keys); 0: off */
     bool rate_limit_by_user; /* the bucket is per key and body `user` (--rate-limit-by user) */
     int64_t max_batch_pixels;/* n x W x H drawn in one UNet batch at most; more runs in several */
@@ -58,7 +59,7 @@ typedef struct ig_serve_options {
 
 #define IG_SERVE_OPTIONS_INIT                                                                                   \
     {.host = "127.0.0.1", .port = 8080, .precision = "auto", .max_queue = 16, .url_ttl_s = 3600,                \
-     .timeout_s = 600, .max_connections = 128, .max_batch_pixels = 4 * 512 * 512, .revise_prompt = true,        \
+     .timeout_s = 600, .max_connections = 128, .max_body_memory = (int64_t)2 << 30, .max_batch_pixels = 4 * 512 * 512, .revise_prompt = true,        \
      .warmup = true}
 
 /* One loaded model as the worker drives it. */
@@ -96,6 +97,7 @@ typedef struct ig_server {
     struct ig_rate_slot *rate_slots;
     _Atomic long est_job_ms; /* moving average of a job's run time, for Retry-After */
     _Atomic int ready;       /* warm-up done */
+    _Atomic size_t body_bytes; /* request bodies buffered now, every connection's (--max-body-memory) */
     struct ig_page *page;    /* page.c: the playground's files, read at start; NULL when missing */
 } ig_server;
 

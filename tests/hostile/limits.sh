@@ -6,6 +6,9 @@
 #   2. --max-connections 4: four held connections, then a fifth (refused or answered promptly?)
 #   3. --rate-limit 6 with two keys: key A's burst, then 429 rate_limit_exceeded with Retry-After,
 #      key B unaffected, key A served again after Retry-After
+#   4. --max-body-memory 16 (MiB of request bodies buffered at once, all connections): a 24 MiB edit
+#      upload is a 503 server_busy with Retry-After (not a 413: it is within the per-request limit), the
+#      budget is given back (a small request right after is served), and the server stays up
 # Environment: IMAGINE_BIN, HOSTILE_BIN, IMAGINE_SHARED, HOSTILE_KEEP=1.
 set -u
 cd "$(dirname "$0")/../.." || exit 2
@@ -68,6 +71,22 @@ start_server conns --max-connections 4 && {
 printf 'rate-key-a-%s\nrate-key-b-%s\n' $$ $$ >"$tmp/keys"
 start_server rate --api-keys-file "$tmp/keys" --rate-limit 6 && {
     "$HOSTILE" ratelimit 127.0.0.1 "$port" "$spid" 6 --key "rate-key-a-$$" --key2 "rate-key-b-$$" || fails=$((fails + 1))
+    stop_server
+}
+
+start_server bodymem --max-body-memory 16 && {
+    head -c 25165824 /dev/zero > "$tmp/big.bin"
+    code=$(curl -s -o "$tmp/bodymem.json" -D "$tmp/bodymem.h" -w '%{http_code}' --max-time 60 \
+        -F "prompt=x" -F "image=@$tmp/big.bin;type=image/png" "http://127.0.0.1:$port/v1/images/edits")
+    if [ "$code" = 503 ] && grep -q '"server_busy"' "$tmp/bodymem.json" && grep -qi '^retry-after:' "$tmp/bodymem.h"; then
+        echo "  ok   --max-body-memory 16: a 24 MiB upload answered 503 server_busy with Retry-After"
+    else
+        echo "  FAIL --max-body-memory 16: a 24 MiB upload answered $code: $(head -c 300 "$tmp/bodymem.json")"; fails=$((fails + 1))
+    fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 60 -H 'Content-Type: application/json' \
+        -d '{"prompt":"x","size":"256x256"}' "http://127.0.0.1:$port/v1/images/generations")
+    if [ "$code" = 200 ]; then echo "  ok   the budget came back: a small request after it served"
+    else echo "  FAIL after the refused upload a small request answered $code"; fails=$((fails + 1)); fi
     stop_server
 }
 
