@@ -37,6 +37,9 @@ typedef struct ig_job {
     char base_url[512]; /* "http://host:port", for url responses */
     double deadline;    /* ig__now_s() after which the job is cancelled */
     double enqueued_at;
+    /* set by rq.c on a Redis worker: frames go to the front's reply stream instead of j->frames */
+    bool (*frame_sink)(void *ud, const void *data, size_t len);
+    void *frame_sink_ud;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
