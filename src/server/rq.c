@@ -448,6 +448,7 @@ static void handle(ig_server *s, redisContext **c, const char *stream, const cha
     const long long deadline_ms = field_ll(kv, "deadline_ms", 0);
     ig_api_error e = {0};
     ig_job *j = NULL;
+    long long tries = 0;
     char out[64], live[64], tries_key[64];
     bool reply = true;
     if (!idr || idr->type != REDIS_REPLY_STRING || idr->len != 32 || !reqr || reqr->type != REDIS_REPLY_STRING) {
@@ -457,7 +458,7 @@ static void handle(ig_server *s, redisContext **c, const char *stream, const cha
     snprintf(out, sizeof out, "imagine:out:%s", idr->str);
     snprintf(live, sizeof live, "imagine:live:%s", idr->str);
     snprintf(tries_key, sizeof tries_key, "imagine:tries:%s", idr->str);
-    const long long tries = reply_int(cmd(q, c, "INCR %s", tries_key));
+    tries = reply_int(cmd(q, c, "INCR %s", tries_key));
     if (tries < 0) return; /* Redis went away: the entry stays pending, another worker claims it */
     run(q, c, "EXPIRE %s %d", tries_key, s->opt.timeout_s + 120);
     if (tries > 1) run(q, c, "INCR imagine:stats:retries");
@@ -500,6 +501,9 @@ static void handle(ig_server *s, redisContext **c, const char *stream, const cha
     e = j->error;
     pthread_mutex_unlock(&j->mu);
 ack:
+    if (e.http_status)
+        fprintf(stderr, "imagine: job %s (attempt %lld) failed: %d %s\n", idr && idr->type == REDIS_REPLY_STRING ? idr->str : "?",
+                tries, e.http_status, e.code[0] ? e.code : e.message);
     if (reply) {
         bool sent;
         if (e.http_status) {

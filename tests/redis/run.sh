@@ -180,6 +180,19 @@ check "the file is a PNG" "$(head -c 4 "$T/url.png" | tail -c 3)" "PNG"
     "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "127.0.0.1:$NPORT/v1/images/files/$name")" 200
 check "unknown file: 404" "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "127.0.0.1:$F2_PORT/v1/images/files/00000000000000000000000000000000.png")" 404
 
+# ---- 3b. a client that goes away cancels its job on the worker -------------------------------------------
+n0=$(cat "$T/W1.log" "$T/W2.log" | grep -c 'failed: 500 cancelled')
+curl -s -N -m 2 -o /dev/null "127.0.0.1:$F1_PORT/v1/images/generations" -H 'Content-Type: application/json' \
+    -d '{"prompt":"a long one","size":"64x64","quality":"high","n":10,"stream":true,"partial_images":3}'
+T0=$(date +%s) n1=$n0
+for _ in $(seq 100); do
+    n1=$(cat "$T/W1.log" "$T/W2.log" | grep -c 'failed: 500 cancelled')
+    [ "$n1" -gt "$n0" ] && break
+    sleep 0.1
+done
+if [ "$n1" -gt "$n0" ]; then ok "client gone: its job cancelled on the worker $(($(date +%s) - T0)) s later"
+else bad "client gone: job cancelled on the worker" "no cancel within 10 s"; fi
+
 # ---- 4. /health and /metrics ------------------------------------------------------------------------------
 h=$(curl -s -m 5 "127.0.0.1:$F1_PORT/health")
 case $h in *'"queue":"redis"'*'"redis":"ok"'*'"role":"api"'*) ok "/health reports the shared queue ($h)" ;; *) bad "/health" "$h" ;; esac
