@@ -422,9 +422,18 @@ fail:
 typedef struct sink {
     ig_rq *q;
     redisContext **c;
-    const char *out;
+    const char *out, *live;
     int attempt;
+    double t_poll;
 } sink;
+
+/* ig_job_is_cancelled on a worker (each step): has the front let go? At most every 200 ms. */
+static bool sink_cancelled(void *ud) {
+    sink *k = ud;
+    if (ig__now_s() - k->t_poll < 0.2) return false;
+    k->t_poll = ig__now_s();
+    return reply_int(cmd(k->q, k->c, "EXISTS %s", k->live)) == 0;
+}
 
 /* ig_job_push_frame on a worker: the frame goes to the front's reply stream. */
 static bool sink_frame(void *ud, const void *data, size_t len) {
@@ -469,6 +478,7 @@ static void handle(ig_server *s, redisContext **c, const char *stream, const cha
         goto ack;
     }
     if (reply_int(cmd(q, c, "EXISTS %s", live)) == 0) { /* its front went away (or Redis lost it) */
+        fprintf(stderr, "imagine: job %s: its front let go of it; not started\n", idr->str);
         reply = false;
         goto ack;
     }
@@ -491,8 +501,8 @@ static void handle(ig_server *s, redisContext **c, const char *stream, const cha
     snprintf(j->base_url, sizeof j->base_url, "%s", bu && bu->type == REDIS_REPLY_STRING ? bu->str : "");
     j->enqueued_at = ig__now_s();
     j->deadline = ig__now_s() + (double)(deadline_ms - now_ms()) / 1000.0;
-    sink k = {.q = q, .c = c, .out = out, .attempt = (int)tries};
-    j->frame_sink = sink_frame, j->frame_sink_ud = &k;
+    sink k = {.q = q, .c = c, .out = out, .live = live, .attempt = (int)tries, .t_poll = ig__now_s()};
+    j->frame_sink = sink_frame, j->frame_sink_ud = &k, j->cancel_poll = sink_cancelled;
     run(q, c, "XADD %s * t start a %d", out, (int)tries);
     set_current(q, j, stream, entry, idr->str);
     ig__job_run(s, j);

@@ -181,17 +181,19 @@ check "the file is a PNG" "$(head -c 4 "$T/url.png" | tail -c 3)" "PNG"
 check "unknown file: 404" "$(curl -s -m 10 -o /dev/null -w '%{http_code}' "127.0.0.1:$F2_PORT/v1/images/files/00000000000000000000000000000000.png")" 404
 
 # ---- 3b. a client that goes away cancels its job on the worker -------------------------------------------
-n0=$(cat "$T/W1.log" "$T/W2.log" | grep -c 'failed: 500 cancelled')
-curl -s -N -m 2 -o /dev/null "127.0.0.1:$F1_PORT/v1/images/generations" -H 'Content-Type: application/json' \
-    -d '{"prompt":"a long one","size":"64x64","quality":"high","n":10,"stream":true,"partial_images":3}'
+CANCEL='failed: 500 cancelled\|let go of it; not started'
+n0=$(cat "$T/W1.log" "$T/W2.log" | grep -c "$CANCEL")
+# the client hangs up after the first partial image (head exits; curl's next write fails)
+curl -s -N -m 20 "127.0.0.1:$F1_PORT/v1/images/generations" -H 'Content-Type: application/json' \
+    -d '{"prompt":"a long one","size":"64x64","quality":"high","n":10,"stream":true,"partial_images":3}' | head -c 100 >/dev/null
 T0=$(date +%s) n1=$n0
-for _ in $(seq 100); do
-    n1=$(cat "$T/W1.log" "$T/W2.log" | grep -c 'failed: 500 cancelled')
+for _ in $(seq 200); do
+    n1=$(cat "$T/W1.log" "$T/W2.log" | grep -c "$CANCEL")
     [ "$n1" -gt "$n0" ] && break
     sleep 0.1
 done
 if [ "$n1" -gt "$n0" ]; then ok "client gone: its job cancelled on the worker $(($(date +%s) - T0)) s later"
-else bad "client gone: job cancelled on the worker" "no cancel within 10 s"; fi
+else bad "client gone: job cancelled on the worker" "no cancel within 20 s"; fi
 
 # ---- 4. /health and /metrics ------------------------------------------------------------------------------
 h=$(curl -s -m 5 "127.0.0.1:$F1_PORT/health")
@@ -238,8 +240,8 @@ check "worker SIGSTOPped then SIGKILLed: 6 of 6 answered 200" "$n200" 6
 if [ "$el" -le 30 ]; then ok "within the claim timeout plus the work (${el} s)"; else bad "answered in time" "${el} s"; fi
 claims=$(curl -s -m 5 "127.0.0.1:$F1_PORT/health" | sed -n 's/.*"claims":\([0-9]*\).*/\1/p')
 if [ "${claims:-0}" -ge 1 ]; then ok "a job was claimed from the dead worker (claims $claims)"; else bad "claims" "${claims:-none}"; fi
-serve W2 --role worker --claim-timeout 3 # a fresh second worker
-rm -f "$T/W2.port"; wait_port W2
+serve W3 --role worker --claim-timeout 3 # a fresh second worker
+wait_port W3
 
 # ---- 8. Redis restarted mid-run --------------------------------------------------------------------------
 gen "$F1_PORT" "$T/r1.json" '{"prompt":"a red apple","size":"64x64","quality":"high","n":4}' 40 >"$T/r1.code" &
@@ -267,7 +269,7 @@ echo "     reconnected in $(($(date +%s) - T0)) s"
 code=$(gen "$F1_PORT" "$T/r3.json" "$BODY" 20)
 check "and through the other front" "$code" 200
 
-for n in W1 W2 F1 F2 F3; do
+for n in W1 W2 W3 F1 F2 F3; do
     grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/$n.log" && bad "$n sanitizer report" "see $T/$n.log"
 done
 echo "redis: $PASS passed, $FAIL failed"
