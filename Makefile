@@ -11,7 +11,7 @@ CFLAGS   ?=
 SAN      ?=
 CFLAGS_ALL = -std=c11 $(OPT) -g -Wall -Wextra -Wno-unused-parameter -fopenmp -D_GNU_SOURCE \
              -Iinclude -Isrc $(SAN) $(CFLAGS)
-LDLIBS   = -lmicrohttpd -ldnnl -ljansson -lpng -ljpeg -lwebp -lm
+LDLIBS   = -lmicrohttpd -lhiredis -ldnnl -ljansson -lpng -ljpeg -lwebp -lm
 LDFLAGS_ALL = -fopenmp $(SAN) $(LDFLAGS)
 SHARED  ?= $(abspath ../shared)
 DEBUG_SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -36,12 +36,13 @@ help:
 	@echo "make test       build and run every unit test (reads ../shared, override with SHARED=)"
 	@echo "make e2e        end-to-end: imagine serve on the tiny models, curl + the openai/gradient npm clients"
 	@echo "make browser    the playground page in headless Chromium (playwright-core), screenshot in build/"
+	@echo "make redis      several processes on one Redis queue: 2 fronts, 2 workers, nginx; a worker killed, Redis restarted"
 	@echo "make hostile    10 000+ hostile requests, limits and faults (truncated models, full disk, OOM) against imagine serve"
 	@echo "make fuzz       build the libFuzzer harnesses (clang, ASan+UBSan) into build-fuzz/"
 	@echo "make fuzz-run   run each harness FUZZ_SECONDS (60) on tests/fuzz/corpus, then tests/fuzz/regressions"
 	@echo "make debug      unit and end-to-end tests under ASan + UBSan + LeakSanitizer, in build-debug/"
 	@echo "make run        install missing Debian packages, build, imagine serve on 127.0.0.1:8080 (SERVE_ARGS=...)"
-	@echo "make check      install missing Debian packages, then make test, lib-check, e2e, browser, hostile, debug and fuzz-run (what CI runs)"
+	@echo "make check      install missing Debian packages, then make test, lib-check, e2e, browser, redis, hostile, debug and fuzz-run (what CI runs)"
 	@echo "make examples   build/examples/txt2img, the library's example program (examples/txt2img.c)"
 	@echo "make shared     build/libimagine.so (only the public ig_ functions of include/imagine.h exported)"
 	@echo "make install    imagine, imagine.h, libimagine.a/.so, imagine.pc and the assets under PREFIX (/usr/local)"
@@ -86,7 +87,7 @@ $(BUILD)/imagine.pc: Makefile
 	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
 	    'Name: imagine' 'Description: Stable Diffusion text-to-image in C on oneDNN (libimagine)' \
 	    'Version: 0.2.0' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -limagine' \
-	    'Libs.private: -ldnnl -lmicrohttpd -ljansson -lpng -ljpeg -lwebp -lm -lgomp -lpthread' > $@
+	    'Libs.private: -ldnnl -lmicrohttpd -lhiredis -ljansson -lpng -ljpeg -lwebp -lm -lgomp -lpthread' > $@
 
 $(BUILD)/examples/txt2img: examples/txt2img.c include/imagine.h $(BUILD)/libimagine.a
 	@mkdir -p $(dir $@)
@@ -135,6 +136,7 @@ check: deps
 	$(MAKE) lib-check
 	$(MAKE) e2e
 	$(MAKE) browser
+	$(MAKE) redis
 	$(MAKE) hostile
 	$(MAKE) debug
 	$(MAKE) fuzz-run
@@ -162,5 +164,6 @@ include tests/e2e/e2e.mk
 include tests/browser/browser.mk
 include tests/fuzz/fuzz.mk
 include tests/hostile/hostile.mk
+include tests/redis/redis.mk
 
 -include $(shell find $(BUILD) build-debug -name '*.d' 2>/dev/null)

@@ -38,6 +38,7 @@
 #include "server/metrics.h"
 #include "server/page.h"
 #include "server/queue.h"
+#include "server/rq.h"
 #include "server/server.h"
 
 typedef enum route {
@@ -442,7 +443,7 @@ static enum MHD_Result post_generations(conn *c, struct MHD_Connection *mc, cons
         e.retry_after_s = 5;
         goto refuse;
     }
-    if (ig_queue_push(s->queue, j, s->est_job_ms / 1000.0, &e) != IG_OK) goto refuse;
+    if (ig__jobs_push(s, j, &e) != IG_OK) goto refuse;
 
     if (j->req.stream) { /* from here on, failures are `error` events */
         c->job = j, c->last_send = ig__now_s();
@@ -639,14 +640,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *mc, const char *
     case R_PAGE: return get_page(c, mc, url);
     case R_HEALTH: {
         const char *st = s->stopping ? "stopping" : s->ready ? "ok" : "loading";
-        char b[96];
-        int n = snprintf(b, sizeof b, "{\"status\":\"%s\",\"queue_depth\":%d}", st, ig_queue_depth(s->queue));
+        char b[512], extra[400];
+        ig__jobs_health(s, extra, sizeof extra);
+        int n = snprintf(b, sizeof b, "{\"status\":\"%s\",\"queue_depth\":%d%s}", st, ig__jobs_depth(s), extra);
         return reply(c, mc, s->stopping ? 503 : 200, "application/json", b, (size_t)n, 0);
     }
     case R_METRICS: {
         ig_api_buf b = {0};
         enum MHD_Result res;
-        if (ig_metrics_write(s->metrics, ig_queue_depth(s->queue), &b) != IG_OK)
+        if (ig_metrics_write(s->metrics, ig__jobs_depth(s), &b) != IG_OK || ig__jobs_metrics(s, &b) != IG_OK)
             res = reply_kind(c, mc, IG_API_ERR_SERVER, "out_of_memory", "Out of memory.");
         else res = reply(c, mc, 200, "text/plain; version=0.0.4", b.data, b.len, 0);
         ig_api_buf_free(&b);

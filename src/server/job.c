@@ -287,33 +287,37 @@ done:
     free(files), free(urls);
 }
 
+void ig__job_run(ig_server *s, ig_job *j) {
+    if (ig__now_s() > j->deadline) {
+        ig_api_error e = {0};
+        ig_api_error_set(&e, IG_API_ERR_TIMEOUT, NULL, NULL,
+                         "The request waited in the queue past the server's time limit (%d s).", s->opt.timeout_s);
+        ig_job_cancel(j, &e);
+    }
+    if (ig_job_is_cancelled(j)) { /* gone or timed out while queued: do not start it */
+        pthread_mutex_lock(&j->mu);
+        j->error = j->cancel_error;
+        if (!j->error.http_status) ig_api_error_set(&j->error, IG_API_ERR_SERVER, NULL, "cancelled", "Cancelled.");
+        pthread_mutex_unlock(&j->mu);
+    } else {
+        ig_job_set_running(j);
+        if (!j->plan.seed_fixed) j->plan.seed = random_seed();
+        fprintf(stderr, "imagine: job model=%s n=%d %dx%d (drawn %dx%d) steps=%d seed=%llu user=%s\n",
+                j->model->id, j->req.n, j->req.width, j->req.height, j->plan.gen_width, j->plan.gen_height,
+                j->plan.n_steps, (unsigned long long)j->plan.seed, j->req.user[0] ? j->req.user : "-");
+        if (j->plan.img2img)
+            fprintf(stderr, "imagine: job input %dx%d%s strength=%.2f; %d image%s sent, the first edited\n",
+                    j->req.image->width, j->req.image->height, j->req.mask ? " with mask" : "", j->plan.strength,
+                    j->req.n_input_images, j->req.n_input_images > 1 ? "s" : "");
+        run_job(s, j);
+    }
+}
+
 void *ig__worker_main(void *arg) {
     ig_server *s = arg;
     ig_job *j;
     while ((j = ig_queue_pop(s->queue))) {
-        if (ig__now_s() > j->deadline) {
-            ig_api_error e = {0};
-            ig_api_error_set(&e, IG_API_ERR_TIMEOUT, NULL, NULL,
-                             "The request waited in the queue past the server's time limit (%d s).", s->opt.timeout_s);
-            ig_job_cancel(j, &e);
-        }
-        if (ig_job_is_cancelled(j)) { /* gone or timed out while queued: do not start it */
-            pthread_mutex_lock(&j->mu);
-            j->error = j->cancel_error;
-            if (!j->error.http_status) ig_api_error_set(&j->error, IG_API_ERR_SERVER, NULL, "cancelled", "Cancelled.");
-            pthread_mutex_unlock(&j->mu);
-        } else {
-            ig_job_set_running(j);
-            if (!j->plan.seed_fixed) j->plan.seed = random_seed();
-            fprintf(stderr, "imagine: job model=%s n=%d %dx%d (drawn %dx%d) steps=%d seed=%llu user=%s\n",
-                    j->model->id, j->req.n, j->req.width, j->req.height, j->plan.gen_width, j->plan.gen_height,
-                    j->plan.n_steps, (unsigned long long)j->plan.seed, j->req.user[0] ? j->req.user : "-");
-            if (j->plan.img2img)
-                fprintf(stderr, "imagine: job input %dx%d%s strength=%.2f; %d image%s sent, the first edited\n",
-                        j->req.image->width, j->req.image->height, j->req.mask ? " with mask" : "", j->plan.strength,
-                        j->req.n_input_images, j->req.n_input_images > 1 ? "s" : "");
-            run_job(s, j);
-        }
+        ig__job_run(s, j);
         ig_job_finish(j);
         ig_job_release(j);
     }

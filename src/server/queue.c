@@ -54,6 +54,7 @@ void ig_job_finish(ig_job *j) {
 }
 
 bool ig_job_push_frame(ig_job *j, const void *data, size_t len) {
+    if (j->frame_sink) return j->frame_sink(j->frame_sink_ud, data, len);
     ig_frame *f = malloc(sizeof *f + len);
     if (!f) return false;
     f->next = NULL, f->len = len;
@@ -68,6 +69,7 @@ bool ig_job_push_frame(ig_job *j, const void *data, size_t len) {
 }
 
 bool ig_job_is_cancelled(ig_job *j) {
+    if (j->cancel_poll && j->cancel_poll(j->frame_sink_ud)) ig_job_cancel(j, NULL);
     pthread_mutex_lock(&j->mu);
     const bool c = j->cancelled;
     pthread_mutex_unlock(&j->mu);

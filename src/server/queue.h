@@ -37,6 +37,10 @@ typedef struct ig_job {
     char base_url[512]; /* "http://host:port", for url responses */
     double deadline;    /* ig__now_s() after which the job is cancelled */
     double enqueued_at;
+    /* set by rq.c on a Redis worker: frames go to the front's reply stream instead of j->frames */
+    bool (*frame_sink)(void *ud, const void *data, size_t len);
+    void *frame_sink_ud;
+    bool (*cancel_poll)(void *ud); /* rq.c: true when the job's front let go (checked with the flag) */
 
     pthread_mutex_t mu;
     pthread_cond_t cv;

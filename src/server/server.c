@@ -20,6 +20,7 @@
 #include "common.h"
 #include "server/metrics.h"
 #include "server/queue.h"
+#include "server/rq.h"
 #include "server/server.h"
 
 static void usage(FILE *f) {
@@ -29,13 +30,18 @@ static void usage(FILE *f) {
             "       [--timeout S] [--url-ttl S] [--max-connections N] [--max-body-memory MIB] [--rate-limit PER_MIN] [--rate-limit-by key|user]\n"
             "       [--max-batch-pixels N] [--moderation-file FILE] [--no-revise-prompt] [--no-warmup] [--precision auto|f32|bf16]\n"
             "       [--vocab DIR] [--port-file FILE] [--copy-weights]\n"
+            "       [--queue redis://HOST:PORT[/DB] [--role all|api|worker] [--claim-timeout S] [--store file|redis]]\n"
             "PATH is a diffusers folder or a single-file .safetensors; without --model the built-in model\n"
             "(assets/imagine-emoji) is served. gpt-image-1, gpt-image-1-mini, gpt-image-1.5, dall-e-2 and dall-e-3\n"
             "are aliases of the first model unless --alias names them. $IMAGINE_API_KEY is read like --api-key.\n"
             "A --host other than loopback needs a key. See README \"Serving\".\n"
             "--copy-weights reads the weight files into memory instead of mapping them: the server then survives\n"
             "them being truncated or rewritten while it runs (a mapped file that shrinks kills it with SIGBUS), at\n"
-            "the cost of their size in resident memory.\n");
+            "the cost of their size in resident memory.\n"
+            "--queue shares jobs between processes through Redis Streams ($IMAGINE_REDIS_PASSWORD or the URL's\n"
+            "password): --role api answers HTTP only, --role worker runs jobs only, all (default) both; a job idle\n"
+            "--claim-timeout seconds (30) on a worker is taken over by another; --store redis keeps url files in\n"
+            "Redis. See README \"Several machines\".\n");
 }
 
 static bool is_loopback(const char *host) {
@@ -83,6 +89,16 @@ static int parse_args(int argc, char **argv, ig_serve_options *o) {
         else if (!strcmp(a, "--vocab")) o->vocab_dir = v;
         else if (!strcmp(a, "--precision")) o->precision = v;
         else if (!strcmp(a, "--port-file")) o->port_file = v;
+        else if (!strcmp(a, "--queue")) o->queue_url = v;
+        else if (!strcmp(a, "--claim-timeout")) { if (parse_int(a, v, 1, 86400, &x)) return -1; o->claim_timeout_s = (int)x; }
+        else if (!strcmp(a, "--role")) {
+            if (strcmp(v, "all") && strcmp(v, "api") && strcmp(v, "worker"))
+                return fprintf(stderr, "imagine serve: --role all|api|worker\n"), -1;
+            o->role = !strcmp(v, "api") ? IG_ROLE_API : !strcmp(v, "worker") ? IG_ROLE_WORKER : IG_ROLE_ALL;
+        } else if (!strcmp(a, "--store")) {
+            if (strcmp(v, "file") && strcmp(v, "redis")) return fprintf(stderr, "imagine serve: --store file|redis\n"), -1;
+            o->store_redis = !strcmp(v, "redis");
+        }
         else if (!strcmp(a, "--max-queue")) { if (parse_int(a, v, 1, 100000, &x)) return -1; o->max_queue = (int)x; }
         else if (!strcmp(a, "--timeout")) { if (parse_int(a, v, 1, 86400, &x)) return -1; o->timeout_s = (int)x; }
         else if (!strcmp(a, "--url-ttl")) { if (parse_int(a, v, 1, 30 * 86400, &x)) return -1; o->url_ttl_s = (int)x; }
@@ -100,6 +116,10 @@ static int parse_args(int argc, char **argv, ig_serve_options *o) {
     }
     if (strcmp(o->precision, "auto") && strcmp(o->precision, "f32") && strcmp(o->precision, "bf16")) {
         fprintf(stderr, "imagine serve: --precision is auto, f32 or bf16\n");
+        return -1;
+    }
+    if (!o->queue_url && (o->role != IG_ROLE_ALL || o->store_redis)) {
+        fprintf(stderr, "imagine serve: --role and --store redis need --queue redis://HOST:PORT\n");
         return -1;
     }
     return 0;
@@ -177,6 +197,12 @@ static ig_status load_models(ig_server *s, ig_err *err) {
             if (!strcmp(s->models[k].id, m->id))
                 return ig__fail(err, IG_ERR_INVALID, "two models have the id '%s': name them with --model ID=PATH", m->id);
         struct stat st;
+        if (s->opt.role == IG_ROLE_API) { /* a front only names its models: the workers load them */
+            m->card.native = 512, m->card.multiple = 64;
+            s->api_models[i] = (ig_api_model){.id = m->id, .default_width = 1024, .default_height = 1024};
+            s->n_models = i + 1;
+            continue;
+        }
         if (stat(m->path, &st)) return ig__fail(err, IG_ERR_NOT_FOUND, "--model %s: %s", m->path, strerror(errno));
         if (ig_model_open(&m->model, m->path, &o, err)) return err->status;
         ig_model_describe(m->model, &m->info);
@@ -234,6 +260,7 @@ static ig_status open_store(ig_server *s, ig_err *err) {
         snprintf(dir, sizeof dir, "%s/images", base);
     }
     ig_err e = {0};
+    if (s->opt.store_redis) return ig_store_open_redis(&s->store, s->opt.queue_url, s->opt.url_ttl_s, err);
     if (ig_store_open(&s->store, dir, s->opt.url_ttl_s, &e) == IG_OK) return IG_OK;
     if (s->opt.data_dir) return ig__fail(err, e.status, "%s", e.msg); /* asked for: fail */
     fprintf(stderr, "imagine: warning: %s; response_format=url is refused\n", e.msg);
@@ -290,13 +317,15 @@ int ig_cli_serve(int argc, char **argv) {
         ig__fail(&err, IG_ERR_NOMEM, "out of memory");
         goto done;
     }
-    if (s->opt.warmup && ig__warmup(s, &err)) goto done;
+    if (ig__rq_open(s, &err)) goto done;
+    if (s->opt.warmup && s->opt.role != IG_ROLE_API && ig__warmup(s, &err)) goto done;
     s->ready = 1;
-    if (pthread_create(&s->worker, NULL, ig__worker_main, s)) {
+    if (s->opt.role != IG_ROLE_API &&
+        pthread_create(&s->worker, NULL, s->rq ? ig__rq_worker_main : ig__worker_main, s)) {
         ig__fail(&err, IG_ERR_NOMEM, "cannot start the worker thread");
         goto done;
     }
-    s->worker_started = true;
+    s->worker_started = s->opt.role != IG_ROLE_API;
     if (ig__http_start(s, &err)) goto done;
     fprintf(stderr, "imagine: listening on http://%s:%d (%d model%s, %s)\n", s->opt.host, s->opt.port, s->n_models,
             s->n_models > 1 ? "s" : "", s->n_keys ? "API key required" : "no API key");
@@ -316,6 +345,7 @@ done:
     ig__http_quiesce(s);
     for (int i = 0; i < 100 && ig__http_connections(s) > 0; i++) usleep(100 * 1000); /* let answers drain */
     ig__http_stop(s);
+    ig__rq_close(s); /* its heartbeat stops with s->stopping; waiting pumps see their clients gone */
     if (err.status) fprintf(stderr, "imagine serve: %s\n", err.msg);
     server_free(s);
     return err.status ? 1 : rc;

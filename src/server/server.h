@@ -6,6 +6,8 @@
  *   plan.c     request → sampler/steps/guidance/prompt/size on a model (the documented tables)
  *   store.c    files for response_format=url
  *   metrics.c  Prometheus counters
+ *   rq.c       with --queue redis://: the job queue shared by several processes on Redis Streams
+ *   store_redis.c  with --store redis: url files kept in Redis
  *
  * Threads: libmicrohttpd runs one thread per connection; those threads parse, validate and wait.
  * One worker thread owns the engine and the models and runs jobs one at a time, in order (the engine
@@ -28,6 +30,10 @@
 #define IG_SERVE_MAX_MODELS 16
 #define IG_SERVE_MAX_ALIASES 64
 #define IG_SERVE_MAX_KEYS 64
+
+/* What a process does with --queue: a front (HTTP, validation, auth, limits, streaming), a worker
+ * (loads the models, runs jobs from the shared queue), or both. */
+typedef enum ig_role { IG_ROLE_ALL, IG_ROLE_API, IG_ROLE_WORKER } ig_role;
 
 typedef struct ig_serve_options {
     const char *model_paths[IG_SERVE_MAX_MODELS]; /* folders or single files */
@@ -55,12 +61,16 @@ typedef struct ig_serve_options {
     bool warmup;             /* run one small generation at start (fills caches, fits previews) */
     bool copy_weights;       /* --copy-weights: weight files read into memory, not mapped (see safetensors.h) */
     const char *port_file;   /* write the bound port here once listening (tests) */
+    const char *queue_url;   /* --queue redis://HOST:PORT[/DB]: the shared queue (rq.h); NULL: in memory */
+    ig_role role;            /* --role api|worker|all (with --queue) */
+    int claim_timeout_s;     /* --claim-timeout: a job idle this long on a worker is taken over */
+    bool store_redis;        /* --store redis: url files kept in Redis (store.h) */
 } ig_serve_options;
 
 #define IG_SERVE_OPTIONS_INIT                                                                                   \
     {.host = "127.0.0.1", .port = 8080, .precision = "auto", .max_queue = 16, .url_ttl_s = 3600,                \
-     .timeout_s = 600, .max_connections = 128, .max_body_memory = (int64_t)2 << 30, .max_batch_pixels = 4 * 512 * 512, .revise_prompt = true,        \
-     .warmup = true}
+     .timeout_s = 600, .max_connections = 128, .max_body_memory = (int64_t)2 << 30, .max_batch_pixels = 4 * 512 * 512, \
+     .revise_prompt = true, .warmup = true, .claim_timeout_s = 30}
 
 /* One loaded model as the worker drives it. */
 typedef struct ig_served_model {
@@ -88,6 +98,7 @@ typedef struct ig_server {
     ig_blocklist *blocklist;
     ig_metrics *metrics;
     ig_queue *queue;
+    struct ig_rq *rq;        /* the Redis transport, with --queue (rq.c) */
     pthread_t worker;
     bool worker_started;
     int64_t created; /* start time, for /v1/models */
@@ -106,6 +117,11 @@ int ig_cli_serve(int argc, char **argv);
 
 /* The worker's loop (job.c): runs jobs until the queue is closed and drained. */
 void *ig__worker_main(void *server);
+
+/* Runs one job taken from a queue: refuses it when cancelled or past its deadline, else generates and
+ * leaves the body or error in it (job.c). The caller finishes and releases it. */
+struct ig_job;
+void ig__job_run(ig_server *s, struct ig_job *j);
 
 /* Runs one small generation per model (job.c). */
 ig_status ig__warmup(ig_server *s, ig_err *err);

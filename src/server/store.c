@@ -21,6 +21,7 @@ struct ig_store {
     int ttl_s;
     pthread_mutex_t mu; /* guards last_sweep */
     time_t last_sweep;
+    ig_store_redis *redis; /* --store redis: the files live there, dir is unused */
 };
 
 static const char *const exts[] = {"png", "jpeg", "webp"};
@@ -62,8 +63,21 @@ ig_status ig_store_open(ig_store **out, const char *dir, int ttl_s, ig_err *err)
     return IG_OK;
 }
 
+ig_status ig_store_open_redis(ig_store **out, const char *queue_url, int ttl_s, ig_err *err) {
+    *out = NULL;
+    if (ttl_s <= 0) return ig__fail(err, IG_ERR_INVALID, "url store: the time to live must be positive");
+    ig_store *s = calloc(1, sizeof *s);
+    if (!s) return ig__fail(err, IG_ERR_NOMEM, "url store: out of memory");
+    if (ig__store_redis_open(&s->redis, queue_url, ttl_s, err)) return free(s), err->status;
+    s->ttl_s = ttl_s;
+    pthread_mutex_init(&s->mu, NULL);
+    *out = s;
+    return IG_OK;
+}
+
 void ig_store_close(ig_store *s) {
     if (!s) return;
+    ig__store_redis_close(s->redis);
     pthread_mutex_destroy(&s->mu);
     free(s);
 }
@@ -90,6 +104,7 @@ ig_status ig_store_put(ig_store *s, const void *bytes, size_t n, const char *ext
     if (k < 0) return ig__fail(err, IG_ERR_INVALID, "url store: unknown extension '%s'", ext);
     if (random_hex(hex, err)) return err->status;
     snprintf(name, IG_STORE_NAME_MAX, "%s.%s", hex, exts[k]);
+    if (s->redis) return ig__store_redis_put(s->redis, name, bytes, n, err);
     snprintf(tmp, sizeof tmp, "%s/.tmp-%s", s->dir, name); /* dot files are never served */
     snprintf(path, sizeof path, "%s/%s", s->dir, name);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -119,6 +134,7 @@ ig_status ig_store_get(ig_store *s, const char *name, int *fd, size_t *size, ig_
     struct stat st;
     *fd = -1, *size = 0;
     if (check_name(name) < 0) return ig__fail(err, IG_ERR_NOT_FOUND, "no such image");
+    if (s->redis) return ig__store_redis_get(s->redis, name, fd, size, err);
     snprintf(path, sizeof path, "%s/%s", s->dir, name);
     const int f = open(path, O_RDONLY | O_CLOEXEC);
     if (f < 0) return ig__fail(err, IG_ERR_NOT_FOUND, "no such image (it may have expired)");
@@ -132,6 +148,7 @@ ig_status ig_store_get(ig_store *s, const char *name, int *fd, size_t *size, ig_
 
 int ig_store_sweep(ig_store *s) {
     const time_t now = time(NULL);
+    if (s->redis) return 0; /* Redis expires the keys itself */
     pthread_mutex_lock(&s->mu);
     const bool due = now - s->last_sweep >= 10; /* at most every 10 s */
     if (due) s->last_sweep = now;

@@ -40,4 +40,14 @@ int ig_store_sweep(ig_store *s);
 /* The mime type for a stored name's extension, or NULL. */
 const char *ig_store_mime(const char *name);
 
+/* --store redis: the same calls with the files in Redis (store_redis.c): each under imagine:file:<name>
+ * with the ttl as Redis' expiry; get hands back a memfd. queue_url as for --queue (rq.h). */
+ig_status ig_store_open_redis(ig_store **out, const char *queue_url, int ttl_s, ig_err *err);
+
+typedef struct ig_store_redis ig_store_redis;
+ig_status ig__store_redis_open(ig_store_redis **out, const char *url, int ttl_s, ig_err *err);
+void ig__store_redis_close(ig_store_redis *r);
+ig_status ig__store_redis_put(ig_store_redis *r, const char *name, const void *bytes, size_t n, ig_err *err);
+ig_status ig__store_redis_get(ig_store_redis *r, const char *name, int *fd, size_t *size, ig_err *err);
+
 #endif
