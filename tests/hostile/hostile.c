@@ -174,6 +174,7 @@ enum kind {
     K_PIPELINE,
     K_METHOD_PATH,
     K_MID_BODY,
+    K_MULTIPART,
     K_GET_OK,
     /* valid generations */
     G_B64,
@@ -191,17 +192,17 @@ enum kind {
 static const char *const kind_names[N_KINDS] = {
     "malformed_json", "truncated_json", "wrong_type",  "bad_enum",     "bad_value",    "huge_content_length",
     "huge_chunked",   "body_no_length", "deep_nesting", "invalid_utf8", "auth",         "bad_http",
-    "raw_garbage",    "pipelined",      "method_path",  "close_mid_body", "valid_get",  "gen_b64",
+    "raw_garbage",    "pipelined",      "method_path",  "close_mid_body", "bad_multipart", "valid_get",  "gen_b64",
     "gen_url",        "gen_stream_full", "gen_stream_cut", "gen_close_early", "slow_headers", "slow_body",
     "idle_conn",
 };
 
 /* Weights of the cheap kinds (per 100 cheap requests). */
 static const int cheap_weight[K_GET_OK + 1] = {
-    [K_MALFORMED] = 10, [K_TRUNCATED] = 8, [K_WRONG_TYPE] = 9, [K_BAD_ENUM] = 10, [K_BAD_VALUE] = 7,
+    [K_MALFORMED] = 7,  [K_TRUNCATED] = 7, [K_WRONG_TYPE] = 7, [K_BAD_ENUM] = 8,  [K_BAD_VALUE] = 7,
     [K_HUGE_CL] = 2,    [K_HUGE_CHUNKED] = 1, [K_NO_LENGTH] = 3, [K_DEEP] = 4,     [K_UTF8] = 6,
-    [K_AUTH] = 5,       [K_BAD_HTTP] = 5,  [K_GARBAGE] = 6,   [K_PIPELINE] = 6,  [K_METHOD_PATH] = 8,
-    [K_MID_BODY] = 5,   [K_GET_OK] = 5,
+    [K_AUTH] = 5,       [K_BAD_HTTP] = 5,  [K_GARBAGE] = 6,   [K_PIPELINE] = 6,  [K_METHOD_PATH] = 6,
+    [K_MID_BODY] = 5,   [K_MULTIPART] = 10, [K_GET_OK] = 5, /* they add up to 100 */
 };
 
 #define MAX_STATUS 600
@@ -567,11 +568,160 @@ static void build_malformed(rng *r, sbuf *body) {
     }
 }
 
+/* ---- multipart bodies (the edits and variations routes) -------------------------------------------- */
+
+/* A w x h RGB(A) PNG of some pixels, zlib stored blocks (no compression library needed). */
+static void tiny_png(sbuf *b, int w, int h, int channels) {
+    static const char sig[] = "\x89PNG\r\n\x1a\n";
+    sbuf z = {0};
+    unsigned char ihdr[13] = {0};
+    const size_t row = 1 + (size_t)w * channels;
+    ihdr[0] = (unsigned char)(w >> 24), ihdr[1] = (unsigned char)(w >> 16), ihdr[2] = (unsigned char)(w >> 8);
+    ihdr[3] = (unsigned char)w, ihdr[4] = (unsigned char)(h >> 24), ihdr[5] = (unsigned char)(h >> 16);
+    ihdr[6] = (unsigned char)(h >> 8), ihdr[7] = (unsigned char)h, ihdr[8] = 8, ihdr[9] = channels == 4 ? 6 : 2;
+    sb_add(&z, "\x78\x01", 2);
+    uint32_t a = 1, bb = 0;
+    for (int y = 0; y < h; y++) {
+        unsigned char hd[5] = {(unsigned char)(y == h - 1), (unsigned char)row, (unsigned char)(row >> 8),
+                               (unsigned char)~row, (unsigned char)(~row >> 8)};
+        sb_add(&z, hd, 5);
+        for (size_t i = 0; i < row; i++) {
+            const unsigned char v = i == 0 ? 0 : (unsigned char)((y * 37 + (int)i * 11) & 255);
+            sb_add(&z, &v, 1);
+            a = (a + v) % 65521, bb = (bb + a) % 65521;
+        }
+    }
+    const uint32_t ad = bb << 16 | a;
+    const unsigned char adb[4] = {(unsigned char)(ad >> 24), (unsigned char)(ad >> 16), (unsigned char)(ad >> 8),
+                                  (unsigned char)ad};
+    sb_add(&z, adb, 4);
+    sb_add(b, sig, 8);
+    const struct { const char *t; const unsigned char *d; size_t n; } ch[3] = {
+        {"IHDR", ihdr, 13}, {"IDAT", (const unsigned char *)z.d, z.len}, {"IEND", NULL, 0}};
+    for (int k = 0; k < 3; k++) {
+        unsigned char len[4] = {(unsigned char)(ch[k].n >> 24), (unsigned char)(ch[k].n >> 16),
+                                (unsigned char)(ch[k].n >> 8), (unsigned char)ch[k].n};
+        sbuf c = {0};
+        sb_add(&c, ch[k].t, 4);
+        if (ch[k].n) sb_add(&c, ch[k].d, ch[k].n);
+        const uint32_t crc = crc32_of((const unsigned char *)c.d, c.len);
+        const unsigned char cb[4] = {(unsigned char)(crc >> 24), (unsigned char)(crc >> 16), (unsigned char)(crc >> 8),
+                                     (unsigned char)crc};
+        sb_add(b, len, 4), sb_add(b, c.d, c.len), sb_add(b, cb, 4);
+        sb_clear(&c);
+        free(c.d);
+    }
+    sb_clear(&z);
+    free(z.d);
+}
+
+static void mp_field(sbuf *b, const char *bd, const char *name, const char *value) {
+    sb_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"\r\n\r\n%s\r\n", bd, name, value);
+}
+
+static void mp_file(sbuf *b, const char *bd, const char *name, const char *ctype, const void *data, size_t n) {
+    sb_printf(b, "--%s\r\nContent-Disposition: form-data; name=\"%s\"; filename=\"x.png\"\r\nContent-Type: %s\r\n\r\n",
+              bd, name, ctype);
+    sb_add(b, data, n);
+    sb_str(b, "\r\n");
+}
+
+/* A multipart request to an edits or variations route that is wrong in one way chosen by r: every one a
+ * 400 naming what is wrong (or 404/413 for the route/size cases), never a generation. */
+static void build_multipart(rng *r, sbuf *req, sbuf *body, expect *e) {
+    const char *bd = "hostileBoundary7MA4YWxkTrZu0gW";
+    const bool edits = rndi(r, 3) != 0;
+    const char *path = edits ? (rndi(r, 2) ? "/v1/images/edits" : "/images/edits") : "/v1/images/variations";
+    sbuf png = {0}, png2 = {0};
+    tiny_png(&png, 64, 64, rndi(r, 2) ? 3 : 4);
+    const int c = rndi(r, 12);
+    const char *what = "bad multipart";
+    char ctype[160];
+    snprintf(ctype, sizeof ctype, "multipart/form-data; boundary=%s", bd);
+    if (edits) mp_field(body, bd, "prompt", "a red apple");
+    mp_field(body, bd, "size", "64x64");
+    switch (c) {
+    case 0: /* no boundary parameter */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        snprintf(ctype, sizeof ctype, "multipart/form-data");
+        what = "multipart without a boundary";
+        break;
+    case 1: /* cut short: a strict prefix of the body, no closing delimiter */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        body->len = (size_t)rndi(r, (int)body->len);
+        what = "multipart cut short";
+        break;
+    case 2: /* the image part is not an image */
+        mp_file(body, bd, "image", "image/png", "this is not a picture at all", 28);
+        what = "an image part that is no image";
+        break;
+    case 3: /* a truncated PNG */
+        mp_file(body, bd, "image", "image/png", png.d, png.len / 2);
+        what = "a truncated PNG";
+        break;
+    case 4: /* a field twice */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        mp_field(body, bd, "size", "128x128");
+        what = "a field given twice";
+        break;
+    case 5: /* 17 images */
+        for (int i = 0; i < 17; i++) mp_file(body, bd, "image[]", "image/png", png.d, png.len);
+        what = "17 images";
+        break;
+    case 6: /* a mask of another size (on variations: a field it does not take) */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        tiny_png(&png2, 32, 48, 4);
+        mp_file(body, bd, "mask", "image/png", png2.d, png2.len);
+        what = "a mask of another size";
+        break;
+    case 7: /* an unknown field */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        mp_field(body, bd, "zz_unknown", "1");
+        what = "an unknown field";
+        break;
+    case 8: /* a bad value */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        mp_field(body, bd, "n", rndi(r, 2) ? "0" : "eleven");
+        what = "a bad n";
+        break;
+    case 9: /* no image at all */
+        mp_field(body, bd, "n", "1");
+        what = "no image";
+        break;
+    case 10: /* a part without a name, or a header line broken */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        sb_printf(body, "--%s\r\nContent-Disposition: form-data\r\n\r\nx\r\n", bd);
+        what = "a part without a name";
+        break;
+    default: /* random bytes flipped inside the headers of the parts */
+        mp_file(body, bd, "image", "image/png", png.d, png.len);
+        for (int k = 0; k < 3; k++) {
+            const size_t at = (size_t)rndi(r, 120);
+            if (at < body->len) body->d[at] = (char)(rndi(r, 2) ? '\0' : '"');
+        }
+        mp_field(body, bd, "zz_also_unknown", "1"); /* stays invalid whatever the flips did */
+        what = "flipped header bytes";
+        break;
+    }
+    if (c != 1) sb_printf(body, "--%s--\r\n", bd);
+    sb_printf(req, "POST %s HTTP/1.1\r\nHost: %s:%d\r\n", path, g_host, g_port);
+    auth_header(req);
+    sb_printf(req, "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n", ctype, body->len);
+    sb_add(req, body->d, body->len);
+    expect1(e, what, 400, 0);
+    e->ans[0][1] = 413;
+    sb_clear(&png), sb_clear(&png2);
+    free(png.d), free(png2.d);
+}
+
 static void build_cheap(int kind, uint64_t idx, sbuf *req, sbuf *body, expect *e) {
     rng r = rng_for(idx * 131 + (uint64_t)kind);
     sb_clear(req), sb_clear(body);
     const char *gen = "/v1/images/generations";
     switch (kind) {
+    case K_MULTIPART:
+        build_multipart(&r, req, body, e);
+        break;
     case K_MALFORMED:
         build_malformed(&r, body);
         post_req(req, rndi(&r, 4) ? gen : "/images/generations", body->d, body->len, NULL, true);
@@ -1465,7 +1615,7 @@ static double run_phase(stats *st, int n_cheap, int n_gens, int n_slow, double s
     phase ph = {.st = st, .n_cheap = n_cheap, .n_gens = n_gens, .seed = seed};
     int slot = 0;
     for (int k = 0; k <= K_GET_OK; k++)
-        for (int w = 0; w < cheap_weight[k]; w++) ph.kind_of[slot++] = k;
+        for (int w = 0; w < cheap_weight[k] && slot < 100; w++) ph.kind_of[slot++] = k;
     while (slot < 100) ph.kind_of[slot++] = K_MALFORMED;
     if (g_only >= 0)
         for (int k = 0; k < 100; k++) ph.kind_of[k] = g_only;
