@@ -158,9 +158,9 @@ test('the page loads with no console error, every input labelled, models listed'
   assert.deepEqual(unlabelled, []);
   const models = await page.$$eval('#model option', (os) => os.map((o) => o.value));
   for (const id of ['sd1', 'gpt-image-1', 'dall-e-3']) assert.ok(models.includes(id), `model ${id} in ${models}`);
-  // today's server takes no seed / negative_prompt: the inputs stay hidden and disabled
-  assert.equal(await page.isVisible('#seed'), false);
-  assert.equal(await page.isVisible('#negative'), false);
+  // the server lists seed and negative_prompt under /v1/models/{id} `parameters`: the inputs show
+  await page.waitForSelector('#seed', { state: 'visible' });
+  assert.equal(await page.isVisible('#negative'), true);
   assert.equal(await page.isVisible('#error'), false);
   await page.waitForTimeout(300); // late console errors (the icon, a script's promise)
   assert.deepEqual(errors, []);
@@ -309,26 +309,31 @@ test('a key-protected server: the page needs no key, works once the key is enter
   await context.close();
 });
 
-test('extension fields: shown and sent only when /v1/models/{id} lists them in `parameters`', { timeout: 60_000 }, async () => {
-  // the server has no such fields yet (a later issue): its model answer is extended here the way the
-  // page expects, and the generation answered from a real one, so only the page is under test
-  const real = await (await fetch(A.url + '/v1/images/generations', {
-    method: 'POST', headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ prompt: 'a kite', size: '64x64', quality: 'low' }),
-  })).text();
+test('extension fields: shown and sent only when /v1/models/{id} lists them in `parameters`', { timeout: 90_000 }, async () => {
   const { context, page, posts } = await open(A.url);
-  await page.route('**/v1/models/sd1', async (route) => {
+  // the server's own answer for sd1 lists them; for gpt-image-1 the answer is stripped of them here
+  await page.route('**/v1/models/gpt-image-1', async (route) => {
     const res = await route.fetch();
     const j = await res.json();
-    j.parameters = { seed: { type: 'integer', minimum: 0 }, negative_prompt: { type: 'string' }, steps: { type: 'integer' } };
+    delete j.parameters;
     await route.fulfill({ response: res, json: j });
   });
-  await page.route('**/v1/images/generations', (route) =>
-    route.fulfill({ status: 200, contentType: 'application/json', body: real }));
   await page.waitForSelector('#model option[value="sd1"]', { state: 'attached' });
   await page.selectOption('#model', 'sd1');
   await page.waitForSelector('#seed', { state: 'visible' });
   assert.equal(await page.isVisible('#negative'), true);
+  // a real generation with a seed, twice: the server repeats the seed, and the same seed gives the same picture
+  const pixels = async () => (await page.$$eval('img.result', (imgs) => Promise.all(imgs.map(async (img) => {
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.naturalWidth, c.height = img.naturalHeight;
+    c.getContext('2d').drawImage(img, 0, 0);
+    return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data).join(',');
+  }))))[0];
+  const answers = [];
+  page.on('response', async (r) => {
+    if (r.url().endsWith('/v1/images/generations')) answers.push(await r.text().catch(() => ''));
+  });
   await fill(page, { prompt: 'a kite' });
   await page.fill('#seed', '42');
   await page.fill('#negative', 'blurry');
@@ -337,7 +342,13 @@ test('extension fields: shown and sent only when /v1/models/{id} lists them in `
   assert.equal(posts.at(-1).seed, 42);
   assert.equal(posts.at(-1).negative_prompt, 'blurry');
   assert.equal((await results(page)).length, 1);
-  // another model without `parameters`: hidden again, and not sent
+  const first = await pixels();
+  await page.click('#generate');
+  await done(page);
+  assert.equal(await pixels(), first, 'the same seed gives the same picture');
+  await page.waitForFunction(() => true);
+  assert.ok(answers.some((a) => /"seed":42\b/.test(a)), 'the response repeats the seed');
+  // a model whose answer lists none: hidden again, and not sent
   await page.selectOption('#model', 'gpt-image-1');
   await page.waitForSelector('#seed', { state: 'hidden' });
   await page.click('#generate');
