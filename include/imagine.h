@@ -9,6 +9,7 @@
  *     #include <imagine.h>
  *
  *     static int on_step(void *user, const ig_progress *p) {
+ *         (void)user;                                    // p.progress_user, for the caller's state
  *         fprintf(stderr, "step %d/%d\n", p->step, p->n_steps);
  *         return 0;                                      // non-zero cancels: IG_ERR_CANCELLED
  *     }

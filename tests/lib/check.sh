@@ -5,7 +5,8 @@
 #  3. examples/txt2img.c built against the staged install with pkg-config, once static and once
 #     shared, and both run on the tiny golden model: each writes a valid PNG of the model's native
 #     size, and the two are byte-identical (same seed, same library);
-#  4. a bad model path is a clear error with exit status 1.
+#  4. a bad model path is a clear error with exit status 1;
+#  5. the usage example at the top of imagine.h, cut out of its comment, compiles and links.
 set -eu
 BUILD=${1:-build}
 SHARED=${2:-../shared}
@@ -43,6 +44,17 @@ cc -std=c11 -O2 -Wall -Wextra -Werror examples/txt2img.c $($PC --cflags imagine)
     ok "example builds against libimagine.a" || bad "example builds against libimagine.a"
 ldd "$BUILD/txt2img-shared" | grep -q "$LIB/libimagine.so.0" && ok "the shared example loads the staged libimagine.so.0" ||
     bad "the shared example loads the staged libimagine.so.0"
+
+# the usage example at the top of imagine.h: cut out of the comment, it compiles and links as it stands
+sed -n '/^ \*     #include <stdio.h>/,/^ \* Rules of the house/p' include/imagine.h | sed '$d' |
+    sed 's/^ \*     //; s/^ \*$//' > "$BUILD/header_example.c"
+if [ "$(grep -c 'ig_generate' "$BUILD/header_example.c")" -ge 1 ] &&
+    cc -std=c11 -Wall -Wextra -Werror "$BUILD/header_example.c" $($PC --cflags imagine) -o "$BUILD/header_example" \
+        $($PC --libs imagine) -Wl,-rpath,"$LIB"; then
+    ok "the usage example in imagine.h compiles and links ($(wc -l < "$BUILD/header_example.c") lines)"
+else
+    bad "the usage example in imagine.h does not compile"
+fi
 
 MODEL="$SHARED/golden/sd1-tiny/model"
 for kind in shared static; do
