@@ -5,14 +5,20 @@
 #
 #   IMAGINE_BIN=build/imagine IMAGINE_SHARED=../shared tests/redis/run.sh     (make redis does this)
 #
-# Fronts: F1 and F2 (both name a model "ghost" no worker serves), F3 with --max-queue 1.
+# Fronts: F1 and F2 (both name a model "ghost" no worker serves), F3 with --max-queue 1, FS (killed),
+# FT (--timeout 2), FD1 and FD2 (--data-dir); workers of their own for the models slow, retry and disk.
 # Cases, in order: requests spread over both fronts and nginx all answered; a streaming request with
 # partial images through a front; url links from one front fetched from the other and through nginx
 # (--store redis); /health and /metrics report the shared queue; a model no live worker has is a 503;
 # the queue-full 429 from the shared depth; a worker SIGSTOPped while blocked on the stream, then
-# SIGKILLed, every request still answered 200 (its job claimed after --claim-timeout 3); Redis
-# restarted mid-run: the request in flight gets 200 or a clear 503, new ones are answered once the
-# processes reconnect. Every wait is bounded; every process is stopped at the end (trap).
+# SIGKILLed, every request still answered 200 (its job claimed after --claim-timeout 3); a front
+# SIGKILLed mid-request: its worker gives the job up when the 15 s lease runs out, then serves a new
+# request (sections 9-11 run meanwhile); --data-dir shared by two fronts (FD1, FD2; no --store redis);
+# the retry limit: workers killed right after taking a job, three times, the fourth take-over answers
+# 500 job_failed; a front with --timeout 2 answers 504 and the worker stops the job (a model drawn at
+# 256x256, SLOW, makes jobs slow); Redis restarted mid-run: the request in flight gets 200 or a clear
+# 503, new ones are answered once the processes reconnect.
+# Every wait is bounded; every process is stopped at the end (trap).
 # IMAGINE_REDIS_KEEP=1 keeps the temp folder. Needs redis-server, nginx (skipped when absent), curl,
 # python3 (free ports).
 set -u
@@ -336,6 +342,8 @@ check "the same bytes as the file" "$(md5sum <"$T/disk.png")" "$(find "$T/files"
 # ---- 10. the retry limit: a worker killed right after it took the job, three times over (fresh workers,
 # --claim-timeout 1, a model of their own); the fourth take-over answers 500 job_failed naming the cause
 T0=$(now)
+counters() { curl -s -m 5 "127.0.0.1:$F1_PORT/health" | sed -n 's/.*"claims":\([0-9]*\),"retries":\([0-9]*\).*/\1 \2/p'; }
+read -r claims0 retries0 <<<"$(counters)"
 MODEL="retry=$SLOW" serve WR1 --role worker --claim-timeout 1
 wait_port WR1
 wait_live retry
@@ -360,6 +368,9 @@ case $msg in *'started 3 times on workers that died'*'--claim-timeout (1 s)'*) o
 check "the fourth worker did not start it" "$(grep -c 'job model=retry' "$T/WR4.log")" 0
 grep -q '(attempt 4) failed: 500 job_failed' "$T/WR4.log" && ok "the fourth worker logs it" ||
     bad "the fourth worker logs it" "$(tail -3 "$T/WR4.log")"
+read -r claims1 retries1 <<<"$(counters)"
+check "/health counts 3 claims and 2 restarts (the fourth take-over started nothing)" \
+    "$((claims1 - ${claims0:-0})) $((retries1 - ${retries0:-0}))" "3 2"
 echo "     retry limit reached in $(since "$T0") s"
 
 # ---- 11. the deadline across processes: FT (--timeout 2) answers 504 and the worker stops the job ---------
