@@ -555,7 +555,6 @@ static void handle(ig_server *s, redisContext **c, const char *stream, const cha
     tries = reply_int(cmd(q, c, "INCR %s", tries_key));
     if (tries < 0) return; /* Redis went away: the entry stays pending, another worker claims it */
     run(q, c, "EXPIRE %s %d", tries_key, s->opt.timeout_s + 120);
-    if (tries > 1) run(q, c, "INCR imagine:stats:retries");
     if (tries > IG_RQ_MAX_TRIES) {
         ig_api_error_set(&e, IG_API_ERR_SERVER, NULL, "job_failed",
                          "The job was started %d times on workers that died or stopped holding it for --claim-timeout "
@@ -588,6 +587,7 @@ static void handle(ig_server *s, redisContext **c, const char *stream, const cha
     j->deadline = ig__now_s() + (double)(deadline_ms - now_ms()) / 1000.0;
     sink k = {.q = q, .c = c, .out = out, .live = live, .attempt = (int)tries, .t_poll = ig__now_s()};
     j->frame_sink = sink_frame, j->frame_sink_ud = &k, j->cancel_poll = sink_cancelled;
+    if (tries > 1) run(q, c, "INCR imagine:stats:retries"); /* started again: not a refusal past the limit */
     run(q, c, "XADD %s * t start a %d", out, (int)tries);
     set_current(q, j, stream, entry, idr->str);
     ig__job_run(s, j);

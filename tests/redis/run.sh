@@ -5,14 +5,20 @@
 #
 #   IMAGINE_BIN=build/imagine IMAGINE_SHARED=../shared tests/redis/run.sh     (make redis does this)
 #
-# Fronts: F1 and F2 (both name a model "ghost" no worker serves), F3 with --max-queue 1.
+# Fronts: F1 and F2 (both name a model "ghost" no worker serves), F3 with --max-queue 1, FS (killed),
+# FT (--timeout 2), FD1 and FD2 (--data-dir); workers of their own for the models slow, retry and disk.
 # Cases, in order: requests spread over both fronts and nginx all answered; a streaming request with
 # partial images through a front; url links from one front fetched from the other and through nginx
 # (--store redis); /health and /metrics report the shared queue; a model no live worker has is a 503;
 # the queue-full 429 from the shared depth; a worker SIGSTOPped while blocked on the stream, then
-# SIGKILLed, every request still answered 200 (its job claimed after --claim-timeout 3); Redis
-# restarted mid-run: the request in flight gets 200 or a clear 503, new ones are answered once the
-# processes reconnect. Every wait is bounded; every process is stopped at the end (trap).
+# SIGKILLed, every request still answered 200 (its job claimed after --claim-timeout 3); a front
+# SIGKILLed mid-request: its worker gives the job up when the 15 s lease runs out, then serves a new
+# request (sections 1-7 run meanwhile); --data-dir shared by two fronts (FD1, FD2; no --store redis);
+# the retry limit: workers killed right after taking a job, three times, the fourth take-over answers
+# 500 job_failed; a front with --timeout 2 answers 504 and the worker stops the job (a model drawn at
+# 256x256, SLOW, makes jobs slow); Redis restarted mid-run: the request in flight gets 200 or a clear
+# 503, new ones are answered once the processes reconnect.
+# Every wait is bounded; every process is stopped at the end (trap).
 # IMAGINE_REDIS_KEEP=1 keeps the temp folder. Needs redis-server, nginx (skipped when absent), curl,
 # python3 (free ports).
 set -u
@@ -74,12 +80,19 @@ start_redis() {
 start_redis
 Q=redis://127.0.0.1:$RPORT
 
-# serve NAME ARGS...: a server on a free port (--port-file), its pid in NAME_PID, port in NAME_PORT
+# SLOW: the tiny model drawn at 256x256 (imagine.json "native"): about 0.3 s a step on one core, so a job
+# of 150 steps outlasts a front's 15 s lease
+SLOW=$T/slow-model
+mkdir -p "$SLOW" && ln -s "$SD1"/* "$SLOW"/ && echo '{"native": 256}' >"$SLOW/imagine.json" || die "cannot make $SLOW"
+
+# serve NAME ARGS...: a server on a free port (--port-file), its pid in NAME_PID, port in NAME_PORT.
+# MODEL (default sd1=$SD1) replaces the model; DATA_DIR set: --data-dir DATA_DIR instead of --store redis.
 serve() {
-    local name=$1
+    local name=$1 store=(--store redis)
     shift
-    "$BIN" serve --model "sd1=$SD1" --queue "$Q" --store redis --port 0 --port-file "$T/$name.port" --no-warmup \
-        --timeout 60 "$@" >"$T/$name.log" 2>&1 &
+    [ -n "${DATA_DIR:-}" ] && store=(--data-dir "$DATA_DIR")
+    "$BIN" serve --model "${MODEL:-sd1=$SD1}" --queue "$Q" "${store[@]}" --port 0 --port-file "$T/$name.port" \
+        --no-warmup --timeout 60 "$@" >"$T/$name.log" 2>&1 &
     eval "${name}_PID=$!"
     PIDS+=($!)
 }
@@ -92,10 +105,15 @@ wait_port() {
 }
 serve W1 --role worker --claim-timeout 3
 serve W2 --role worker --claim-timeout 3
-serve F1 --role api --model "ghost=$SD1"
+serve F1 --role api --model "ghost=$SD1" --model "slow=$SLOW" --model "retry=$SLOW"
 serve F2 --role api --model "ghost=$SD1"
 serve F3 --role api --max-queue 1
-for n in W1 W2 F1 F2 F3; do wait_port $n; done
+MODEL="slow=$SLOW" serve FS --role api                    # killed mid-request (sections 0, 8)
+MODEL="retry=$SLOW" serve FT --role api --timeout 2       # the deadline across processes (section 10)
+mkdir -p "$T/files"
+MODEL="disk=$SD1" DATA_DIR="$T/files" serve FD1 --role api # two fronts on one --data-dir (section 11)
+MODEL="disk=$SD1" DATA_DIR="$T/files" serve FD2 --role api
+for n in W1 W2 F1 F2 F3 FS FT FD1 FD2; do wait_port $n; done
 workers() { curl -s -m 5 "127.0.0.1:$1/health" | sed -n 's/.*"live_workers":\([0-9-]*\).*/\1/p'; }
 for _ in $(seq 100); do [ "$(workers "$F1_PORT")" = 2 ] && break; sleep 0.1; done
 check "two live workers seen by a front" "$(workers "$F1_PORT")" 2
@@ -140,6 +158,45 @@ gen() {
         -H 'Content-Type: application/json' -d "$3"
 }
 BODY='{"prompt":"a red apple","size":"64x64","quality":"low"}'
+
+now() { date +%s.%N; }
+since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a <= b) }'; }
+# wait_log NAME PATTERN [TENTHS]: until NAME's log has PATTERN (bounded: TENTHS x 0.1 s, default 15 s)
+wait_log() {
+    for _ in $(seq "${3:-150}"); do grep -q "$2" "$T/$1.log" 2>/dev/null && return 0; sleep 0.1; done
+    return 1
+}
+# wait_live MODEL: until a worker of MODEL announced itself (bounded, 10 s)
+wait_live() {
+    for _ in $(seq 100); do
+        [ "$(redis-cli -p "$RPORT" zcard "imagine:workers:$1" 2>/dev/null)" -ge 1 ] 2>/dev/null && return 0
+        sleep 0.1
+    done
+    bad "a worker of $1 announced itself" "not within 10 s"
+    return 1
+}
+SLOWJOB='"size":"256x256","steps":150' # SLOW's 150 steps: a minute or more
+
+# ---- 0. a front killed mid-request: started here, so that its job's 15 s lease runs out while sections
+# 1-7 run; checked in section 8 (the worker gives the job up, then serves a new request)
+MODEL="slow=$SLOW" serve WS --role worker
+wait_port WS
+wait_live slow
+gen "$FS_PORT" "$T/fs.json" "{\"prompt\":\"a long one\",\"model\":\"slow\",$SLOWJOB}" 60 >"$T/fs.code" &
+GONE_PID=
+if wait_log WS 'job model=slow'; then
+    kill -KILL "$FS_PID"
+    wait "$FS_PID" 2>/dev/null
+    TK=$(now)
+    (for _ in $(seq 300); do # bounded: 30 s
+        grep -q 'failed: 500 cancelled' "$T/WS.log" && { since "$TK" >"$T/ws.gone"; break; }
+        sleep 0.1
+    done) &
+    GONE_PID=$!
+else
+    bad "front killed mid-request" "the worker did not start its job within 15 s"
+fi
 
 # ---- 1. requests spread over both fronts (and nginx) all answered ------------------------------------
 T0=$(date +%s.%N)
@@ -267,7 +324,79 @@ if [ "${claims:-0}" -ge 1 ]; then ok "a job was claimed from the dead worker (cl
 serve W3 --role worker --claim-timeout 3 # a fresh second worker
 wait_port W3
 
-# ---- 8. Redis restarted mid-run --------------------------------------------------------------------------
+# ---- 8. the front killed in section 0: its job was given up when the lease ran out; the worker is free --
+if [ -n "$GONE_PID" ]; then
+    wait "$GONE_PID" 2>/dev/null
+    g=$(cat "$T/ws.gone" 2>/dev/null)
+    if le "$g" 20; then ok "front killed mid-request: the worker gave its job up ${g} s later (lease 15 s + a step)"
+    else bad "front killed: the worker gave its job up within 20 s" "${g:-not within 30 s}"; fi
+    T0=$(now)
+    code=$(gen "$F1_PORT" "$T/fs2.json" '{"prompt":"a quick one","model":"slow","size":"256x256","steps":2}' 20)
+    el=$(since "$T0")
+    check "then that worker serves a new request" "$code" 200
+    if le "$el" 10; then ok "promptly (${el} s)"; else bad "promptly" "${el} s"; fi
+fi
+
+# ---- 9. --data-dir on a folder two fronts share (no --store redis): a url made through one front is
+# served by the other (the worker writes the file, so it names the folder too)
+MODEL="disk=$SD1" DATA_DIR="$T/files" serve WD --role worker
+wait_port WD
+wait_live disk
+code=$(gen "$FD1_PORT" "$T/disk.json" '{"prompt":"a cat","model":"disk","size":"64x64","quality":"low","response_format":"url"}')
+url=$(sed -n 's/.*"url":"\([^"]*\)".*/\1/p' "$T/disk.json")
+name=${url##*/}
+check "--data-dir front: url request answered" "$code" 200
+check "the file is in the shared folder" "$(find "$T/files" -name "${name:-none}" | wc -l)" 1
+check "--data-dir: url fetched from the other front" \
+    "$(curl -s -m 10 -o "$T/disk.png" -w '%{http_code} %{content_type}' "127.0.0.1:$FD2_PORT/v1/images/files/${name:-none}")" \
+    "200 image/png"
+check "the same bytes as the file" "$(md5sum <"$T/disk.png")" "$(find "$T/files" -name "${name:-none}" -exec cat {} + | md5sum)"
+
+# ---- 10. the retry limit: a worker killed right after it took the job, three times over (fresh workers,
+# --claim-timeout 1, a model of their own); the fourth take-over answers 500 job_failed naming the cause
+T0=$(now)
+counters() { curl -s -m 5 "127.0.0.1:$F1_PORT/health" | sed -n 's/.*"claims":\([0-9]*\),"retries":\([0-9]*\).*/\1 \2/p'; }
+read -r claims0 retries0 <<<"$(counters)"
+MODEL="retry=$SLOW" serve WR1 --role worker --claim-timeout 1
+wait_port WR1
+wait_live retry
+gen "$F1_PORT" "$T/retry.json" "{\"prompt\":\"a long one\",\"model\":\"retry\",$SLOWJOB}" 60 >"$T/retry.code" &
+took=0
+for i in 1 2 3; do
+    [ "$i" = 1 ] || MODEL="retry=$SLOW" serve "WR$i" --role worker --claim-timeout 1
+    wait_log "WR$i" 'job model=retry' || break # started (after counting the start in imagine:tries:<id>)
+    took=$((took + 1))
+    eval "p=\$WR${i}_PID"
+    kill -KILL "$p"
+    wait "$p" 2>/dev/null
+done
+check "a job started and its worker killed, 3 times" "$took" 3
+MODEL="retry=$SLOW" serve WR4 --role worker --claim-timeout 1
+for _ in $(seq 200); do [ -s "$T/retry.code" ] && break; sleep 0.1; done
+check "the fourth take-over: 500 job_failed" "$(cat "$T/retry.code") $(grep -o '"code":"[a-z_]*"' "$T/retry.json")" \
+    '500 "code":"job_failed"'
+msg=$(grep -o '"message":"[^"]*"' "$T/retry.json")
+case $msg in *'started 3 times on workers that died'*'--claim-timeout (1 s)'*) ok "the error names the cause ($msg)" ;;
+*) bad "the error names the cause" "${msg:-$(cat "$T/retry.json")}" ;; esac
+check "the fourth worker did not start it" "$(grep -c 'job model=retry' "$T/WR4.log")" 0
+grep -q '(attempt 4) failed: 500 job_failed' "$T/WR4.log" && ok "the fourth worker logs it" ||
+    bad "the fourth worker logs it" "$(tail -3 "$T/WR4.log")"
+read -r claims1 retries1 <<<"$(counters)"
+check "/health counts 3 claims and 2 restarts (the fourth take-over started nothing)" \
+    "$((claims1 - ${claims0:-0})) $((retries1 - ${retries0:-0}))" "3 2"
+echo "     retry limit reached in $(since "$T0") s"
+
+# ---- 11. the deadline across processes: FT (--timeout 2) answers 504 and the worker stops the job ---------
+T0=$(now)
+code=$(gen "$FT_PORT" "$T/ft.json" "{\"prompt\":\"a long one\",\"model\":\"retry\",$SLOWJOB}" 20)
+el=$(since "$T0")
+check "front with --timeout 2, a slow job: 504 timeout" "$code $(grep -o '"code":"[a-z_]*"' "$T/ft.json")" \
+    '504 "code":"timeout"'
+if le "$el" 6.5; then ok "answered at the deadline (${el} s), not at the front's grace (7 s)"; else bad "504 in time" "${el} s"; fi
+if wait_log WR4 'failed: 504 timeout' 50; then ok "the worker stopped the job at its deadline"
+else bad "the worker stopped the job" "$(tail -3 "$T/WR4.log")"; fi
+
+# ---- 12. Redis restarted mid-run --------------------------------------------------------------------------
 gen "$F1_PORT" "$T/r1.json" '{"prompt":"a red apple","size":"64x64","quality":"high","n":4}' 40 >"$T/r1.code" &
 sleep 0.3
 kill -TERM "$REDIS_PID"
@@ -293,7 +422,7 @@ echo "     reconnected in $(($(date +%s) - T0)) s"
 code=$(gen "$F1_PORT" "$T/r3.json" "$BODY" 20)
 check "and through the other front" "$code" 200
 
-for n in W1 W2 W3 F1 F2 F3; do
+for n in W1 W2 W3 F1 F2 F3 FS FT FD1 FD2 WS WD WR1 WR2 WR3 WR4; do
     grep -q 'ERROR: AddressSanitizer\|runtime error:' "$T/$n.log" && bad "$n sanitizer report" "see $T/$n.log"
 done
 echo "redis: $PASS passed, $FAIL failed"
