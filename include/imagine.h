@@ -138,8 +138,9 @@ typedef enum ig_family {
     IG_FAMILY_UNKNOWN = 0,
     IG_FAMILY_SD1, /* Stable Diffusion 1.x: CLIP ViT-L/14 text encoder */
     IG_FAMILY_SD2, /* Stable Diffusion 2.x and SD-Turbo: OpenCLIP ViT-H/14 text encoder */
+    IG_FAMILY_SDXL, /* SDXL and SDXL-Turbo: CLIP ViT-L/14 + OpenCLIP bigG, the text_time added embedding */
 } ig_family;
-const char *ig_family_name(ig_family f); /* "sd1", "sd2"; "unknown" */
+const char *ig_family_name(ig_family f); /* "sd1", "sd2", "sdxl"; "unknown" */
 
 /* ---- images ------------------------------------------------------------------------------- */
 

@@ -32,6 +32,7 @@ const char *ig_family_name(ig_family f) {
     switch (f) {
     case IG_FAMILY_SD1: return "sd1";
     case IG_FAMILY_SD2: return "sd2";
+    case IG_FAMILY_SDXL: return "sdxl";
     case IG_FAMILY_UNKNOWN: break;
     }
     return "unknown";

@@ -150,9 +150,12 @@ static void attention_release(ig_engine *e, ig_attention *at) {
 /* ---- Transformer2DModel ---- */
 
 ig_status ig_transformer_load(ig_transformer *t, ig_weights *w, const char *p, int C, int heads, int ctx_dim,
-                              int groups, bool linear_proj, ig_err *err) {
+                              int groups, bool linear_proj, int depth, ig_err *err) {
     char b[320];
-    *t = (ig_transformer){.channels = C, .groups = groups, .linear_proj = linear_proj};
+    *t = (ig_transformer){.channels = C, .groups = groups, .linear_proj = linear_proj, .depth = depth};
+    if (depth < 1 || depth > IG_TRANSFORMER_MAX_DEPTH)
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: %d transformer layers, 1 to %d are supported", p, depth,
+                        IG_TRANSFORMER_MAX_DEPTH);
     IG_TRY(ig_weights_vec(w, &t->norm_g, C, err, "%snorm.weight", p));
     IG_TRY(ig_weights_vec(w, &t->norm_b, C, err, "%snorm.bias", p));
     if (linear_proj) {
@@ -162,22 +165,25 @@ ig_status ig_transformer_load(ig_transformer *t, ig_weights *w, const char *p, i
         IG_TRY(load_conv(w, &t->proj_in_conv, p, "proj_in", C, C, 1, 1, 0, err));
         IG_TRY(load_conv(w, &t->proj_out_conv, p, "proj_out", C, C, 1, 1, 0, err));
     }
-    snprintf(b, sizeof b, "%stransformer_blocks.0.", p);
-    IG_TRY(ig_weights_vec(w, &t->n1g, C, err, "%snorm1.weight", b));
-    IG_TRY(ig_weights_vec(w, &t->n1b, C, err, "%snorm1.bias", b));
-    IG_TRY(ig_weights_vec(w, &t->n2g, C, err, "%snorm2.weight", b));
-    IG_TRY(ig_weights_vec(w, &t->n2b, C, err, "%snorm2.bias", b));
-    IG_TRY(ig_weights_vec(w, &t->n3g, C, err, "%snorm3.weight", b));
-    IG_TRY(ig_weights_vec(w, &t->n3b, C, err, "%snorm3.bias", b));
-    char a1[340], a2[340];
-    snprintf(a1, sizeof a1, "%sattn1.", b);
-    snprintf(a2, sizeof a2, "%sattn2.", b);
-    IG_TRY(attention_load(&t->attn1, w, a1, C, C, heads, err));
-    IG_TRY(attention_load(&t->attn2, w, a2, C, ctx_dim, heads, err));
-    /* FeedForward: GEGLU C -> 2 * 4C (value | gate), then 4C -> C */
-    IG_TRY(load_linear(w, &t->ff1, b, "ff.net.0.proj", 8 * C, C, 1, err));
-    t->ff1.geglu = true;
-    IG_TRY(load_linear(w, &t->ff2, b, "ff.net.2", C, 4 * C, 1, err));
+    for (int k = 0; k < depth; k++) {
+        ig_tblock *B = &t->blk[k];
+        snprintf(b, sizeof b, "%stransformer_blocks.%d.", p, k);
+        IG_TRY(ig_weights_vec(w, &B->n1g, C, err, "%snorm1.weight", b));
+        IG_TRY(ig_weights_vec(w, &B->n1b, C, err, "%snorm1.bias", b));
+        IG_TRY(ig_weights_vec(w, &B->n2g, C, err, "%snorm2.weight", b));
+        IG_TRY(ig_weights_vec(w, &B->n2b, C, err, "%snorm2.bias", b));
+        IG_TRY(ig_weights_vec(w, &B->n3g, C, err, "%snorm3.weight", b));
+        IG_TRY(ig_weights_vec(w, &B->n3b, C, err, "%snorm3.bias", b));
+        char a1[340], a2[340];
+        snprintf(a1, sizeof a1, "%sattn1.", b);
+        snprintf(a2, sizeof a2, "%sattn2.", b);
+        IG_TRY(attention_load(&B->attn1, w, a1, C, C, heads, err));
+        IG_TRY(attention_load(&B->attn2, w, a2, C, ctx_dim, heads, err));
+        /* FeedForward: GEGLU C -> 2 * 4C (value | gate), then 4C -> C */
+        IG_TRY(load_linear(w, &B->ff1, b, "ff.net.0.proj", 8 * C, C, 1, err));
+        B->ff1.geglu = true;
+        IG_TRY(load_linear(w, &B->ff2, b, "ff.net.2", C, 4 * C, 1, err));
+    }
     return IG_OK;
 }
 
@@ -199,22 +205,28 @@ ig_status ig_transformer_forward(ig_fw *f, ig_transformer *t, const ig_tensor *x
     ig_tensor gt = ig__tokens(&g), h0t = ig__tokens(&h0), h1t = ig__tokens(&h1), nt = ig__tokens(&n);
     if (t->linear_proj) IG_OP(f, ig_op_linear(e, &t->proj_in, &gt, NULL, &h0t));
     else IG_OP(f, ig_op_conv2d(e, &t->proj_in_conv, &g, NULL, &h0));
-    /* BasicTransformerBlock: h = attn1(norm1(h)) + h; h = attn2(norm2(h), ctx) + h; h = ff(norm3(h)) + h */
-    IG_OP(f, ig_op_layer_norm(e, &h0t, 1e-5f, &t->n1g, &t->n1b, &nt));
-    IG_TRY(attention_forward(f, &t->attn1, &nt, &nt, &h0t, &h1t));
-    IG_OP(f, ig_op_layer_norm(e, &h1t, 1e-5f, &t->n2g, &t->n2b, &nt));
-    IG_TRY(attention_forward(f, &t->attn2, &nt, context, &h1t, &h0t));
-    IG_OP(f, ig_op_layer_norm(e, &h0t, 1e-5f, &t->n3g, &t->n3b, &nt));
-    IG_OP(f, ig_op_linear(e, &t->ff1, &nt, NULL, &ffh));
-    IG_OP(f, ig_op_linear(e, &t->ff2, &ffh, &h0t, &h1t));
+    /* each BasicTransformerBlock takes hs[i] and leaves its output in hs[1 - i] (the next one's input):
+     * h = attn1(norm1(h)) + h; h = attn2(norm2(h), ctx) + h; h = ff(norm3(h)) + h */
+    ig_tensor hs[2] = {h0, h1}, ht[2] = {h0t, h1t};
+    int i = 0;
+    for (int k = 0; k < t->depth; k++, i = 1 - i) {
+        ig_tblock *B = &t->blk[k];
+        ig_tensor *a = &ht[i], *b = &ht[1 - i];
+        IG_OP(f, ig_op_layer_norm(e, a, 1e-5f, &B->n1g, &B->n1b, &nt));
+        IG_TRY(attention_forward(f, &B->attn1, &nt, &nt, a, b));
+        IG_OP(f, ig_op_layer_norm(e, b, 1e-5f, &B->n2g, &B->n2b, &nt));
+        IG_TRY(attention_forward(f, &B->attn2, &nt, context, b, a));
+        IG_OP(f, ig_op_layer_norm(e, a, 1e-5f, &B->n3g, &B->n3b, &nt));
+        IG_OP(f, ig_op_linear(e, &B->ff1, &nt, NULL, &ffh));
+        IG_OP(f, ig_op_linear(e, &B->ff2, &ffh, a, b));
+    }
     /* proj_out, plus the block's input */
     if (t->linear_proj) {
         ig_tensor xt = ig__tokens(x), ot = ig__tokens(out);
-        IG_OP(f, ig_op_linear(e, &t->proj_out, &h1t, &xt, &ot));
+        IG_OP(f, ig_op_linear(e, &t->proj_out, &ht[i], &xt, &ot));
     } else {
-        IG_OP(f, ig_op_conv2d(e, &t->proj_out_conv, &h1, x, out));
+        IG_OP(f, ig_op_conv2d(e, &t->proj_out_conv, &hs[i], x, out));
     }
-    (void)T;
     ig_arena_reset(f->a, mark);
     return IG_OK;
 }
@@ -224,10 +236,12 @@ void ig_transformer_release(ig_engine *e, ig_transformer *t) {
     ig_conv2d_release(e, &t->proj_out_conv);
     ig_linear_release(e, &t->proj_in);
     ig_linear_release(e, &t->proj_out);
-    ig_linear_release(e, &t->ff1);
-    ig_linear_release(e, &t->ff2);
-    attention_release(e, &t->attn1);
-    attention_release(e, &t->attn2);
+    for (int k = 0; k < IG_TRANSFORMER_MAX_DEPTH; k++) {
+        ig_linear_release(e, &t->blk[k].ff1);
+        ig_linear_release(e, &t->blk[k].ff2);
+        attention_release(e, &t->blk[k].attn1);
+        attention_release(e, &t->blk[k].attn2);
+    }
 }
 
 /* ---- VAE attention (UNetMidBlock2D's Attention with group norm, one head, residual) ---- */

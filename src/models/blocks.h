@@ -1,5 +1,5 @@
 /* blocks.h — the building blocks the UNet and the VAE share, as diffusers defines them:
- * ResnetBlock2D, Transformer2DModel with one BasicTransformerBlock (SD 1.x/2.x), and the
+ * ResnetBlock2D, Transformer2DModel with one BasicTransformerBlock (SD 1.x/2.x) or several (SDXL), and the
  * single-head VAE mid-block attention. Each block loads its weights by checkpoint key under a prefix
  * and runs on the engine, with activations (NHWC, the engine's dtype) from a per-generation arena.
  *
@@ -59,17 +59,27 @@ typedef struct ig_attention { /* diffusers Attention: to_q/k/v (bias optional), 
     ig_linear q, k, v, o;
 } ig_attention;
 
-typedef struct ig_transformer { /* Transformer2DModel, one BasicTransformerBlock, as SD 1.x/2.x use it */
-    int channels, groups;
-    bool linear_proj;
-    ig_tensor norm_g, norm_b, n1g, n1b, n2g, n2b, n3g, n3b;
-    ig_conv2d proj_in_conv, proj_out_conv;
-    ig_linear proj_in, proj_out, ff1, ff2;
+/* SDXL's deepest blocks stack 10 BasicTransformerBlocks (transformer_layers_per_block) */
+#define IG_TRANSFORMER_MAX_DEPTH 10
+
+typedef struct ig_tblock { /* BasicTransformerBlock: transformer_blocks.k */
+    ig_tensor n1g, n1b, n2g, n2b, n3g, n3b;
+    ig_linear ff1, ff2;
     ig_attention attn1, attn2;
+} ig_tblock;
+
+typedef struct ig_transformer { /* Transformer2DModel: one BasicTransformerBlock in SD 1.x/2.x, depth in SDXL */
+    int channels, groups, depth;
+    bool linear_proj;
+    ig_tensor norm_g, norm_b;
+    ig_conv2d proj_in_conv, proj_out_conv;
+    ig_linear proj_in, proj_out;
+    ig_tblock blk[IG_TRANSFORMER_MAX_DEPTH];
 } ig_transformer;
 
+/* depth: transformer_blocks.0 .. depth-1, 1..IG_TRANSFORMER_MAX_DEPTH. */
 ig_status ig_transformer_load(ig_transformer *t, ig_weights *w, const char *prefix, int channels, int heads,
-                              int context_dim, int groups, bool linear_proj, ig_err *err);
+                              int context_dim, int groups, bool linear_proj, int depth, ig_err *err);
 /* out = x + proj_out(block(proj_in(gn(x)), context)); context (N, Tc, context_dim) in the act dtype. */
 ig_status ig_transformer_forward(ig_fw *f, ig_transformer *t, const ig_tensor *x, const ig_tensor *context,
                                  ig_tensor *out);

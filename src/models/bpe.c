@@ -16,6 +16,7 @@
  */
 #include "models/bpe.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -39,6 +40,10 @@ struct ig_bpe {
     int32_t byte_id[256];     /* bytes_to_unicode(b) as a symbol */
     int32_t byte_end_id[256]; /* the same + "</w>": a word's last symbol */
     int32_t bos_id, eos_id, pad_id;
+    /* an added special token of one ASCII character (SDXL's tokenizer_2: "!" = id 0): every occurrence
+     * in a prompt becomes split_id and the text between is encoded apart; split_id -1: none */
+    int32_t split_id;
+    char split_char;
     int32_t n_merges;
     int32_t *merge_left, *merge_right, *merge_id; /* by rank */
     int32_t *merge_slot;                          /* open addressing: rank, or -1 when empty */
@@ -169,6 +174,7 @@ static ig_status byte_symbols(ig_bpe *b, json_t *vocab, const char *path, ig_err
     if (b->bos_id < 0 || b->eos_id < 0)
         return ig__fail(err, IG_ERR_INVALID, "%s: lacks <|startoftext|> or <|endoftext|>", path);
     b->pad_id = b->eos_id;
+    b->split_id = -1;
     return IG_OK;
 }
 
@@ -308,6 +314,47 @@ fail:
     return st;
 }
 
+/* tokenizer_config.json's "added_tokens_decoder" ({"id": {"content": ..., "special": ...}}): transformers
+ * splits a prompt at every added token before BPE. Of those, CLIP tokenizers only ever add their own
+ * bos/eos (which the pattern already keeps whole) and, in SDXL's tokenizer_2, "!" as id 0: that one is
+ * kept (split_id); another single-character added token is refused, anything longer too. */
+static ig_status read_added_tokens(ig_bpe *b, const char *path, ig_err *err) {
+    ig_status st = IG_OK;
+    json_error_t je;
+    json_t *root = NULL, *added, *v;
+    const char *key;
+    struct stat sb;
+    if (stat(path, &sb) != 0) goto fail; /* optional file */
+    if (!(root = json_load_file(path, 0, &je))) {
+        st = ig__fail(err, IG_ERR_INVALID, "%s:%d:%d: invalid JSON: %s", path, je.line, je.column, je.text);
+        goto fail;
+    }
+    added = json_is_object(root) ? json_object_get(root, "added_tokens_decoder") : NULL;
+    if (!json_is_object(added)) goto fail;
+    json_object_foreach(added, key, v) {
+        const char *content = json_string_value(json_object_get(v, "content"));
+        char *end = NULL;
+        long id = strtol(key, &end, 10);
+        if (!content || !end || *end || id < 0 || id >= b->n_vocab) {
+            st = ig__fail(err, IG_ERR_INVALID, "%s: added token \"%s\" needs a content string and an id in the vocabulary",
+                          path, key);
+            goto fail;
+        }
+        if (!strcmp(content, "<|startoftext|>") || !strcmp(content, "<|endoftext|>")) continue;
+        if (strlen(content) == 1 && (unsigned char)content[0] < 0x80 && !isalnum((unsigned char)content[0]) &&
+            !isspace((unsigned char)content[0]) && b->split_id < 0) {
+            b->split_id = (int32_t)id, b->split_char = content[0];
+            continue;
+        }
+        st = ig__fail(err, IG_ERR_UNSUPPORTED, "%s: added token \"%.*s\" (id %ld) is not supported", path,
+                      msg_len(content, strlen(content)), content, id);
+        goto fail;
+    }
+fail:
+    json_decref(root);
+    return st;
+}
+
 ig_status ig_bpe_load_dir(ig_bpe **out, const char *dir, ig_err *err) {
     ig_status st = IG_OK;
     ig_bpe *b = NULL;
@@ -326,6 +373,7 @@ ig_status ig_bpe_load_dir(ig_bpe **out, const char *dir, ig_err *err) {
     if ((st = ig_bpe_load(&b, paths, paths + len, err)) != IG_OK) goto fail;
     for (int i = 2; i < 4 && !found; i++)
         if ((st = read_pad_token(b, paths + i * len, &b->pad_id, &found, err)) != IG_OK) goto fail;
+    if ((st = read_added_tokens(b, paths + 3 * len, err)) != IG_OK) goto fail;
     *out = b;
     b = NULL;
 fail:
@@ -506,6 +554,7 @@ ig_status ig_bpe_encode(const ig_bpe *b, const char *utf8, int32_t *ids, int max
     ig__cps text = {0}, tmp = {0};
     scratch s = {0};
     int32_t *body = NULL;
+    char *chunk = NULL;
     int n = 0;
     if (n_tokens) *n_tokens = 0;
     if (!b || !utf8 || !ids) return ig__fail(err, IG_ERR_INVALID, "ig_bpe_encode: NULL argument");
@@ -518,9 +567,24 @@ ig_status ig_bpe_encode(const ig_bpe *b, const char *utf8, int32_t *ids, int max
         st = ig__fail(err, IG_ERR_NOMEM, "tokenizer: out of memory");
         goto fail;
     }
-    if ((st = ig__bpe_clean(utf8, &text, &tmp, err)) != IG_OK) goto fail;
     body[n++] = b->bos_id;
-    pre_tokenize(b, &text, &s, body, &n, max_len - 1);
+    /* transformers splits at added tokens first, then cleans and encodes each piece between them */
+    for (const char *p = utf8;;) {
+        const char *q = b->split_id >= 0 ? strchr(p, b->split_char) : NULL;
+        const size_t len = q ? (size_t)(q - p) : strlen(p);
+        if (q) {
+            if (!(chunk = realloc(chunk, len + 1))) {
+                st = ig__fail(err, IG_ERR_NOMEM, "tokenizer: out of memory");
+                goto fail;
+            }
+            memcpy(chunk, p, len), chunk[len] = 0;
+        }
+        if ((st = ig__bpe_clean(q ? chunk : p, &text, &tmp, err)) != IG_OK) goto fail;
+        pre_tokenize(b, &text, &s, body, &n, max_len - 1);
+        if (!q) break;
+        if (n < max_len - 1) body[n++] = b->split_id;
+        p = q + 1;
+    }
     if (s.oom) {
         st = ig__fail(err, IG_ERR_NOMEM, "tokenizer: out of memory for a %zu-byte prompt", strlen(utf8));
         goto fail;
@@ -539,5 +603,6 @@ fail:
     free(s.batch);
     free(s.heap);
     free(body);
+    free(chunk);
     return st;
 }

@@ -1,6 +1,7 @@
 /* clip.c — HF CLIPTextModel forward (transformers models/clip/modeling_clip.py): embeddings, then per
  * layer x += out_proj(causal_attn(ln1(x))) and x += fc2(act(fc1(ln2(x)))), then final_layer_norm,
- * which writes the caller's f32 output. Activations in the engine's dtype (see clip.h). */
+ * which writes the caller's f32 output; SDXL's
+ * readers take the penultimate state and the pooled projection (ig_clip_forward_states, ig_clip_pool). Activations in the engine's dtype (see clip.h). */
 #include "clip.h"
 
 #include <math.h>
@@ -40,6 +41,10 @@ ig_status ig_clip_load(ig_clip *c, const ig_clip_config *cfg, ig_weights *w, ig_
     }
     IG_TRY(ig_weights_vec(w, &c->lnf_g, D, err, "text_model.final_layer_norm.weight"));
     IG_TRY(ig_weights_vec(w, &c->lnf_b, D, err, "text_model.final_layer_norm.bias"));
+    if (cfg->projection_dim > 0) { /* CLIPTextModelWithProjection: nn.Linear(hidden, projection_dim, bias=False) */
+        int64_t ps[2] = {cfg->projection_dim, D};
+        IG_TRY(ig_weights_get(w, &c->proj, 2, ps, err, "text_projection.weight"));
+    }
     return IG_OK;
 }
 
@@ -49,7 +54,9 @@ static ig_status act_plain(ig_fw *f, ig_tensor *t, int n_dims, const int64_t *ne
     return IG_OK;
 }
 
-ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T, ig_tensor *out) {
+/* The layers [0, n_layers), then (when lnf) final_layer_norm; the last state is downloaded to out. */
+static ig_status run_layers(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T, int n_layers, ig_tensor *penult,
+                            ig_tensor *final) {
     ig_engine *e = f->e;
     const ig_clip_config *cfg = &c->cfg;
     const int64_t D = cfg->hidden;
@@ -69,8 +76,9 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
     /* embeddings: token_embedding[id] + position_embedding[position] */
     IG_OP(f, ig_op_embedding(e, &c->tok_emb, ids, &c->pos_emb, &x));
     const float scale = 1.0f / sqrtf((float)(D / cfg->heads));
-    for (int i = 0; i < cfg->layers; i++) {
+    for (int i = 0; i < n_layers; i++) {
         ig_clip_layer *L = &c->layer[i];
+        if (penult && i == cfg->layers - 1) IG_OP(f, ig_op_download(e, &x, penult)); /* hidden_states[-2] */
         IG_OP(f, ig_op_layer_norm(e, &x, cfg->eps, &L->ln1g, &L->ln1b, &n));
         IG_OP(f, ig_op_linear(e, &L->q, &n, NULL, &q));
         IG_OP(f, ig_op_linear(e, &L->k, &n, NULL, &k));
@@ -81,9 +89,38 @@ ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T
         IG_OP(f, ig_op_linear(e, &L->fc1, &n, NULL, &h));
         IG_OP(f, ig_op_linear(e, &L->fc2, &h, &y, &x));
     }
-    IG_OP(f, ig_op_layer_norm(e, &x, cfg->eps, &c->lnf_g, &c->lnf_b, &n));
-    IG_OP(f, ig_op_download(e, &n, out)); /* out is the caller's host memory */
+    if (penult && n_layers == cfg->layers - 1) IG_OP(f, ig_op_download(e, &x, penult));
+    if (final) {
+        IG_OP(f, ig_op_layer_norm(e, &x, cfg->eps, &c->lnf_g, &c->lnf_b, &n));
+        IG_OP(f, ig_op_download(e, &n, final)); /* the caller's host memory */
+    }
     ig_arena_reset(f->a, mark);
+    return IG_OK;
+}
+
+ig_status ig_clip_forward(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T, ig_tensor *out) {
+    return run_layers(f, c, ids, B, T, c->cfg.layers, NULL, out);
+}
+
+ig_status ig_clip_forward_states(ig_fw *f, ig_clip *c, const int32_t *ids, int B, int T, ig_tensor *penult,
+                                 ig_tensor *final) {
+    if (c->cfg.layers < 2) return ig__fail(&f->e->err, IG_ERR_UNSUPPORTED, "text encoder: one layer has no penultimate state");
+    /* without the final state, the last layer need not run at all */
+    return run_layers(f, c, ids, B, T, final ? c->cfg.layers : c->cfg.layers - 1, penult, final);
+}
+
+ig_status ig_clip_pool(const ig_clip *c, const int32_t *ids, int T, const float *final, float *pooled, ig_err *err) {
+    const int D = c->cfg.hidden, P = c->cfg.projection_dim;
+    if (P < 1 || !c->proj.data) return ig__fail(err, IG_ERR_INVALID, "text encoder: no text_projection to pool with");
+    int eot = 0; /* torch.argmax: the first maximum */
+    for (int t = 1; t < T; t++)
+        if (ids[t] > ids[eot]) eot = t;
+    const float *x = final + (size_t)eot * D;
+    for (int p = 0; p < P; p++) {
+        double acc = 0;
+        for (int d = 0; d < D; d++) acc += (double)ig_tensor_get(&c->proj, (int64_t[]){p, d}) * x[d];
+        pooled[p] = (float)acc;
+    }
     return IG_OK;
 }
 

@@ -12,8 +12,8 @@ ig_family ig_fam_of_text(const ig_clip_config *text) {
 }
 
 const char *ig_fam_part_name(ig_fam_part p) {
-    static const char *const names[IG_FAM_N_PARTS] = {"text_encoder", "unet", "vae"};
-    return p >= 0 && p < IG_FAM_N_PARTS ? names[p] : "?";
+    static const char *const names[IG_FAM_N_PARTS_MAX] = {"text_encoder", "unet", "vae", "text_encoder_2"};
+    return p >= 0 && p < IG_FAM_N_PARTS_MAX ? names[p] : "?";
 }
 
 bool ig__fam_add(ig_fam_list *l, const ig_fam_tensor *t) {
@@ -35,11 +35,13 @@ void ig_fam_list_free(ig_fam_list *l) {
 
 ig_status ig_fam_tensors(const ig_fam_arch *a, ig_fam_part p, ig_fam_list *out, ig_err *err) {
     ig_fam_list_free(out);
-    if (p < 0 || p >= IG_FAM_N_PARTS) return ig__fail(err, IG_ERR_INVALID, "no model part %d", (int)p);
+    if ((int)p < 0 || (int)p >= ig_fam_n_parts(a->family))
+        return ig__fail(err, IG_ERR_INVALID, "model family %d has no part %d", (int)a->family, (int)p);
     ig_status st;
     switch (a->family) {
     case IG_FAMILY_SD1:
     case IG_FAMILY_SD2: st = ig__fam_sd_tensors(a, p, out, err); break;
+    case IG_FAMILY_SDXL: st = ig__fam_sdxl_tensors(a, p, out, err); break;
     default: st = ig__fail(err, IG_ERR_UNSUPPORTED, "no architecture description for model family %d", (int)a->family);
     }
     if (st != IG_OK) ig_fam_list_free(out);
@@ -82,6 +84,10 @@ static bool map_key(void *ud, const char *key, ig_weights_src *src) {
     const ig_fam_tensor *t = bsearch(&probe, m->v, (size_t)m->n, sizeof *m->v, by_key);
     if (!t) return false;
     snprintf(src->key, sizeof src->key, "%s", t->ldm_key);
+    if (t->ldm_transposed) {
+        src->transposed = true;
+        return true;
+    }
     if (t->ldm_n_rows > 0) {
         src->row0 = t->ldm_row0, src->n_rows = t->ldm_n_rows;
         return true;

@@ -128,20 +128,26 @@ static void attention(walk *w, const at *p, int c, int ctx) {
     a = name2(p, "to_out.0.", "to_out.0."), linear(w, &a, c, c, true);
 }
 
-/* Transformer2DModel with one BasicTransformerBlock (blocks.c ig_transformer_load) */
-static void transformer(walk *w, const at *p, int c, int ctx, bool linear_proj) {
-    at a = name2(p, "norm.", "norm."), b = name2(p, "transformer_blocks.0.", "transformer_blocks.0.");
+/* Transformer2DModel with `depth` BasicTransformerBlocks (blocks.c ig_transformer_load); the same
+ * names in both formats (SDXL's single files too) */
+static void transformer(walk *w, const at *p, int c, int ctx, bool linear_proj, int depth) {
+    at a = name2(p, "norm.", "norm."), b;
     norm(w, &a, c);
     a = name2(p, "proj_in.", "proj_in.");
     if (linear_proj) linear(w, &a, c, c, true);
     else conv(w, &a, c, c, 1);
-    a = name2(&b, "attn1.", "attn1."), attention(w, &a, c, c);
-    a = name2(&b, "attn2.", "attn2."), attention(w, &a, c, ctx);
-    a = name2(&b, "norm1.", "norm1."), norm(w, &a, c);
-    a = name2(&b, "norm2.", "norm2."), norm(w, &a, c);
-    a = name2(&b, "norm3.", "norm3."), norm(w, &a, c);
-    a = name2(&b, "ff.net.0.proj.", "ff.net.0.proj."), linear(w, &a, 8 * c, c, true); /* GEGLU: value | gate */
-    a = name2(&b, "ff.net.2.", "ff.net.2."), linear(w, &a, c, 4 * c, true);
+    for (int k = 0; k < depth; k++) {
+        char blk[40];
+        snprintf(blk, sizeof blk, "transformer_blocks.%d.", k);
+        b = name2(p, blk, blk);
+        a = name2(&b, "attn1.", "attn1."), attention(w, &a, c, c);
+        a = name2(&b, "attn2.", "attn2."), attention(w, &a, c, ctx);
+        a = name2(&b, "norm1.", "norm1."), norm(w, &a, c);
+        a = name2(&b, "norm2.", "norm2."), norm(w, &a, c);
+        a = name2(&b, "norm3.", "norm3."), norm(w, &a, c);
+        a = name2(&b, "ff.net.0.proj.", "ff.net.0.proj."), linear(w, &a, 8 * c, c, true); /* GEGLU: value | gate */
+        a = name2(&b, "ff.net.2.", "ff.net.2."), linear(w, &a, c, 4 * c, true);
+    }
     a = name2(p, "proj_out.", "proj_out.");
     if (linear_proj) linear(w, &a, c, c, true);
     else conv(w, &a, c, c, 1);
@@ -154,6 +160,10 @@ static void unet(walk *w, const ig_unet_config *u) {
     at a;
     a = name2(&top, "time_embedding.linear_1.", "time_embed.0."), linear(w, &a, temb, c0, true);
     a = name2(&top, "time_embedding.linear_2.", "time_embed.2."), linear(w, &a, temb, temb, true);
+    if (u->add_time_dim > 0) { /* SDXL's text_time add_embedding: label_emb.0.0 / .2 in the single file */
+        a = name2(&top, "add_embedding.linear_1.", "label_emb.0.0."), linear(w, &a, temb, u->add_in_dim, true);
+        a = name2(&top, "add_embedding.linear_2.", "label_emb.0.2."), linear(w, &a, temb, temb, true);
+    }
     a = name2(&top, "conv_in.", "input_blocks.0.0."), conv(w, &a, c0, u->in_channels, 3);
     char ldm[64];
     int out_ch = c0;
@@ -166,7 +176,7 @@ static void unet(walk *w, const ig_unet_config *u) {
             if (u->down_attn[i]) {
                 snprintf(ldm, sizeof ldm, "input_blocks.%d.1.", first + j);
                 a = sub(&top, ldm, "down_blocks.%d.attentions.%d.", i, j);
-                transformer(w, &a, out_ch, ctx, u->use_linear_projection);
+                transformer(w, &a, out_ch, ctx, u->use_linear_projection, ig_unet_depth(u, i));
             }
         }
         if (i < nb - 1) {
@@ -176,7 +186,7 @@ static void unet(walk *w, const ig_unet_config *u) {
     }
     const int cm = u->block_out[nb - 1];
     a = name2(&top, "mid_block.resnets.0.", "middle_block.0."), resnet(w, &a, cm, cm, temb);
-    a = name2(&top, "mid_block.attentions.0.", "middle_block.1."), transformer(w, &a, cm, ctx, u->use_linear_projection);
+    a = name2(&top, "mid_block.attentions.0.", "middle_block.1."), transformer(w, &a, cm, ctx, u->use_linear_projection, ig_unet_depth(u, nb - 1));
     a = name2(&top, "mid_block.resnets.1.", "middle_block.2."), resnet(w, &a, cm, cm, temb);
     int prev = cm;
     for (int i = 0; i < nb; i++) {
@@ -189,7 +199,7 @@ static void unet(walk *w, const ig_unet_config *u) {
             if (u->up_attn[i]) {
                 snprintf(ldm, sizeof ldm, "output_blocks.%d.1.", first + j);
                 a = sub(&top, ldm, "up_blocks.%d.attentions.%d.", i, j);
-                transformer(w, &a, up_out, ctx, u->use_linear_projection);
+                transformer(w, &a, up_out, ctx, u->use_linear_projection, ig_unet_depth(u, rev));
             }
         }
         if (i < nb - 1) { /* after the last layer's resnet, and its transformer if any */
@@ -266,7 +276,10 @@ static void vae(walk *w, const ig_vae_config *v) {
     a = name2(&dec, "conv_out.", "conv_out."), conv(w, &a, v->out_channels, v->block_out[0], 3);
 }
 
-/* HF CLIPTextModel as clip.c loads it; the single file's names are HF's (SD 1.x) or OpenCLIP's (SD 2.x). */
+/* HF CLIPTextModel(WithProjection) as clip.c loads it; the single file's names are HF's (SD 1.x, SDXL's
+ * first encoder) or OpenCLIP's (SD 2.x, SDXL's second). OpenCLIP keeps the projection as a bare
+ * (hidden, projection) parameter used as x @ text_projection: HF's (projection, hidden) Linear weight
+ * transposed (ldm_transposed). */
 static void text(walk *w, const ig_clip_config *c, bool openclip, bool flat) {
     const int D = c->hidden, F = c->intermediate;
     const at top = root("text_model.", openclip || flat ? "" : "text_model.");
@@ -301,6 +314,35 @@ static void text(walk *w, const ig_clip_config *c, bool openclip, bool flat) {
         a = name2(&p, "mlp.fc2.", openclip ? "mlp.c_proj." : "mlp.fc2."), linear(w, &a, D, F, true);
     }
     a = name2(&top, "final_layer_norm.", openclip ? "ln_final." : "final_layer_norm."), norm(w, &a, D);
+    if (c->projection_dim > 0) {
+        const int64_t P = c->projection_dim;
+        ig_fam_tensor t = {.role = IG_FAM_WEIGHT, .n_dims = 2, .ne = {P, D, 1, 1}, .ldm_n_dims = 2,
+                           .ldm_ne = {P, D, 1, 1}};
+        snprintf(t.key, sizeof t.key, "text_projection.weight");
+        if (openclip) {
+            snprintf(t.ldm_key, sizeof t.ldm_key, "text_projection");
+            t.ldm_ne[0] = D, t.ldm_ne[1] = P, t.ldm_transposed = true;
+        } else snprintf(t.ldm_key, sizeof t.ldm_key, "text_projection.weight"); /* beside text_model. */
+        if (!w->oom && !ig__fam_add(w->l, &t)) w->oom = true;
+    }
+}
+
+bool ig__fam_walk_text(ig_fam_list *l, const ig_clip_config *c, ig_fam_text_names names) {
+    walk w = {.l = l};
+    text(&w, c, names == IG_FAM_NAMES_OPENCLIP, names == IG_FAM_NAMES_HF_FLAT);
+    return !w.oom;
+}
+
+bool ig__fam_walk_unet(ig_fam_list *l, const ig_unet_config *u) {
+    walk w = {.l = l};
+    unet(&w, u);
+    return !w.oom;
+}
+
+bool ig__fam_walk_vae(ig_fam_list *l, const ig_vae_config *v) {
+    walk w = {.l = l};
+    vae(&w, v);
+    return !w.oom;
 }
 
 ig_status ig__fam_sd_tensors(const ig_fam_arch *a, ig_fam_part p, ig_fam_list *out, ig_err *err) {

@@ -104,13 +104,28 @@ ig_status ig_sd_unet_config(const char *path, ig_unet_config *u, ig_err *err) {
     /* an int in SD configs; anything else (null, a list) says nothing imagine uses: 0 */
     if (ig_config_has(c, "sample_size") && ig_config_int(c, "sample_size", 0, &u->sample_size, &(ig_err){0}) != IG_OK)
         u->sample_size = 0;
+    /* an int for every block or a list (SDXL: [1, 2, 10]); diffusers' mid block takes the last entry,
+     * the up blocks the list reversed (unet.h ig_unet_depth) */
     TRY(ig_config_int_or_list(c, "transformer_layers_per_block", 1, n, tl, err));
-    for (int i = 0; i < n; i++)
-        if (tl[i] != 1) {
-            refuse(err, c, "transformer_layers_per_block", "is not 1 (SDXL-style blocks are not supported yet)");
+    for (int i = 0; i < n; i++) {
+        if (tl[i] < 1 || tl[i] > IG_TRANSFORMER_MAX_DEPTH) {
+            refuse(err, c, "transformer_layers_per_block", "is outside 1..10");
             goto fail;
         }
-    static const char *const nulls[] = {"class_embed_type", "addition_embed_type", "time_cond_proj_dim",
+        u->tdepth[i] = tl[i];
+    }
+    /* SDXL: addition_embed_type "text_time" (get_aug_embed); anything else is refused below */
+    if (ig_config_has(c, "addition_embed_type") && must_be_null(c, "addition_embed_type", &(ig_err){0}) != IG_OK) {
+        TRY(must_equal(c, "addition_embed_type", "text_time", err));
+        TRY(ig_config_int(c, "addition_time_embed_dim", 256, &u->add_time_dim, err));
+        TRY(ig_config_int(c, "projection_class_embeddings_input_dim", 2816, &u->add_in_dim, err));
+        if (u->add_time_dim < 2 || u->add_in_dim <= IG_UNET_TIME_IDS * u->add_time_dim) {
+            ig__fail(err, IG_ERR_INVALID, "%s: \"projection_class_embeddings_input_dim\" %d must exceed %d time ids "
+                     "of \"addition_time_embed_dim\" %d", path, u->add_in_dim, IG_UNET_TIME_IDS, u->add_time_dim);
+            goto fail;
+        }
+    }
+    static const char *const nulls[] = {"class_embed_type", "time_cond_proj_dim", "reverse_transformer_layers_per_block",
                                         "encoder_hid_dim", "num_class_embeds", "time_embedding_dim"};
     for (size_t i = 0; i < sizeof nulls / sizeof *nulls; i++) TRY(must_be_null(c, nulls[i], err));
     TRY(must_equal(c, "mid_block_type", "UNetMidBlock2DCrossAttn", err));
@@ -296,12 +311,36 @@ static ig_status find_weights(const char *dir, const char *sub, const char *cons
 }
 
 ig_status ig__sd_load_parts(ig_sd_model *m, const ig_fam_arch *arch, bool single, ig_err *err) {
-    ig_weights *w[IG_FAM_N_PARTS] = {[IG_FAM_TEXT] = &m->w_text, [IG_FAM_UNET] = &m->w_unet, [IG_FAM_VAE] = &m->w_vae};
+    ig_weights *w[IG_FAM_N_PARTS_MAX] = {[IG_FAM_TEXT] = &m->w_text, [IG_FAM_UNET] = &m->w_unet,
+                                         [IG_FAM_VAE] = &m->w_vae, [IG_FAM_TEXT2] = &m->w_text2};
     ig_fam_list l = {0};
-    for (int p = 0; p < IG_FAM_N_PARTS; p++) {
+    const bool xl = arch->family == IG_FAMILY_SDXL;
+    if (xl != (arch->unet.add_time_dim > 0)) {
+        ig__fail(err, IG_ERR_UNSUPPORTED, xl ? "an SDXL model whose UNet has no text_time added embedding"
+                                             : "a UNet with SDXL's text_time embedding but one text encoder (an SDXL "
+                                               "model needs text_encoder_2)");
+        goto fail;
+    }
+    for (int p = 0; p < ig_fam_n_parts(arch->family); p++) {
         TRY(ig_fam_tensors(arch, (ig_fam_part)p, &l, err));
         if (single) TRY(ig_fam_map_ldm(w[p], &l, err));
         TRY(ig_fam_check(&l, w[p], err));
+    }
+    if (xl) {
+        const int D = arch->text.hidden + arch->text2.hidden, P = arch->text2.projection_dim;
+        if (arch->unet.cross_attention_dim != D || ig_unet_text_embeds_dim(&arch->unet) != P ||
+            arch->text.max_positions != arch->text2.max_positions) {
+            ig__fail(err, IG_ERR_INVALID, "SDXL: the UNet's cross_attention_dim %d and text embeds %d do not match the "
+                     "text encoders' hidden sizes %d + %d and projection %d (or their positions %d, %d differ)",
+                     arch->unet.cross_attention_dim, ig_unet_text_embeds_dim(&arch->unet), arch->text.hidden,
+                     arch->text2.hidden, P, arch->text.max_positions, arch->text2.max_positions);
+            goto fail;
+        }
+        if (arch->text.layers < 2 || arch->text2.layers < 2) {
+            ig__fail(err, IG_ERR_UNSUPPORTED, "SDXL: text encoders of one layer have no penultimate state");
+            goto fail;
+        }
+        TRY(ig_clip_load(&m->clip2, &arch->text2, &m->w_text2, err));
     }
     TRY(ig_clip_load(&m->clip, &arch->text, &m->w_text, err));
     TRY(ig_unet_load(&m->unet, &arch->unet, &m->w_unet, err));
@@ -314,6 +353,39 @@ ig_status ig__sd_load_parts(ig_sd_model *m, const ig_fam_arch *arch, bool single
     m->native_width = m->native_height = native;
 fail:
     ig_fam_list_free(&l);
+    return err->status;
+}
+
+/* model_index.json: which pipeline. SDXL (StableDiffusionXLPipeline, ...Img2Img/Inpaint) has
+ * text_encoder_2/ and force_zeros_for_empty_prompt; a folder with text_encoder_2/ and no text_encoder/
+ * (the refiner, conditioned on bigG alone with an aesthetic score) is refused. */
+static ig_status model_index(ig_sd_model *m, const char *dir, ig_fam_arch *arch, ig_err *err) {
+    char p[1200];
+    ig_config *c = NULL;
+    snprintf(p, sizeof p, "%s/text_encoder_2/config.json", dir);
+    if (!file_exists(p)) return IG_OK;
+    snprintf(p, sizeof p, "%s/text_encoder/config.json", dir);
+    if (!file_exists(p))
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: text_encoder_2/ without text_encoder/ (an SDXL refiner?): not "
+                        "supported", dir);
+    arch->family = IG_FAMILY_SDXL;
+    snprintf(p, sizeof p, "%s/model_index.json", dir);
+    TRY(ig_config_load(&c, p, err));
+    /* diffusers' StableDiffusionXLPipeline registers it with default True */
+    TRY(ig_config_bool(c, "force_zeros_for_empty_prompt", true, &m->force_zeros_for_empty_prompt, err));
+fail:
+    ig_config_free(c);
+    return err->status;
+}
+
+/* CLIPTextModelWithProjection's projection_dim (CLIPTextConfig's default 512). */
+static ig_status projection_dim(const char *path, ig_clip_config *t, ig_err *err) {
+    ig_config *c = NULL;
+    TRY(ig_config_load(&c, path, err));
+    TRY(ig_config_int(c, "projection_dim", 512, &t->projection_dim, err));
+    if (t->projection_dim < 1) ig__fail(err, IG_ERR_INVALID, "%s: \"projection_dim\" must be positive", path);
+fail:
+    ig_config_free(c);
     return err->status;
 }
 
@@ -332,18 +404,15 @@ ig_status ig_sd_open(ig_sd_model **out, const char *dir, const ig_sd_open_opts *
     if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory loading %s", dir);
     snprintf(m->dir, sizeof m->dir, "%s", dir);
     m->w_text.label = "text_encoder", m->w_unet.label = "unet", m->w_vae.label = "vae";
+    m->w_text2.label = "text_encoder_2";
     m->w_text.private_copy = m->w_unet.private_copy = m->w_vae.private_copy = opts && opts->copy_weights;
+    m->w_text2.private_copy = opts && opts->copy_weights;
     snprintf(p, sizeof p, "%s/model_index.json", dir);
     if (!file_exists(p)) {
         ig__fail(err, IG_ERR_NOT_FOUND, "%s: no model_index.json (not a diffusers model folder)", dir);
         goto fail;
     }
-    snprintf(p, sizeof p, "%s/text_encoder_2/config.json", dir);
-    if (file_exists(p)) {
-        ig__fail(err, IG_ERR_UNSUPPORTED, "%s: an SDXL model (a second text encoder, text_encoder_2/): not supported "
-                 "yet", dir);
-        goto fail;
-    }
+    TRY(model_index(m, dir, &arch, err));
     snprintf(p, sizeof p, "%s/tokenizer", dir);
     TRY(ig_bpe_load_dir(&m->bpe, p, err));
     snprintf(p, sizeof p, "%s/text_encoder/config.json", dir);
@@ -354,8 +423,17 @@ ig_status ig_sd_open(ig_sd_model **out, const char *dir, const ig_sd_open_opts *
     TRY(ig_sd_vae_config(p, &arch.vae, err));
     snprintf(p, sizeof p, "%s/scheduler/scheduler_config.json", dir);
     TRY(ig_sd_sched_config(p, &m->sched, m->sched_class, sizeof m->sched_class, err));
-    arch.family = ig_fam_of_text(&arch.text);
-    if (arch.unet.cross_attention_dim != arch.text.hidden) {
+    if (arch.family != IG_FAMILY_SDXL) arch.family = ig_fam_of_text(&arch.text);
+    else {
+        snprintf(p, sizeof p, "%s/tokenizer_2", dir);
+        TRY(ig_bpe_load_dir(&m->bpe2, p, err));
+        snprintf(p, sizeof p, "%s/text_encoder_2/config.json", dir);
+        TRY(ig_sd_clip_config(p, &arch.text2, err));
+        TRY(projection_dim(p, &arch.text2, err));
+        TRY(find_weights(dir, "text_encoder_2", text_names, p, sizeof p, err));
+        TRY(ig_weights_add_file(&m->w_text2, p, err));
+    }
+    if (arch.family != IG_FAMILY_SDXL && arch.unet.cross_attention_dim != arch.text.hidden) {
         ig__fail(err, IG_ERR_INVALID, "%s: the UNet's cross_attention_dim %d differs from the text encoder's hidden_size %d",
                  dir, arch.unet.cross_attention_dim, arch.text.hidden);
         goto fail;
@@ -385,11 +463,14 @@ void ig_sd_close(ig_engine *e, ig_sd_model *m) {
     if (!m) return;
     if (e) {
         ig_clip_release(e, &m->clip);
+        ig_clip_release(e, &m->clip2);
         ig_unet_release(e, &m->unet);
         ig_vae_release(e, &m->vae);
         ig_vae_encoder_release(e, &m->vae_enc);
     }
     ig_weights_close(&m->w_text);
+    ig_weights_close(&m->w_text2);
+    ig_bpe_free(m->bpe2);
     ig_weights_close(&m->w_unet);
     ig_weights_close(&m->w_vae);
     ig_bpe_free(m->bpe);

@@ -1,9 +1,10 @@
-/* sd.h — a Stable Diffusion 1.x / 2.x model loaded from a diffusers folder (model_index.json,
- * tokenizer/, text_encoder/, unet/, vae/, scheduler/, each with its config.json and safetensors),
+/* sd.h — a Stable Diffusion 1.x / 2.x or SDXL model loaded from a diffusers folder (model_index.json,
+ * tokenizer/, text_encoder/, unet/, vae/, scheduler/, each with its config.json and safetensors; SDXL
+ * adds tokenizer_2/ and text_encoder_2/),
  * or from a single file (single.h) with the same options (ig_sd_open_opts). The architecture comes
  * from the configs, and each part's tensors are checked against the family's description
  * (family.h) before the networks read them; what imagine cannot serve (another block type, a class
- * embedding, SDXL, ...) is refused naming what was found. Weights stay mmapped (f32, f16 or bf16)
+ * embedding, an SDXL refiner, ...) is refused naming what was found. Weights stay mmapped (f32, f16 or bf16)
  * unless copy_weights asks for private copies. */
 #ifndef IG_MODELS_SD_H
 #define IG_MODELS_SD_H
@@ -23,6 +24,12 @@ typedef struct ig_sd_model {
     ig_vae vae;
     ig_vae_encoder vae_enc; /* only after ig_sd_load_encoder (img2img); txt2img never loads it */
     bool has_vae_enc;
+    /* SDXL (family IG_FAMILY_SDXL): the second tokenizer and text encoder (OpenCLIP bigG with its
+     * projection), read beside the first; the UNet's context is both penultimate states side by side */
+    ig_bpe *bpe2;
+    ig_weights w_text2;
+    ig_clip clip2;
+    bool force_zeros_for_empty_prompt; /* model_index.json: no negative prompt -> zero negative conditioning */
     ig_sched_config sched; /* scheduler/scheduler_config.json */
     char sched_class[64];  /* its _class_name, e.g. "PNDMScheduler" */
     /* the family's facts, filled once by the loader */

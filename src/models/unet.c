@@ -29,6 +29,18 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
     IG_TRY(ig_weights_get(w, &u->time2.w, 2, t2, err, "time_embedding.linear_2.weight"));
     IG_TRY(ig_weights_get(w, &u->time2.b, 1, tb, err, "time_embedding.linear_2.bias"));
     u->time1.act = IG_ACT_SILU;
+    if (cfg->add_time_dim > 0) { /* TimestepEmbedding(add_in_dim, temb): linear_1, SiLU, linear_2 */
+        if (ig_unet_text_embeds_dim(cfg) < 1)
+            return ig__fail(err, IG_ERR_INVALID, "unet: projection_class_embeddings_input_dim %d leaves no room for "
+                            "the text embeds beside %d time ids of %d", cfg->add_in_dim, IG_UNET_TIME_IDS,
+                            cfg->add_time_dim);
+        int64_t a1[2] = {u->temb_dim, cfg->add_in_dim};
+        IG_TRY(ig_weights_get(w, &u->add1.w, 2, a1, err, "add_embedding.linear_1.weight"));
+        IG_TRY(ig_weights_get(w, &u->add1.b, 1, tb, err, "add_embedding.linear_1.bias"));
+        IG_TRY(ig_weights_get(w, &u->add2.w, 2, t2, err, "add_embedding.linear_2.weight"));
+        IG_TRY(ig_weights_get(w, &u->add2.b, 1, tb, err, "add_embedding.linear_2.bias"));
+        u->add1.act = IG_ACT_SILU;
+    }
     IG_TRY(load_conv(w, &u->conv_in, "conv_in", c0, cfg->in_channels, 3, 1, err));
 
     char p[160];
@@ -44,7 +56,7 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
             if (lv->has_attn) {
                 snprintf(p, sizeof p, "down_blocks.%d.attentions.%d.", i, j);
                 IG_TRY(ig_transformer_load(&lv->attn[j], w, p, out_ch, cfg->heads[i], cfg->cross_attention_dim, G,
-                                        cfg->use_linear_projection, err));
+                                           cfg->use_linear_projection, ig_unet_depth(cfg, i), err));
             }
         }
         lv->has_sample = i < nb - 1;
@@ -57,7 +69,8 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
     const int cm = cfg->block_out[nb - 1];
     IG_TRY(ig_resnet_load(&u->mid_res[0], w, "mid_block.resnets.0.", cm, cm, u->temb_dim, G, eps, err));
     IG_TRY(ig_transformer_load(&u->mid_attn, w, "mid_block.attentions.0.", cm, cfg->heads[nb - 1],
-                            cfg->cross_attention_dim, G, cfg->use_linear_projection, err));
+                               cfg->cross_attention_dim, G, cfg->use_linear_projection, ig_unet_depth(cfg, nb - 1),
+                               err));
     IG_TRY(ig_resnet_load(&u->mid_res[1], w, "mid_block.resnets.1.", cm, cm, u->temb_dim, G, eps, err));
 
     /* up blocks walk the channels in reverse; block i's resnet j takes the previous output plus a skip */
@@ -74,7 +87,7 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
             if (lv->has_attn) {
                 snprintf(p, sizeof p, "up_blocks.%d.attentions.%d.", i, j);
                 IG_TRY(ig_transformer_load(&lv->attn[j], w, p, up_out, cfg->heads[rev], cfg->cross_attention_dim, G,
-                                        cfg->use_linear_projection, err));
+                                           cfg->use_linear_projection, ig_unet_depth(cfg, rev), err));
             }
         }
         lv->has_sample = i < nb - 1;
@@ -92,7 +105,51 @@ ig_status ig_unet_load(ig_unet *u, const ig_unet_config *cfg, ig_weights *w, ig_
 
 ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t, const ig_tensor *context,
                           ig_tensor *out) {
+    return ig_unet_forward_cond(f, u, sample, t, context, NULL, out);
+}
+
+/* aug_emb = add_embedding(cat(text_embeds, add_time_proj(time_ids.flatten()).reshape(N, -1))) and
+ * emb = emb + aug_emb (diffusers UNet2DConditionModel.get_aug_embed, "text_time"), f32. */
+static ig_status add_text_time(ig_fw *f, ig_unet *u, const ig_unet_added *ad, int64_t N, ig_tensor *emb) {
     ig_engine *e = f->e;
+    const ig_unet_config *cfg = &u->cfg;
+    const int64_t P = ig_unet_text_embeds_dim(cfg), K = IG_UNET_TIME_IDS, A = cfg->add_time_dim;
+    int64_t ids_s[1] = {N * K}, tp_s[2] = {N * K, A}, te_s[2] = {N, P}, in_s[2] = {N, cfg->add_in_dim};
+    int64_t h_s[2] = {N, u->temb_dim};
+    ig_tensor ids = ig_arena_plain(f->a, IG_F32, 1, ids_s), tp = ig_arena_plain(f->a, IG_F32, 2, tp_s);
+    ig_tensor te = ig_arena_plain(f->a, IG_F32, 2, te_s), in = ig_arena_plain(f->a, IG_F32, 2, in_s);
+    ig_tensor h = ig_arena_plain(f->a, IG_F32, 2, h_s), aug = ig_arena_plain(f->a, IG_F32, 2, h_s);
+    if (!f->a->dry && (!ids.data || !tp.data || !te.data || !in.data || !h.data || !aug.data))
+        return ig__fail(&e->err, IG_ERR_NOMEM, "activation arena exhausted");
+    if (f->a->dry) return IG_OK;
+    ig_tensor ids_h = ig_tensor_plain(IG_F32, 1, ids_s, (void *)ad->time_ids);
+    ig_tensor te_h = ig_tensor_plain(IG_F32, 2, te_s, (void *)ad->text_embeds);
+    IG_TRY(ig_op_upload(e, &ids_h, &ids));
+    IG_TRY(ig_op_upload(e, &te_h, &te));
+    IG_TRY(ig_op_timestep_embedding(e, &ids, (int)A, cfg->flip_sin_to_cos, cfg->freq_shift, &tp));
+    /* (N, P) and (N, K A) side by side: channel concat of (N, C, 1, 1) images, the same bytes */
+    ig_tensor a4 = ig_tensor_nhwc(IG_F32, N, P, 1, 1, te.data), b4 = ig_tensor_nhwc(IG_F32, N, K * A, 1, 1, tp.data);
+    ig_tensor y4 = ig_tensor_nhwc(IG_F32, N, cfg->add_in_dim, 1, 1, in.data);
+    IG_TRY(ig_op_concat(e, &a4, &b4, &y4));
+    IG_TRY(ig_op_linear(e, &u->add1, &in, NULL, &h));
+    IG_TRY(ig_op_linear(e, &u->add2, &h, NULL, &aug));
+    if (ad->add_in) {
+        ig_tensor o = ig_tensor_plain(IG_F32, 2, in_s, ad->add_in);
+        IG_TRY(ig_op_download(e, &in, &o));
+    }
+    if (ad->aug) {
+        ig_tensor o = ig_tensor_plain(IG_F32, 2, h_s, ad->aug);
+        IG_TRY(ig_op_download(e, &aug, &o));
+    }
+    return ig_op_binary(e, IG_BIN_ADD, emb, &aug, emb); /* emb = emb + aug_emb */
+}
+
+ig_status ig_unet_forward_cond(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t, const ig_tensor *context,
+                               const ig_unet_added *added, ig_tensor *out) {
+    ig_engine *e = f->e;
+    if ((u->cfg.add_time_dim > 0) != (added != NULL && added->text_embeds && added->time_ids))
+        return ig__fail(&e->err, IG_ERR_INVALID, u->cfg.add_time_dim > 0 ? "unet: this UNet needs text embeds and time "
+                        "ids (addition_embed_type text_time)" : "unet: added conditions given to a UNet without them");
     const ig_unet_config *cfg = &u->cfg;
     const int64_t N = sample->ne[0];
     int64_t H = sample->ne[2], W = sample->ne[3];
@@ -113,6 +170,7 @@ ig_status ig_unet_forward(ig_fw *f, ig_unet *u, const ig_tensor *sample, float t
     IG_OP(f, ig_op_timestep_embedding(e, &tt, cfg->block_out[0], cfg->flip_sin_to_cos, cfg->freq_shift, &sin_emb));
     IG_OP(f, ig_op_linear(e, &u->time1, &sin_emb, NULL, &h1));
     IG_OP(f, ig_op_linear(e, &u->time2, &h1, NULL, &emb));
+    if (u->cfg.add_time_dim > 0) IG_TRY(add_text_time(f, u, added, N, &emb));
     IG_OP(f, ig_op_act(e, IG_ACT_SILU, &emb, &emb));
 
     ig_tensor x, y, skips[IG_UNET_MAX_BLOCKS * (IG_UNET_MAX_LAYERS + 1) + 1], in;
@@ -194,6 +252,8 @@ void ig_unet_release(ig_engine *e, ig_unet *u) {
     if (!u) return;
     ig_linear_release(e, &u->time1);
     ig_linear_release(e, &u->time2);
+    ig_linear_release(e, &u->add1);
+    ig_linear_release(e, &u->add2);
     ig_conv2d_release(e, &u->conv_in);
     ig_conv2d_release(e, &u->conv_out);
     for (int i = 0; i < IG_UNET_MAX_BLOCKS; i++) {

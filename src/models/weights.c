@@ -90,6 +90,13 @@ static ig_status view(const ig_weights *w, const char *full, const ig_weights_sr
                             w->label, full, (long long)ig_tensor_nelem(t), src->n_dims, (long long)n);
         *t = ig_tensor_plain(t->dtype, src->n_dims, src->ne, t->data); /* a row range of a plain tensor is plain */
     }
+    if (src->transposed) { /* a strided view of the 2-D transpose: only for readers that index (ig_tensor_get) */
+        if (t->n_dims != 2)
+            return ig__fail(err, IG_ERR_INVALID, "%s: tensor '%s' has %d dims, a transposed view needs 2", w->label, full,
+                            t->n_dims);
+        int64_t ne0 = t->ne[0], st0 = t->st[0];
+        t->ne[0] = t->ne[1], t->st[0] = t->st[1], t->ne[1] = ne0, t->st[1] = st0;
+    }
     return IG_OK;
 }
 

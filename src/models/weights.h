@@ -22,6 +22,8 @@ typedef struct ig_weights_src {
     int64_t row0, n_rows;    /* n_rows > 0: only rows [row0, row0 + n_rows) of dim 0 */
     int n_dims;              /* > 0: then viewed with shape ne[0..n_dims), same element count */
     int64_t ne[IG_MAX_DIMS];
+    bool transposed;         /* a 2-D tensor stored transposed (OpenCLIP's text_projection): the view gets
+                                swapped shape and strides, so it is not contiguous */
 } ig_weights_src;
 
 /* Called with src->key = key and the rest zeroed (so returning true alone keeps the key as it is);

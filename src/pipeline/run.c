@@ -22,6 +22,9 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
     const int f = ig_sd_latent_factor(m), W = p->width, H = p->height;
     r->n = p->n_images, r->C = uc->in_channels, r->h = H / f, r->w = W / f;
     r->T = m->clip.cfg.max_positions, r->D = m->clip.cfg.hidden;
+    r->xl = m->family == IG_FAMILY_SDXL;
+    if (r->xl) r->D = m->clip.cfg.hidden + m->clip2.cfg.hidden, r->P = m->clip2.cfg.projection_dim;
+    const int D1 = m->clip.cfg.hidden, D2 = r->xl ? m->clip2.cfg.hidden : 0;
     r->cfg = p->guidance > 1.0f;
     r->NB = r->cfg ? 2 * r->n : r->n;
     e->err = (ig_err){0};
@@ -50,6 +53,20 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
         r->noise = malloc(sizeof(float) * r->n_lat);
         r->lat_mask = malloc(sizeof(float) * (size_t)r->h * r->w);
     }
+    if (r->xl) {
+        r->ids2 = malloc(sizeof(int32_t) * 2 * (size_t)T);
+        r->states = malloc(sizeof(float) * 2 * (size_t)T * (D1 + 2 * D2));
+        r->pooled = malloc(sizeof(float) * 2 * (size_t)r->P);
+        r->add_text = malloc(sizeof(float) * (size_t)r->NB * r->P);
+        r->time_ids = malloc(sizeof(float) * (size_t)r->NB * IG_UNET_TIME_IDS);
+        if (!r->ids2 || !r->states || !r->pooled || !r->add_text || !r->time_ids) {
+            ig__fail(err, IG_ERR_NOMEM, "txt2img: out of memory");
+            goto fail;
+        }
+        /* _get_add_time_ids(original_size, crops_coords_top_left, target_size), height first */
+        const float tid[IG_UNET_TIME_IDS] = {(float)H, (float)W, 0, 0, (float)H, (float)W};
+        for (int b = 0; b < r->NB; b++) memcpy(r->time_ids + (size_t)b * IG_UNET_TIME_IDS, tid, sizeof tid);
+    }
     if (!r->ids || !r->text || !r->latents || !r->x || !r->eps || !r->x0 ||
         (p->mask && (!r->image_latents || !r->noise || !r->lat_mask))) {
         ig__fail(err, IG_ERR_NOMEM, "txt2img: out of memory");
@@ -65,9 +82,16 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
             is[4] = {r->n, 3, H, W};
     ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, NULL), lt = ig_tensor_plain(IG_F32, 4, ls, NULL);
     ig_tensor zt = ig_tensor_plain(IG_F32, 4, zs, NULL), it = ig_tensor_plain(IG_F32, 4, is, NULL);
-    if (ig_clip_forward(&r->fw, &m->clip, r->ids, r->cfg ? 2 : 1, T, &text_t) ||
-        ig_unet_forward(&r->fw, &m->unet, &lt, 0, &r->ctx, &lt))
+    const ig_unet_added added = {.text_embeds = r->add_text, .time_ids = r->time_ids};
+    if (r->xl) {
+        int64_t s1[3] = {r->cfg ? 2 : 1, T, D1}, s2[3] = {r->cfg ? 2 : 1, T, D2};
+        ig_tensor p1 = ig_tensor_plain(IG_F32, 3, s1, NULL), p2 = ig_tensor_plain(IG_F32, 3, s2, NULL), f2 = p2;
+        if (ig_clip_forward_states(&r->fw, &m->clip, r->ids, r->cfg ? 2 : 1, T, &p1, NULL) ||
+            ig_clip_forward_states(&r->fw, &m->clip2, r->ids2, r->cfg ? 2 : 1, T, &p2, &f2))
+            return engine_fail(e, err);
+    } else if (ig_clip_forward(&r->fw, &m->clip, r->ids, r->cfg ? 2 : 1, T, &text_t))
         return engine_fail(e, err);
+    if (ig_unet_forward_cond(&r->fw, &m->unet, &lt, 0, &r->ctx, r->xl ? &added : NULL, &lt)) return engine_fail(e, err);
     ig_arena_reset(&r->arena, mark);
     if (decode && ig_vae_decode(&r->fw, &m->vae, &zt, &it)) return engine_fail(e, err); /* latents in, pixels out */
     ig_arena_reset(&r->arena, mark);
@@ -83,17 +107,64 @@ fail:
     return err->status;
 }
 
+/* SDXL's encode_prompt: rows [negative, positive] (or [positive]) of r->text (T, D1 + D2) and r->pooled. */
+static ig_status encode_xl(ig_run *r, ig_err *err) {
+    ig_engine *e = r->e;
+    ig_sd_model *m = r->m;
+    const int T = r->T, D = r->D, D1 = m->clip.cfg.hidden, D2 = m->clip2.cfg.hidden, P = r->P, B = r->cfg ? 2 : 1;
+    const int32_t pad = ig_bpe_pad_id(m->bpe), pad2 = ig_bpe_pad_id(m->bpe2);
+    const char *prompt = r->p.prompt ? r->p.prompt : "", *neg = r->p.negative_prompt;
+    /* force_zeros_for_empty_prompt: negative_prompt None gives zero negative embeddings */
+    const bool zero_neg = r->cfg && !neg && m->force_zeros_for_empty_prompt;
+    TRY(ig_bpe_encode(m->bpe, prompt, r->ids + T, T, pad, &r->n_tokens, err));
+    TRY(ig_bpe_encode(m->bpe2, prompt, r->ids2 + T, T, pad2, NULL, err));
+    if (r->cfg) {
+        TRY(ig_bpe_encode(m->bpe, neg ? neg : "", r->ids, T, pad, NULL, err));
+        TRY(ig_bpe_encode(m->bpe2, neg ? neg : "", r->ids2, T, pad2, NULL, err));
+    }
+    float *pen1 = r->states, *pen2 = pen1 + (size_t)B * T * D1, *fin2 = pen2 + (size_t)B * T * D2;
+    int64_t s1[3] = {B, T, D1}, s2[3] = {B, T, D2};
+    ig_tensor p1 = ig_tensor_plain(IG_F32, 3, s1, pen1), p2 = ig_tensor_plain(IG_F32, 3, s2, pen2);
+    ig_tensor f2 = ig_tensor_plain(IG_F32, 3, s2, fin2);
+    const int32_t *ids = r->cfg ? r->ids : r->ids + T, *ids2 = r->cfg ? r->ids2 : r->ids2 + T;
+    if (ig_clip_forward_states(&r->fw, &m->clip, ids, B, T, &p1, NULL)) return engine_fail(e, err);
+    ig_arena_reset(&r->arena, r->mark);
+    if (ig_clip_forward_states(&r->fw, &m->clip2, ids2, B, T, &p2, &f2)) return engine_fail(e, err);
+    ig_arena_reset(&r->arena, r->mark);
+    for (int b = 0; b < B; b++) { /* torch.concat(prompt_embeds_list, dim=-1) */
+        for (int t = 0; t < T; t++) {
+            float *dst = r->text + ((size_t)b * T + t) * D;
+            memcpy(dst, pen1 + ((size_t)b * T + t) * D1, sizeof(float) * D1);
+            memcpy(dst + D1, pen2 + ((size_t)b * T + t) * D2, sizeof(float) * D2);
+        }
+        TRY(ig_clip_pool(&m->clip2, ids2 + (size_t)b * T, T, fin2 + (size_t)b * T * D2, r->pooled + (size_t)b * P, err));
+    }
+    if (zero_neg) { /* row 0 is the negative one */
+        memset(r->text, 0, sizeof(float) * T * D);
+        memset(r->pooled, 0, sizeof(float) * P);
+    }
+    for (int b = 0; b < r->NB; b++) { /* text_embeds rows as the context's */
+        const int src = r->cfg && b >= r->n ? 1 : 0;
+        memcpy(r->add_text + (size_t)b * P, r->pooled + (size_t)src * P, sizeof(float) * P);
+    }
+fail:
+    return err->status;
+}
+
 ig_status ig_run_encode_text(ig_run *r, ig_err *err) {
     ig_engine *e = r->e;
     const int T = r->T, D = r->D, n = r->n;
     const int32_t pad = ig_bpe_pad_id(r->m->bpe);
-    TRY(ig_bpe_encode(r->m->bpe, r->p.prompt ? r->p.prompt : "", r->ids + T, T, pad, &r->n_tokens, err));
-    if (r->cfg)
-        TRY(ig_bpe_encode(r->m->bpe, r->p.negative_prompt ? r->p.negative_prompt : "", r->ids, T, pad, NULL, err));
-    int64_t ts[3] = {r->cfg ? 2 : 1, T, D};
-    ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, r->text);
-    if (ig_clip_forward(&r->fw, &r->m->clip, r->cfg ? r->ids : r->ids + T, r->cfg ? 2 : 1, T, &text_t))
-        return engine_fail(e, err);
+    if (r->xl) TRY(encode_xl(r, err));
+    else {
+        TRY(ig_bpe_encode(r->m->bpe, r->p.prompt ? r->p.prompt : "", r->ids + T, T, pad, &r->n_tokens, err));
+        if (r->cfg)
+            TRY(ig_bpe_encode(r->m->bpe, r->p.negative_prompt ? r->p.negative_prompt : "", r->ids, T, pad, NULL, err));
+        int64_t ts[3] = {r->cfg ? 2 : 1, T, D};
+        ig_tensor text_t = ig_tensor_plain(IG_F32, 3, ts, r->text);
+        if (ig_clip_forward(&r->fw, &r->m->clip, r->cfg ? r->ids : r->ids + T, r->cfg ? 2 : 1, T, &text_t))
+            return engine_fail(e, err);
+    }
     ig_arena_reset(&r->arena, r->mark);
     /* context rows: [negative x n, positive x n] with CFG (text rows 0 and 1), else [positive x n] */
     for (int b = 0; b < r->NB; b++) {
@@ -190,12 +261,15 @@ ig_status ig_run_step(ig_run *r, ig_err *err) {
     ig_sched_scale_model_input(&r->sched, i, r->x, (r->cfg ? 2 : 1) * n_lat);
     int64_t ls[4] = {r->NB, r->C, r->h, r->w};
     ig_tensor xt = ig_tensor_plain(IG_F32, 4, ls, r->x), et = ig_tensor_plain(IG_F32, 4, ls, r->eps);
-    if (ig_unet_forward(&r->fw, &r->m->unet, &xt, r->sched.timesteps[i], &r->ctx, &et)) return engine_fail(r->e, err);
+    const ig_unet_added added = {.text_embeds = r->add_text, .time_ids = r->time_ids};
+    if (ig_unet_forward_cond(&r->fw, &r->m->unet, &xt, r->sched.timesteps[i], &r->ctx, r->xl ? &added : NULL, &et))
+        return engine_fail(r->e, err);
     ig_arena_reset(&r->arena, r->mark);
     /* The text encoder and the UNet now hold packed copies of their weights: let the kernel drop the
      * checkpoint's pages instead of keeping the model resident twice (peak RSS). */
     if (!r->pages_dropped) {
         ig_weights_drop_pages(&r->m->w_text), ig_weights_drop_pages(&r->m->w_unet);
+        ig_weights_drop_pages(&r->m->w_text2); /* the projection is read from the file at each prompt: it pages back in */
         r->pages_dropped = true;
     }
     if (r->cfg) { /* noise_pred_uncond + guidance_scale * (noise_pred_text - noise_pred_uncond), f32 per op */
@@ -259,5 +333,6 @@ void ig_run_end(ig_run *r) {
     ig_arena_free(&r->arena);
     free(r->ids), free(r->text), free(r->latents), free(r->x), free(r->eps), free(r->x0);
     free(r->image_latents), free(r->noise), free(r->lat_mask);
+    free(r->ids2), free(r->states), free(r->pooled), free(r->add_text), free(r->time_ids);
     memset(r, 0, sizeof *r);
 }

@@ -1,6 +1,6 @@
 /* run.h — one generation on a Stable Diffusion 1.x / 2.x model, as diffusers 0.30's
- * StableDiffusionPipeline.__call__ computes it, split into the stages that text-to-image,
- * image-to-image and inpainting share:
+ * StableDiffusionPipeline.__call__ computes it (SDXL: StableDiffusionXLPipeline's, below), split
+ * into the stages that text-to-image, image-to-image and inpainting share:
  *
  *   ig_run_begin           check the request, build the schedule, size the activation arena by a
  *                          dry run of every network that will run (no allocation after this)
@@ -27,6 +27,14 @@
  *   ig_run_end             frees everything (after any stage, or a failed begin)
  * A run may be drawn again from ig_run_encode_text or ig_run_prepare_latents on (the bench repeats
  * its stages on one arena).
+ *
+ * SDXL (StableDiffusionXLPipeline.encode_prompt and __call__): the context is both text encoders'
+ * penultimate hidden states (hidden_states[-2], before final_layer_norm) side by side, tokenizer_2
+ * padding with its own pad id; the UNet also gets text_embeds = text_encoder_2's projection of its
+ * final-normed state at the EOT position, and add_time_ids = [H, W, 0, 0, H, W] (original size =
+ * target size = the asked size, no crop) for every row. With guidance and no negative prompt
+ * (p.negative_prompt NULL) on a model with force_zeros_for_empty_prompt, the negative context and
+ * text_embeds are zeros; a negative prompt given, even "", is encoded.
  *
  * Owns: the order of the stages, the buffers between them (host latents, the arena), guidance.
  * Leaves to others: the networks (models/), the samplers (sched.c), the noise (rng_torch.c), what
@@ -63,6 +71,14 @@ typedef struct ig_run {
     float *x, *eps; /* [2 n_lat] the UNet's input and output */
     float *x0;      /* [n_lat] the last step's x0 prediction */
     int n_tokens;   /* the prompt's CLIP tokens, BOS and EOS included */
+    /* SDXL (m->family IG_FAMILY_SDXL): D = both encoders' widths; the UNet's added conditions */
+    bool xl;
+    int P;              /* pooled text width (text_encoder_2's projection_dim) */
+    int32_t *ids2;      /* [2 T] tokenizer_2's ids: negative, positive */
+    float *states;      /* [2 T (D1 + 2 D2)] scratch: encoder 1's and 2's penultimate, 2's final states */
+    float *pooled;      /* [2 P]: negative, positive */
+    float *add_text;    /* [NB P] the UNet's text_embeds rows */
+    float *time_ids;    /* [NB 6] add_time_ids rows: H, W, 0, 0, H, W */
     int t_start;    /* first denoising step: 0, or later for image to image */
     float *image_latents, *noise; /* [n_lat] inpainting: the picture's latents and their noise */
     float *lat_mask;              /* [h w] inpainting: 1 = repaint, 0 = keep */
