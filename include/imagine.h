@@ -219,7 +219,9 @@ ig_status ig_progress_preview(const ig_progress *p, int index, ig_image **out, i
 
 typedef struct ig_gen_params {
     const char *prompt;          /* NULL: "" */
-    const char *negative_prompt; /* NULL: "" (what diffusers uses when guidance is on) */
+    const char *negative_prompt; /* NULL: none given (diffusers' negative_prompt=None): SD 1.x/2.x encode "";
+                                    SDXL models with force_zeros_for_empty_prompt (SDXL base, SDXL-Turbo) use
+                                    zero negative conditioning. "" is encoded like any prompt. */
     int width, height;           /* pixels, multiples of the model's size_multiple */
     int n_images;                /* 1..16, drawn as one batch */
     int n_steps;                 /* >= 1 */

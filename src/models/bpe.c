@@ -396,6 +396,17 @@ void ig_bpe_free(ig_bpe *b) {
 int32_t ig_bpe_bos_id(const ig_bpe *b) { return b->bos_id; }
 int32_t ig_bpe_eos_id(const ig_bpe *b) { return b->eos_id; }
 int32_t ig_bpe_pad_id(const ig_bpe *b) { return b->pad_id; }
+
+ig_status ig_bpe_set_split_char(ig_bpe *b, char ch, ig_err *err) {
+    for (int32_t id = 0; id < b->n_vocab; id++) {
+        const char *t = b->blob + b->tok_off[id];
+        if (t[0] == ch && t[1] == 0) {
+            b->split_id = id, b->split_char = ch;
+            return IG_OK;
+        }
+    }
+    return ig__fail(err, IG_ERR_INVALID, "tokenizer: no token \"%c\" in the vocabulary", ch);
+}
 int32_t ig_bpe_vocab_size(const ig_bpe *b) { return b->n_vocab; }
 
 ig_status ig_bpe_set_pad_id(ig_bpe *b, int32_t pad_id, ig_err *err) {

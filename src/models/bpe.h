@@ -64,6 +64,10 @@ int32_t ig_bpe_pad_id(const ig_bpe *b);     /* see ig_bpe_load_dir */
  * checkpoints: OpenCLIP pads with 0, "!"). Not while another thread encodes. */
 ig_status ig_bpe_set_pad_id(ig_bpe *b, int32_t pad_id, ig_err *err);
 int32_t ig_bpe_vocab_size(const ig_bpe *b); /* 49408 for CLIP */
+/* Makes the one-character vocabulary token `ch` an added special token (as SDXL's tokenizer_2 config
+ * makes "!"): each occurrence in a prompt becomes its id, the text between is encoded apart. For
+ * tokenizers not read from a folder (single-file SDXL). Not while another thread encodes. */
+ig_status ig_bpe_set_split_char(ig_bpe *b, char ch, ig_err *err);
 /* The vocabulary string of id (byte-encoded, as in vocab.json), NULL when out of range; lives until
  * ig_bpe_free. */
 const char *ig_bpe_token(const ig_bpe *b, int32_t id);

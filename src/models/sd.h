@@ -53,8 +53,10 @@ typedef struct ig_sd_open_opts {
     int unet_heads;           /* > 0: this many heads in every UNet transformer */
     int unet_norm_groups;     /* 0: 32 */
     int text_heads;           /* 0: hidden / 64 */
+    int text2_heads;          /* SDXL's second text encoder; 0: hidden / 64 */
+    int unet_block_heads[IG_UNET_MAX_BLOCKS]; /* > 0: heads of the UNet's transformers per level (before unet_heads) */
     int vae_norm_groups;      /* 0: 32 */
-    float vae_scaling_factor; /* 0: 0.18215 */
+    float vae_scaling_factor; /* 0: 0.18215 (SDXL: 0.13025) */
     int32_t pad_id;           /* < 0: by family (see single.h); >= 0: this id */
 } ig_sd_open_opts;
 

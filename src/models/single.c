@@ -67,30 +67,40 @@ __attribute__((format(printf, 5, 6))) static ig_status need(const ig_st_file *f,
 }
 
 /* Text encoder: OpenCLIP (SD 2.x) or HF CLIP (SD 1.x, *flat: without "text_model."); sets *openclip. */
-static ig_status infer_text(const ig_st_file *f, const ig_sd_open_opts *o, ig_clip_config *c, bool *openclip,
-                            bool *flat, ig_err *err) {
+/* p_hf / p_oc: where HF CLIP / OpenCLIP names would start (NULL: not looked for); xl: SDXL's encoders,
+ * every layer kept (the pipeline takes the penultimate state itself) and OpenCLIP's text_projection read. */
+static ig_status infer_text_at(const ig_st_file *f, const char *p_hf, const char *p_oc, bool xl, int heads,
+                               ig_clip_config *c, bool *openclip, bool *flat, ig_err *err) {
     const char *path = ig_st_path(f);
-    int64_t te[IG_MAX_DIMS], pe[IG_MAX_DIMS], fc[IG_MAX_DIMS];
+    int64_t te[IG_MAX_DIMS], pe[IG_MAX_DIMS], fc[IG_MAX_DIMS], tp[IG_MAX_DIMS];
     int n = 0;
     *c = (ig_clip_config){.eps = 1e-5f};
-    *openclip = has(f, P_OPENCLIP "token_embedding.weight");
+    *openclip = p_oc && has(f, "%stoken_embedding.weight", p_oc);
     if (*openclip) {
-        if (need(f, err, 2, te, P_OPENCLIP "token_embedding.weight") || need(f, err, 2, pe, P_OPENCLIP "positional_embedding") ||
-            need(f, err, 2, fc, P_OPENCLIP "transformer.resblocks.0.mlp.c_fc.weight"))
+        if (need(f, err, 2, te, "%stoken_embedding.weight", p_oc) || need(f, err, 2, pe, "%spositional_embedding", p_oc) ||
+            need(f, err, 2, fc, "%stransformer.resblocks.0.mlp.c_fc.weight", p_oc))
             return err->status;
-        while (n < MAX_SCAN && has(f, P_OPENCLIP "transformer.resblocks.%d.ln_1.weight", n)) n++;
+        while (n < MAX_SCAN && has(f, "%stransformer.resblocks.%d.ln_1.weight", p_oc, n)) n++;
         /* SD 2.x conditions on the penultimate layer: every resblock but the last, then ln_final */
         if (n < 2)
-            return ig__fail(err, IG_ERR_INVALID, "%s: the OpenCLIP text encoder has %d resblocks; SD 2.x uses all but "
-                            "the last, so it needs at least 2", path, n);
-        c->layers = n - 1;
+            return ig__fail(err, IG_ERR_INVALID, "%s: the OpenCLIP text encoder has %d resblocks; SD 2.x and SDXL take "
+                            "the penultimate one's output, so it needs at least 2", path, n);
+        c->layers = xl ? n : n - 1;
         c->act = IG_ACT_GELU_ERF;
+        if (xl) { /* stored (hidden, projection): x @ text_projection */
+            if (need(f, err, 2, tp, "%stext_projection", p_oc)) return err->status;
+            c->projection_dim = (int)tp[1];
+            if (tp[0] != te[1])
+                return ig__fail(err, IG_ERR_INVALID, "%s: text_projection is %lldx%lld, the encoder %lld wide", path,
+                                (long long)tp[0], (long long)tp[1], (long long)te[1]);
+        }
     } else {
-        const bool nested = has(f, P_CLIP "text_model.embeddings.token_embedding.weight");
-        const char *base = nested ? P_CLIP "text_model." : P_CLIP;
-        if (!nested && !has(f, P_CLIP "embeddings.token_embedding.weight"))
-            return ig__fail(err, IG_ERR_INVALID, "%s: no text encoder (neither " P_CLIP "text_model.* nor "
-                            P_OPENCLIP "*)", path);
+        const bool nested = p_hf && has(f, "%stext_model.embeddings.token_embedding.weight", p_hf);
+        char base[128];
+        snprintf(base, sizeof base, "%s%s", p_hf ? p_hf : "", nested ? "text_model." : "");
+        if (!nested && !(p_hf && has(f, "%sembeddings.token_embedding.weight", p_hf)))
+            return ig__fail(err, IG_ERR_INVALID, "%s: no text encoder (neither %stext_model.* nor %s*)", path,
+                            p_hf ? p_hf : "-", p_oc ? p_oc : "-");
         if (need(f, err, 2, te, "%sembeddings.token_embedding.weight", base) ||
             need(f, err, 2, pe, "%sembeddings.position_embedding.weight", base) ||
             need(f, err, 2, fc, "%sencoder.layers.0.mlp.fc1.weight", base))
@@ -101,15 +111,29 @@ static ig_status infer_text(const ig_st_file *f, const ig_sd_open_opts *o, ig_cl
         *flat = !nested;
     }
     c->vocab_size = (int)te[0], c->hidden = (int)te[1], c->max_positions = (int)pe[0], c->intermediate = (int)fc[0];
-    c->heads = o->text_heads > 0 ? o->text_heads : c->hidden / 64;
+    c->heads = heads > 0 ? heads : c->hidden / 64;
     if (pe[1] != te[1] || c->heads < 1 || c->hidden % c->heads)
         return ig__fail(err, IG_ERR_INVALID, "%s: text encoder of width %d (positions %lld wide) cannot have %d heads",
                         path, c->hidden, (long long)pe[1], c->heads);
     return IG_OK;
 }
 
-static ig_status infer_unet(const ig_st_file *f, const ig_sd_open_opts *o, bool sd2, ig_unet_config *u,
-                            ig_err *err) {
+static ig_status infer_text(const ig_st_file *f, const ig_sd_open_opts *o, ig_clip_config *c, bool *openclip,
+                            bool *flat, ig_err *err) {
+    return infer_text_at(f, P_CLIP, P_OPENCLIP, false, o->text_heads, c, openclip, flat, err);
+}
+
+/* BasicTransformerBlocks in the transformer at `blk` ("input_blocks.4.1."), 1 when there is none. */
+static int depth_at(const ig_st_file *f, const char *blk) {
+    int d = 0;
+    while (d < MAX_SCAN && has(f, P_UNET "%stransformer_blocks.%d.norm1.weight", blk, d)) d++;
+    return d > 0 ? d : 1;
+}
+
+/* xl: SDXL's UNet (label_emb = the text_time add_embedding, transformer depth per level); text2_proj is
+ * the pooled width its add_embedding takes beside the 6 time ids. */
+static ig_status infer_unet(const ig_st_file *f, const ig_sd_open_opts *o, bool sd2, bool xl, int text2_proj,
+                            ig_unet_config *u, ig_err *err) {
     const char *path = ig_st_path(f);
     int64_t ne[IG_MAX_DIMS];
     int nd = 0;
@@ -118,11 +142,19 @@ static ig_status infer_unet(const ig_st_file *f, const ig_sd_open_opts *o, bool 
     u->block_out[0] = (int)ne[0], u->in_channels = (int)ne[1];
     if (need(f, err, 4, ne, P_UNET "out.2.weight")) return err->status;
     u->out_channels = (int)ne[0];
-    if (has(f, P_UNET "label_emb.0.0.weight") || has(f, P_UNET "label_emb.weight"))
-        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: the UNet has a class embedding (label_emb: SDXL, unCLIP or the "
+    if (xl) {
+        if (need(f, err, 2, ne, P_UNET "label_emb.0.0.weight")) return err->status;
+        u->add_in_dim = (int)ne[1];
+        if (u->add_in_dim <= text2_proj || (u->add_in_dim - text2_proj) % IG_UNET_TIME_IDS)
+            return ig__fail(err, IG_ERR_INVALID, "%s: label_emb.0.0 takes %d inputs: not the %d pooled text values and "
+                            "%d equal time embeddings", path, u->add_in_dim, text2_proj, IG_UNET_TIME_IDS);
+        u->add_time_dim = (u->add_in_dim - text2_proj) / IG_UNET_TIME_IDS;
+    } else if (has(f, P_UNET "label_emb.0.0.weight") || has(f, P_UNET "label_emb.weight"))
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: the UNet has a class embedding (label_emb: unCLIP or the "
                         "upscaler), which is not supported", path);
-    if (has(f, P_UNET "middle_block.1.transformer_blocks.1.norm1.weight"))
-        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: transformers of depth > 1 (SDXL-style) are not supported", path);
+    if (!xl && has(f, P_UNET "middle_block.1.transformer_blocks.1.norm1.weight"))
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: transformers of depth > 1 without SDXL's text encoders are not "
+                        "supported", path);
 
     /* input_blocks: 0 is conv_in, then per level L resnets (+ transformers) and, but for the last
      * level, a downsampler (…0.op); so the first op sits at L + 1 and there are nb * (L + 1). */
@@ -147,6 +179,9 @@ static ig_status infer_unet(const ig_st_file *f, const ig_sd_open_opts *o, bool 
         u->block_out[i] = (int)ne[0];
         u->down_attn[i] = has(f, P_UNET "input_blocks.%d.1.proj_in.weight", first);
         u->up_attn[i] = has(f, P_UNET "output_blocks.%d.1.proj_in.weight", i * (L + 1));
+        char blk[64];
+        snprintf(blk, sizeof blk, "input_blocks.%d.1.", first);
+        u->tdepth[i] = depth_at(f, blk);
         if (i < nb - 1 && !has(f, P_UNET "input_blocks.%d.0.op.weight", first + L))
             return ig__fail(err, IG_ERR_INVALID, "%s: no downsampler '" P_UNET "input_blocks.%d.0.op.weight'", path,
                             first + L);
@@ -155,12 +190,19 @@ static ig_status infer_unet(const ig_st_file *f, const ig_sd_open_opts *o, bool 
     if (!shape_of(f, &nd, ne, P_UNET "middle_block.1.proj_in.weight") || (nd != 2 && nd != 4))
         return ig__fail(err, IG_ERR_INVALID, "%s: no 2-D or 4-D '" P_UNET "middle_block.1.proj_in.weight'", path);
     u->use_linear_projection = nd == 2;
+    if (depth_at(f, "middle_block.1.") != u->tdepth[nb - 1] && u->down_attn[nb - 1])
+        return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: the middle block's transformer depth differs from the last level's",
+                        path);
+    if (!u->down_attn[nb - 1]) u->tdepth[nb - 1] = depth_at(f, "middle_block.1.");
     if (need(f, err, 2, ne, P_UNET "middle_block.1.transformer_blocks.0.attn2.to_k.weight")) return err->status;
     u->cross_attention_dim = (int)ne[1];
     u->norm_groups = o->unet_norm_groups > 0 ? o->unet_norm_groups : 32;
     for (int i = 0; i < nb; i++) {
         /* SD 1.x: num_heads 8; SD 2.x: num_head_channels 64 */
-        u->heads[i] = o->unet_heads > 0 ? o->unet_heads : sd2 ? u->block_out[i] / 64 : 8;
+        u->heads[i] = o->unet_block_heads[i] > 0 ? o->unet_block_heads[i]
+                      : o->unet_heads > 0        ? o->unet_heads
+                      : sd2 || xl                ? u->block_out[i] / 64 /* SDXL: num_head_channels 64 too */
+                                                 : 8;
         if (u->heads[i] < 1 || u->block_out[i] % u->heads[i] || u->block_out[i] % u->norm_groups)
             return ig__fail(err, IG_ERR_INVALID, "%s: UNet level %d has %d channels, which do not split into %d heads "
                             "(%s) and %d groups (set the options for a model that differs from SD)", path, i,
@@ -215,6 +257,27 @@ static bool has_prefix(const ig_st_file *f, const char *prefix) {
     return lo < ig_st_count(f) && !strncmp(ig_st_name(f, lo), prefix, strlen(prefix));
 }
 
+/* SDXL's two text encoders: CLIP-L with HF names under conditioner.embedders.0.transformer., OpenCLIP
+ * bigG under conditioner.embedders.1.model.; the second is mapped once more as text_encoder_2. */
+static ig_status open_xl(ig_sd_model *m, const char *file, const ig_sd_open_opts *o, ig_fam_arch *arch, ig_err *err) {
+    const ig_st_file *f = m->w_unet.files[0];
+    bool oc = false, flat = false;
+    if (infer_text_at(f, "conditioner.embedders.0.transformer.", NULL, true, o->text_heads, &arch->text, &oc, &flat,
+                      err) ||
+        infer_text_at(f, NULL, "conditioner.embedders.1.model.", true, o->text2_heads, &arch->text2, &oc, &flat, err)) {
+        char msg[sizeof err->msg + 64]; /* the first failure stands (sticky); say what kind of file it was */
+        snprintf(msg, sizeof msg, "an SDXL checkpoint (both text encoders needed): %s", err->msg);
+        snprintf(err->msg, sizeof err->msg, "%.*s", (int)sizeof err->msg - 1, msg);
+        return err->status;
+    }
+    if (flat) return ig__fail(err, IG_ERR_UNSUPPORTED, "%s: SDXL's first text encoder without text_model.*", file);
+    if (!oc || arch->text2.projection_dim < 1)
+        return ig__fail(err, IG_ERR_INVALID, "%s: SDXL's second text encoder is not OpenCLIP with a text_projection", file);
+    m->w_text2.label = "text_encoder_2";
+    m->w_text2.private_copy = o->copy_weights;
+    return ig_weights_add_file(&m->w_text2, file, err);
+}
+
 ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_open_opts *opts, ig_err *err) {
     static const ig_sd_open_opts defaults = IG_SD_OPEN_OPTS_INIT;
     const ig_sd_open_opts *o = opts ? opts : &defaults;
@@ -232,16 +295,14 @@ ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_ope
     TRY(ig_weights_add_file(&m->w_unet, file, err));
     TRY(ig_weights_add_file(&m->w_vae, file, err));
     const ig_st_file *f = m->w_unet.files[0];
-    if (has_prefix(f, "conditioner.embedders.")) {
-        ig__fail(err, IG_ERR_UNSUPPORTED, "%s: an SDXL checkpoint (text encoders under conditioner.embedders.*): not "
-                 "supported yet", file);
-        goto fail;
-    }
-    TRY(infer_text(f, o, &arch.text, &openclip, &arch.ldm_flat_text, err));
-    TRY(infer_unet(f, o, openclip, &arch.unet, err));
+    const bool xl = has_prefix(f, "conditioner.embedders.");
+    if (xl) TRY(open_xl(m, file, o, &arch, err));
+    else TRY(infer_text(f, o, &arch.text, &openclip, &arch.ldm_flat_text, err));
+    TRY(infer_unet(f, o, openclip, xl, arch.text2.projection_dim, &arch.unet, err));
     TRY(infer_vae(f, o, &arch.vae, err));
-    arch.family = ig_fam_of_text(&arch.text);
-    if (arch.unet.cross_attention_dim != arch.text.hidden) {
+    if (xl && !(o->vae_scaling_factor > 0)) arch.vae.scaling_factor = 0.13025f; /* SDXL's VAE */
+    arch.family = xl ? IG_FAMILY_SDXL : ig_fam_of_text(&arch.text);
+    if (!xl && arch.unet.cross_attention_dim != arch.text.hidden) {
         ig__fail(err, IG_ERR_INVALID, "%s: the UNet's cross-attention width %d differs from the text encoder's %d", file,
                  arch.unet.cross_attention_dim, arch.text.hidden);
         goto fail;
@@ -250,6 +311,12 @@ ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_ope
     else ig__asset_path("clip", vocab, sizeof vocab);
     TRY(ig_bpe_load_dir(&m->bpe, vocab, err));
     if (o->pad_id >= 0 || openclip) TRY(ig_bpe_set_pad_id(m->bpe, o->pad_id >= 0 ? o->pad_id : 0, err));
+    if (xl) { /* tokenizer_2 as SDXL repos configure it: pad "!" (0), and "!" an added special token */
+        TRY(ig_bpe_load_dir(&m->bpe2, vocab, err));
+        TRY(ig_bpe_set_pad_id(m->bpe2, 0, err));
+        TRY(ig_bpe_set_split_char(m->bpe2, '!', err));
+        m->force_zeros_for_empty_prompt = true; /* as stable-diffusion-xl-base-1.0 and sdxl-turbo ship */
+    }
 
     /* the scheduler_config.json SD 1.x and 2.x folders ship (PNDM / DDIM; the samplers read the same fields) */
     m->sched = (ig_sched_config)IG_SCHED_CONFIG_INIT;
@@ -260,10 +327,15 @@ ig_status ig_sd_open_single(ig_sd_model **out, const char *file, const ig_sd_ope
     m->sched.set_alpha_to_one = 0, m->sched.clip_sample = 0;
     m->sched.prediction_type = o->prediction_type ? o->prediction_type : IG_PREDICTION_EPSILON;
     snprintf(m->sched_class, sizeof m->sched_class, "%s", openclip ? "DDIMScheduler" : "PNDMScheduler");
+    if (xl) { /* SDXL base's scheduler_config.json: EulerDiscreteScheduler, leading spacing */
+        m->sched.timestep_spacing = IG_SPACING_LEADING;
+        snprintf(m->sched_class, sizeof m->sched_class, "EulerDiscreteScheduler");
+    }
 
-    /* no sample_size in the file: SD 2.x v-prediction is the 768 model (v2-x_768), the rest 512 */
-    arch.unet.sample_size = (arch.family == IG_FAMILY_SD2 && m->sched.prediction_type == IG_PREDICTION_V ? 768 : 512) /
-                            (1 << (arch.vae.n_blocks - 1));
+    /* no sample_size in the file: SDXL is 1024, SD 2.x v-prediction the 768 model (v2-x_768), the rest 512 */
+    arch.unet.sample_size =
+        (xl ? 1024 : arch.family == IG_FAMILY_SD2 && m->sched.prediction_type == IG_PREDICTION_V ? 768 : 512) /
+        (1 << (arch.vae.n_blocks - 1));
     TRY(ig__sd_load_parts(m, &arch, true, err));
     *out = m;
     return IG_OK;

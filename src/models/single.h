@@ -1,5 +1,7 @@
-/* single.h — a Stable Diffusion 1.x / 2.x model from one original (LDM / CompVis) checkpoint file,
- * as SD 1.5 and sd_turbo ship it: model.diffusion_model.* (UNet), cond_stage_model.* (text encoder:
+/* single.h — a Stable Diffusion 1.x / 2.x or SDXL model from one original (LDM / CompVis / SGM)
+ * checkpoint file, as SD 1.5, sd_turbo and sd_xl_base_1.0 ship it (SDXL: conditioner.embedders.0/1
+ * and label_emb, family_sdxl.c; heads one per 64 channels, VAE scaling 0.13025, EulerDiscrete with
+ * leading spacing, 1024 pixels, tokenizer_2 = vocab_dir's with pad "!" and "!" special): model.diffusion_model.* (UNet), cond_stage_model.* (text encoder:
  * HF CLIP names for SD 1.x, OpenCLIP names with a fused q|k|v in_proj for SD 2.x) and
  * first_stage_model.* (VAE), in one .safetensors.
  *
@@ -29,8 +31,8 @@
  *     set_alpha_to_one false, clip_sample false); other fields take each sampler's defaults. m->sched
  *     may be changed after opening (sd_turbo folders also say timestep_spacing "trailing").
  * Only the non-EMA UNet weights (model.diffusion_model.*) are read, as diffusers does by default.
- * SDXL (conditioner.embedders.*), class-conditioned UNets (label_emb) and transformer depth > 1 are
- * refused, naming what was found. */
+ * Class-conditioned UNets (label_emb without SDXL's text encoders) and transformer depth > 1 outside
+ * SDXL are refused, naming what was found. */
 #ifndef IG_MODELS_SINGLE_H
 #define IG_MODELS_SINGLE_H
 

@@ -10,8 +10,13 @@
  * final latents); one bf16 UNet case at 5e-2. */
 #include <jansson.h>
 #include <string.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "engine/cpu/cpu.h"
+#include "models/family.h"
 #include "models/sd.h"
 #include "pipeline/run.h"
 #include "test.h"
@@ -301,6 +306,195 @@ static void test_api(const char *mdir) {
     ig_model_close(mm);
 }
 
+/* ---- single files (section 5) and bad input (section 6) ---- */
+
+static const char *const part_file[IG_FAM_N_PARTS_MAX] = {
+    "text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors",
+    "vae/diffusion_pytorch_model.safetensors", "text_encoder_2/model.safetensors"};
+
+typedef struct {
+    ig_weights_entry *e;
+    char **names;
+    float **bufs;
+    int n, cap;
+} out;
+
+/* The f32 buffer of the stored tensor `name`, made (zeroed) on first use. */
+static float *stored(out *o, const char *name, int n_dims, const int64_t *ne) {
+    for (int i = 0; i < o->n; i++)
+        if (!strcmp(o->names[i], name)) return o->bufs[i];
+    if (o->n == o->cap) {
+        o->cap = o->cap ? 2 * o->cap : 256;
+        o->e = realloc(o->e, o->cap * sizeof *o->e), o->names = realloc(o->names, o->cap * sizeof *o->names);
+        o->bufs = realloc(o->bufs, o->cap * sizeof *o->bufs);
+    }
+    int64_t n = 1;
+    for (int i = 0; i < n_dims; i++) n *= ne[i];
+    o->names[o->n] = strdup(name), o->bufs[o->n] = calloc((size_t)n, sizeof(float));
+    o->e[o->n] = (ig_weights_entry){.name = o->names[o->n], .t = ig_tensor_plain(IG_F32, n_dims, ne, o->bufs[o->n])};
+    return o->bufs[o->n++];
+}
+
+/* The folder's tensors where the SDXL description places them in one file (skip: a part left out). */
+static bool write_single(const char *model, const ig_fam_arch *a, const char *path, int skip) {
+    out o = {0};
+    ig_err err = {0};
+    bool ok = true;
+    for (int part = 0; part < IG_FAM_N_PARTS_MAX; part++) {
+        if (part == skip) continue;
+        ig_fam_list l = {0};
+        ig_st_file *f = NULL;
+        char p[800], name[300];
+        snprintf(p, sizeof p, "%s/%s", model, part_file[part]);
+        ok = ok && ig_fam_tensors(a, (ig_fam_part)part, &l, &err) == IG_OK && ig_st_open(&f, p, false, &err) == IG_OK;
+        for (int i = 0; ok && i < l.n; i++) {
+            const ig_fam_tensor *d = &l.v[i];
+            snprintf(name, sizeof name, "%s%s", l.ldm_prefix, d->ldm_key);
+            float *dst = stored(&o, name, d->ldm_n_dims, d->ldm_ne);
+            int64_t n = d->ne[0] * d->ne[1] * d->ne[2] * d->ne[3], row = n / d->ne[0];
+            if (d->ldm_n_rows) dst += d->ldm_row0 * row;
+            ig_tensor src;
+            ok = ig_weights_st_get(f, d->key, &src, &err) == IG_OK;
+            ig_tensor t = ig_tensor_plain(IG_F32, src.n_dims, src.ne, dst);
+            if (d->ldm_transposed) { /* stored (in, out): element (r, c) of src at (c, r) */
+                int64_t tne[2] = {src.ne[1], src.ne[0]};
+                t = ig_tensor_plain(IG_F32, 2, tne, dst);
+                int64_t st0 = t.st[0];
+                t.ne[0] = src.ne[0], t.ne[1] = src.ne[1], t.st[0] = t.st[1], t.st[1] = st0;
+            }
+            if (ok) ig_tensor_copy(&t, &src);
+        }
+        ig_st_close(f);
+        ig_fam_list_free(&l);
+    }
+    ok = ok && ig_weights_write(path, o.e, o.n, NULL, &err) == IG_OK;
+    if (!ok) fprintf(stderr, "  write_single: %s\n", err.msg);
+    for (int i = 0; i < o.n; i++) free(o.names[i]), free(o.bufs[i]);
+    free(o.e), free(o.names), free(o.bufs);
+    return ok;
+}
+
+static ig_status run_latents(ig_engine *e, ig_sd_model *m, float *lat, ig_err *err) {
+    ig_gen_params p = IG_GEN_PARAMS_INIT;
+    p.prompt = "wow! a cat!! riding a horse";
+    p.width = 64, p.height = 64, p.n_steps = 2, p.guidance = 5.0f, p.seed = 7, p.negative_prompt = "blurry";
+    ig_run r;
+    ig_status st = ig_run_begin(&r, e, m, &p, false, err);
+    if (!st) st = ig_run_encode_text(&r, err);
+    if (!st) st = ig_run_prepare_latents(&r, err);
+    if (!st) st = ig_run_denoise(&r, err);
+    if (!st) memcpy(lat, r.latents, r.n_lat * sizeof(float));
+    ig_run_end(&r);
+    return st;
+}
+
+static void test_single(ig_engine *e, const char *model, const char *tmp) {
+    char file[600], vocab[600];
+    ig_err err = {0};
+    ig_sd_model *fm = NULL, *sm = NULL;
+    snprintf(file, sizeof file, "%s/sdxl-tiny.safetensors", tmp);
+    snprintf(vocab, sizeof vocab, "%s/assets/clip", test_shared_dir());
+    CHECK(ig_sd_open(&fm, model, NULL, &err) == IG_OK);
+    if (!fm) return;
+    ig_fam_arch a = {.family = IG_FAMILY_SDXL, .text = fm->clip.cfg, .text2 = fm->clip2.cfg, .unet = fm->unet.cfg,
+                     .vae = fm->vae.cfg};
+    CHECK(write_single(model, &a, file, -1));
+    /* what the tiny model's configs say and a single file cannot */
+    ig_sd_open_opts o = IG_SD_OPEN_OPTS_INIT;
+    o.text_heads = 2, o.text2_heads = 4, o.unet_block_heads[0] = 2, o.unet_block_heads[1] = 4, o.unet_block_heads[2] = 8;
+    o.vocab_dir = vocab, o.copy_weights = true;
+    CHECK(ig_sd_open_path(&sm, file, &o, &err) == IG_OK);
+    if (err.status) fprintf(stderr, "  single: %s\n", err.msg);
+    if (sm) {
+        CHECK(sm->family == IG_FAMILY_SDXL && sm->native_width == 1024 && sm->force_zeros_for_empty_prompt);
+        CHECK(sm->vae.cfg.scaling_factor == fm->vae.cfg.scaling_factor);
+        CHECK(!memcmp(sm->unet.cfg.tdepth, fm->unet.cfg.tdepth, sizeof fm->unet.cfg.tdepth) &&
+              sm->unet.cfg.add_time_dim == fm->unet.cfg.add_time_dim && sm->clip2.cfg.projection_dim == 32);
+        float a1[256], a2[256];
+        ig_err e1 = {0}, e2 = {0};
+        CHECK(run_latents(e, fm, a1, &e1) == IG_OK && run_latents(e, sm, a2, &e2) == IG_OK);
+        if (e1.status || e2.status) fprintf(stderr, "  single: %s %s\n", e1.msg, e2.msg);
+        const bool same = !memcmp(a1, a2, sizeof a1);
+        fprintf(stderr, "  single file written from the folder through the description: latents %s\n",
+                same ? "bit-identical" : "DIFFER");
+        CHECK(same);
+    }
+    ig_sd_close(e, sm), sm = NULL;
+    /* a single file without the second text encoder: refused, naming what is missing */
+    err = (ig_err){0};
+    CHECK(write_single(model, &a, file, IG_FAM_TEXT2));
+    CHECK(ig_sd_open_path(&sm, file, &o, &err) != IG_OK && !sm && strstr(err.msg, "conditioner.embedders.1"));
+    fprintf(stderr, "  no second encoder: %s\n", err.msg);
+    /* truncated: every length an error, never a crash */
+    CHECK(write_single(model, &a, file, -1));
+    struct stat sb;
+    CHECK(stat(file, &sb) == 0);
+    const off_t cuts[] = {sb.st_size - 1, sb.st_size / 2, 4096, 7, 0};
+    for (size_t k = 0; k < sizeof cuts / sizeof *cuts; k++) {
+        err = (ig_err){0};
+        CHECK(truncate(file, cuts[k]) == 0);
+        CHECK(ig_sd_open_path(&sm, file, &o, &err) != IG_OK && !sm && err.msg[0]);
+        if (k == 0) fprintf(stderr, "  truncated: %s\n", err.msg);
+    }
+    unlink(file);
+    ig_sd_close(e, fm);
+}
+
+/* A folder whose parts disagree: text_encoder_2 missing its weights, or wider than the UNet expects. */
+static void test_bad_folders(const char *model_rel, const char *tmp) {
+    char model[PATH_MAX];
+    if (!realpath(model_rel, model)) { /* the links below need an absolute target */
+        CHECK(0);
+        return;
+    }
+    static const char *const subs[] = {"model_index.json", "scheduler", "text_encoder", "tokenizer", "tokenizer_2",
+                                       "unet", "vae"};
+    char dir[700], p[PATH_MAX + 64], q[PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s/bad", tmp);
+    mkdir(dir, 0755);
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        snprintf(p, sizeof p, "%s/%s", model, subs[i]);
+        snprintf(q, sizeof q, "%s/%s", dir, subs[i]);
+        CHECK(symlink(p, q) == 0);
+    }
+    snprintf(q, sizeof q, "%s/text_encoder_2", dir);
+    mkdir(q, 0755);
+    /* config only: no weights */
+    snprintf(p, sizeof p, "%s/text_encoder_2/config.json", model);
+    json_t *cfg = golden_load_json(p);
+    snprintf(q, sizeof q, "%s/text_encoder_2/config.json", dir);
+    CHECK(cfg && json_dump_file(cfg, q, 0) == 0);
+    ig_sd_model *m = NULL;
+    ig_err err = {0};
+    CHECK(ig_sd_open(&m, dir, NULL, &err) == IG_ERR_NOT_FOUND && !m && strstr(err.msg, "text_encoder_2"));
+    fprintf(stderr, "  no text_encoder_2 weights: %s\n", err.msg);
+    /* weights there, the config says 48 wide: the shapes disagree */
+    snprintf(p, sizeof p, "%s/text_encoder_2/model.safetensors", model);
+    snprintf(q, sizeof q, "%s/text_encoder_2/model.safetensors", dir);
+    CHECK(symlink(p, q) == 0);
+    json_object_set_new(cfg, "hidden_size", json_integer(48));
+    snprintf(q, sizeof q, "%s/text_encoder_2/config.json", dir);
+    CHECK(json_dump_file(cfg, q, 0) == 0);
+    err = (ig_err){0};
+    CHECK(ig_sd_open(&m, dir, NULL, &err) == IG_ERR_INVALID && !m && strstr(err.msg, "text_encoder_2"));
+    fprintf(stderr, "  text_encoder_2 48 wide: %s\n", err.msg);
+    /* no text_encoder_2 at all but a text_time UNet: refused */
+    unlink(q);
+    snprintf(p, sizeof p, "%s/text_encoder_2/model.safetensors", dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/text_encoder_2", dir);
+    rmdir(p);
+    err = (ig_err){0};
+    CHECK(ig_sd_open(&m, dir, NULL, &err) != IG_OK && !m);
+    fprintf(stderr, "  no text_encoder_2/: %s\n", err.msg);
+    json_decref(cfg);
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        snprintf(q, sizeof q, "%s/%s", dir, subs[i]);
+        unlink(q);
+    }
+    rmdir(dir);
+}
+
 int main(void) {
     ig_err err = {0};
     ig_engine *e = NULL, *eb = NULL;
@@ -330,6 +524,12 @@ int main(void) {
         if (eb) test_unet(eb, m, "a", 999, IG_BF16);
         ig_sd_close(e, m);
         test_api(p);
+        char tmp[64] = "/tmp/imagine_sdxl_XXXXXX";
+        if (mkdtemp(tmp)) {
+            test_single(e, p, tmp);
+            test_bad_folders(p, tmp);
+            rmdir(tmp);
+        }
     }
     json_decref(g_manifest);
     ig_engine_free(e);
