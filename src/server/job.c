@@ -331,7 +331,7 @@ ig_status ig__warmup(ig_server *s, ig_err *err) {
         ig_image *img = NULL;
         ig_gen_params gp = IG_GEN_PARAMS_INIT;
         gp.prompt = "a photo of a red apple on a wooden table";
-        gp.negative_prompt = m->card.negative_prompt;
+        gp.negative_prompt = m->card.negative_prompt[0] ? m->card.negative_prompt : NULL;
         gp.width = gp.height = side;
         gp.n_steps = m->card.steps[0];
         gp.guidance = m->card.guidance, gp.sampler = m->card.sampler, gp.seed = 1;

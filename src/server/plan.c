@@ -160,7 +160,11 @@ ig_status ig_plan_make(const ig_model_card *card, const ig_request *req, bool re
     const size_t len = strlen(req->prompt) + strlen(style) + strlen(quality) + strlen(bg) + 1;
     if (!(plan->prompt = malloc(len))) return ig__fail(err, IG_ERR_NOMEM, "out of memory for the prompt");
     snprintf(plan->prompt, len, "%s%s%s%s", req->prompt, style, quality, bg);
-    plan->negative = req->negative_prompt ? req->negative_prompt : card->negative_prompt;
+    /* the request's (even ""), else the card's; none at all stays NULL, diffusers' None (SDXL's
+     * force_zeros_for_empty_prompt gives zero negative conditioning then, not an encoded "") */
+    plan->negative = req->negative_prompt ? req->negative_prompt
+                     : card->negative_prompt[0] ? card->negative_prompt
+                                                : NULL;
     plan->n_steps = req->steps > 0 ? req->steps : card->steps[tier];
     plan->guidance = g;
     plan->sampler = req->has_sampler ? req->sampler : card->sampler;

@@ -44,7 +44,7 @@ const char *ig_blocklist_match(const ig_blocklist *b, const char *prompt, ig_mod
 
 typedef struct ig_plan {
     char *prompt;          /* what the model reads = revised_prompt; caller frees with ig_plan_clear */
-    const char *negative;  /* the card's */
+    const char *negative;  /* the request's, else the card's; NULL when neither has one */
     int gen_width, gen_height;
     int n_steps;
     float guidance;
