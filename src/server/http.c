@@ -262,6 +262,13 @@ static enum MHD_Result get_models(conn *c, struct MHD_Connection *mc, const char
         int n = snprintf(line, sizeof line, "%s{\"id\":\"%s\",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"imagine\"",
                          !one && i ? "," : "", esc, (long long)s->created);
         st |= ig_api_buf_sink(&b, line, (size_t)n);
+        /* what the model is (a front of a Redis queue that loads no model does not know) */
+        const ig_served_model *sm = &s->models[i < s->n_models ? i : (int)s->table.aliases[i - s->n_models].model];
+        if (sm->info.family != IG_FAMILY_UNKNOWN) {
+            n = snprintf(line, sizeof line, ",\"family\":\"%s\",\"native_size\":\"%dx%d\"",
+                         ig_family_name(sm->info.family), sm->card.native, sm->card.native);
+            st |= ig_api_buf_sink(&b, line, (size_t)n);
+        }
         if (one) st |= model_parameters(&s->models[i < s->n_models ? i : (int)s->table.aliases[i - s->n_models].model], &b);
         st |= ig_api_buf_sink(&b, "}", 1);
         found = true;

@@ -39,6 +39,14 @@ static void test_native_size(void) {
     CHECK(w == 448 && h == 640);
     ig_plan_crop(w, h, 1024, 1536, &x, &y, &cw, &ch);
     CHECK(cw == 427 && ch == 640 && x == 10 && y == 0);
+    /* SDXL: native 1024 (sample_size 128 x 8), sides multiples of 32 (8 x 2^2): the API's sizes drawn
+     * natively, 1536x1024 at SDXL's own 1248x832 bucket area */
+    ig_plan_native_size(1024, 32, 1024, 1024, &w, &h);
+    CHECK(w == 1024 && h == 1024);
+    ig_plan_native_size(1024, 32, 1536, 1024, &w, &h);
+    CHECK(w == 1248 && h == 832);
+    ig_plan_native_size(1024, 32, 1024, 1536, &w, &h);
+    CHECK(w == 832 && h == 1248);
     ig_plan_native_size(64, 16, 256, 256, &w, &h);
     CHECK(w == 64 && h == 64);
     ig_plan_crop(64, 64, 256, 256, &x, &y, &cw, &ch);
