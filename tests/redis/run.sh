@@ -303,15 +303,35 @@ for i in 1 2 3; do for _ in $(seq 600); do [ -s "$T/q$i.code" ] && break; sleep 
 check "the three queued jobs answered" "$(cat "$T/q1.code" "$T/q2.code" "$T/q3.code" | tr -d '\n')" 200200200
 
 # ---- 7. a worker stopped while blocked on the stream, then killed: every request still answered --------
-sleep 1 # both idle again, blocked in XREADGROUP
-kill -STOP "$W2_PID"
-T0=$(date +%s)
-for i in $(seq 6); do
-    p=$F1_PORT; [ $((i % 2)) = 0 ] && p=$F2_PORT
-    gen "$p" "$T/k$i.json" "$BODY" >"$T/k$i.code" &
+# Both are stopped while blocked in XREADGROUP (BLOCK 1000: Redis still hands a stopped worker an entry
+# within its second), then the jobs come. The one that received a job while stopped is killed: it
+# holds a delivered, unacknowledged job. Which one got it (or whether either did: the second may have
+# run out) is read from XINFO CONSUMERS, whose names carry the worker's pid; up to 3 tries.
+pending_of() { # pending_of PID: entries delivered to that worker and not acknowledged
+    redis-cli -p "$RPORT" --no-raw xinfo consumers imagine:jobs:sd1 imagine-workers 2>/dev/null |
+        tr -d '"' | awk -v p="-$1-" '$NF ~ p {f=1; next} f && /pending/ {getline; print $NF; exit}'
+}
+holder=
+for attempt in 1 2 3; do
+    sleep 1 # both idle again, blocked in XREADGROUP
+    kill -STOP "$W1_PID" "$W2_PID"
+    T0=$(date +%s)
+    for i in $(seq 6); do
+        p=$F1_PORT; [ $((i % 2)) = 0 ] && p=$F2_PORT
+        gen "$p" "$T/k$i.json" "$BODY" >"$T/k$i.code" &
+    done
+    sleep 1
+    for pid in "$W2_PID" "$W1_PID"; do
+        [ "$(pending_of "$pid")" -ge 1 ] 2>/dev/null && { holder=$pid; break; }
+    done
+    [ -n "$holder" ] && break
+    kill -CONT "$W1_PID" "$W2_PID" # neither was blocked when the jobs came: let them run, try again
+    for i in $(seq 6); do for _ in $(seq 600); do [ -s "$T/k$i.code" ] && break; sleep 0.1; done; done
 done
-sleep 1
+if [ -z "$holder" ]; then bad "a stopped worker held a delivered job" "none did in 3 tries"; holder=$W2_PID; fi
+if [ "$holder" = "$W1_PID" ]; then W1_PID=$W2_PID W1_PORT=$W2_PORT W2_PID=$holder; fi # W2 is the one to die
 kill -KILL "$W2_PID"
+kill -CONT "$W1_PID"
 wait "$W2_PID" 2>/dev/null # no "Killed" line from bash
 for i in $(seq 6); do for _ in $(seq 600); do [ -s "$T/k$i.code" ] && break; sleep 0.1; done; done
 n200=0
