@@ -1,6 +1,8 @@
 /* make_random_model.c — writes a full-size Stable Diffusion diffusers folder with random weights and
- * the real configs of stabilityai/sd-turbo (default) or stabilityai/stable-diffusion-2-1, so the
- * engine can be benchmarked at full size without downloading 5 GB of checkpoints.
+ * the real configs of stabilityai/sd-turbo (default), stabilityai/stable-diffusion-2-1,
+ * stabilityai/stable-diffusion-xl-base-1.0 or stabilityai/sdxl-turbo (random_model_sdxl.h: same
+ * weights, another sample size and scheduler), so the engine can be benchmarked at full size
+ * without downloading 5 to 7 GB of checkpoints.
  *
  * Owns: the configs (written from the public ones, as facts), random values by each tensor's role,
  * and the "complete" marker. Leaves to others: which tensors there are (models/family.h: the
@@ -20,7 +22,7 @@
  *   gcc -std=c11 -O2 -fopenmp -D_GNU_SOURCE -Iinclude -Isrc tools/make_random_model.c build/libimagine.a \
  *       -ldnnl -ljansson -lpng -ljpeg -lwebp -lm -o build/make_random_model
  * Run:
- *   build/make_random_model [--variant sd-turbo|sd21] [--dtype f16|bf16|f32] [--out DIR] [--seed N]
+ *   build/make_random_model [--variant sd-turbo|sd21|sdxl|sdxl-turbo] [--dtype f16|bf16|f32] [--out DIR] [--seed N]
  *                           [--force] ASSET_DIR
  *   prints the folder on stdout's last line. */
 #include <errno.h>
@@ -184,6 +186,7 @@ typedef struct {
     const char *upcast_attention; /* JSON literal */
     const char *scheduler;        /* whole scheduler_config.json */
     const char *sched_class;
+    bool xl, turbo; /* SDXL: configs from random_model_sdxl.h, two text encoders and tokenizers */
 } variant;
 
 static const char SCHED_TURBO[] =
@@ -224,8 +227,10 @@ static const char SCHED_SD21[] =
     "}\n";
 
 static const variant VARIANTS[] = {
-    {"sd-turbo", 64, 768, "null", SCHED_TURBO, "EulerDiscreteScheduler"},
-    {"sd21", 96, 768, "true", SCHED_SD21, "DDIMScheduler"},
+    {"sd-turbo", 64, 768, "null", SCHED_TURBO, "EulerDiscreteScheduler", false, false},
+    {"sd21", 96, 768, "true", SCHED_SD21, "DDIMScheduler", false, false},
+    {"sdxl", 128, 1024, "null", NULL, "EulerDiscreteScheduler", true, false},
+    {"sdxl-turbo", 64, 512, "null", NULL, "EulerAncestralDiscreteScheduler", true, true},
 };
 
 static ig_status write_text(const char *path, const char *text, ig_err *err) {
@@ -236,6 +241,8 @@ static ig_status write_text(const char *path, const char *text, ig_err *err) {
     if (fclose(f) || !ok) return ig__fail(err, IG_ERR_IO, "cannot write %s", path);
     return IG_OK;
 }
+
+#include "random_model_sdxl.h"
 
 static ig_status write_configs(const char *dir, const variant *v, ig_err *err) {
     char path[1200], text[8192];
@@ -448,7 +455,7 @@ static bool marker_matches(const char *dir, const char *want) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: make_random_model [--variant sd-turbo|sd21] [--dtype f16|bf16|f32] [--out DIR] [--seed N]\n"
+    fprintf(f, "usage: make_random_model [--variant sd-turbo|sd21|sdxl|sdxl-turbo] [--dtype f16|bf16|f32] [--out DIR] [--seed N]\n"
                "                         [--force] ASSET_DIR\n"
                "  ASSET_DIR holds the CLIP tokenizer's vocab.json and merges.txt (../shared/assets/clip).\n"
                "  DIR defaults to $XDG_CACHE_HOME/imagine/<variant>-random (~/.cache/imagine/...), with -<dtype>\n"
@@ -493,27 +500,28 @@ int main(int argc, char **argv) {
     }
 
     ig_err err = {0};
-    list lt = {0}, lu = {0}, lv = {0};
+    list lt = {0}, lu = {0}, lv = {0}, lt2 = {0};
     ig_fam_arch arch = {0};
     ig_engine *e = NULL;
     ig_sd_model *m = NULL;
-    size_t b_text = 0, b_unet = 0, b_vae = 0;
+    size_t b_text = 0, b_unet = 0, b_vae = 0, b_text2 = 0;
     int rc = 1;
     const double t0 = ig__now_s();
 
     /* the old marker goes first: a run that dies half way leaves a folder that is not "complete" */
     snprintf(path, sizeof path, "%s/" MARKER, dir);
     unlink(path);
-    static const char *const subs[] = {"", "/unet", "/vae", "/text_encoder", "/tokenizer", "/scheduler"};
-    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+    static const char *const subs[] = {"", "/unet", "/vae", "/text_encoder", "/tokenizer", "/scheduler",
+                                       "/text_encoder_2", "/tokenizer_2"};
+    for (size_t i = 0; i < (var->xl ? 8 : 6); i++) {
         snprintf(path, sizeof path, "%s%s", dir, subs[i]);
         if (mkdirs(path, &err)) goto done;
     }
-    if (write_configs(dir, var, &err)) goto done;
+    if (var->xl ? write_configs_xl(dir, var->turbo, &err) : write_configs(dir, var, &err)) goto done;
     static const char *const tok[] = {"vocab.json", "merges.txt"};
-    for (int i = 0; i < 2; i++) {
-        snprintf(src, sizeof src, "%s/%s", assets, tok[i]);
-        snprintf(path, sizeof path, "%s/tokenizer/%s", dir, tok[i]);
+    for (int i = 0; i < (var->xl ? 4 : 2); i++) { /* SDXL: tokenizer_2 has the same vocabulary */
+        snprintf(src, sizeof src, "%s/%s", assets, tok[i % 2]);
+        snprintf(path, sizeof path, "%s/tokenizer%s/%s", dir, i < 2 ? "" : "_2", tok[i % 2]);
         if (copy_file(src, path, &err)) goto done;
     }
 
@@ -524,7 +532,13 @@ int main(int argc, char **argv) {
     if (ig_sd_vae_config(path, &arch.vae, &err)) goto done;
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
     if (ig_sd_clip_config(path, &arch.text, &err)) goto done;
-    arch.family = ig_fam_of_text(&arch.text);
+    arch.family = var->xl ? IG_FAMILY_SDXL : ig_fam_of_text(&arch.text);
+    if (var->xl) {
+        snprintf(path, sizeof path, "%s/text_encoder_2/config.json", dir);
+        if (ig_sd_clip_config(path, &arch.text2, &err)) goto done;
+        arch.text2.projection_dim = 1280; /* as written (sd.c reads it when it opens the folder) */
+        if (part_specs(&lt2, &arch, IG_FAM_TEXT2, &err)) goto done;
+    }
     if (part_specs(&lt, &arch, IG_FAM_TEXT, &err) || part_specs(&lu, &arch, IG_FAM_UNET, &err) ||
         part_specs(&lv, &arch, IG_FAM_VAE, &err))
         goto done;
@@ -535,8 +549,9 @@ int main(int argc, char **argv) {
         size_t *bytes;
     } comps[] = {{"text_encoder/model.safetensors", &lt, &b_text},
                  {"vae/diffusion_pytorch_model.safetensors", &lv, &b_vae},
-                 {"unet/diffusion_pytorch_model.safetensors", &lu, &b_unet}};
-    for (size_t i = 0; i < sizeof comps / sizeof *comps; i++) {
+                 {"unet/diffusion_pytorch_model.safetensors", &lu, &b_unet},
+                 {"text_encoder_2/model.safetensors", &lt2, &b_text2}};
+    for (size_t i = 0; i < (var->xl ? 4 : 3); i++) {
         double t1 = ig__now_s();
         int64_t params = 0;
         for (int k = 0; k < comps[i].l->n; k++) params += nelem(&comps[i].l->v[k]);
@@ -557,12 +572,12 @@ int main(int argc, char **argv) {
         goto done;
     }
     fprintf(stderr, "make_random_model: %s (%s, %s) written and loaded in %.1f s: %.2f GB of weights\n", dir,
-            var->name, dtype, ig__now_s() - t0, (b_text + b_unet + b_vae) / 1e9);
+            var->name, dtype, ig__now_s() - t0, (b_text + b_unet + b_vae + b_text2) / 1e9);
     printf("%s\n", dir);
     rc = 0;
 done:
     if (rc) fprintf(stderr, "make_random_model: %s\n", err.msg);
     ig_sd_close(e, m);
-    list_free(&lt), list_free(&lu), list_free(&lv);
+    list_free(&lt), list_free(&lu), list_free(&lv), list_free(&lt2);
     return rc;
 }

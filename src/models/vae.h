@@ -46,6 +46,22 @@ ig_status ig_vae_load(ig_vae *v, const ig_vae_config *cfg, ig_weights *w, ig_err
 ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *image);
 void ig_vae_release(ig_engine *e, ig_vae *v);
 
+/* Tiled decode (vae_tiled.c): the latents in overlapping tiles of tile x tile latents (fewer where
+ * the image is smaller), neighbours overlapping by at least `overlap` latents, tiles spread evenly so
+ * all have one shape; each tile decoded on its own (ig_vae_decode), the overlaps blended with linear
+ * ramps (weights normalised per pixel), so activations are bounded by one tile's. The mid block's
+ * attention is global over the latent in diffusers, so the result is close to, not equal to, the
+ * untiled decode (test_vae_tiled states by how much).
+ * z (N, latent, h, w) f32 plain, already divided by the scaling factor; image (N, 8h, 8w, out) f32
+ * (NHWC), unclamped. In a dry run (f->a->dry) only one tile is sized, and z/image are not touched.
+ * Needs 1 <= tile and 0 <= overlap < tile. Host scratch (two tiles and a weight per pixel) is
+ * malloc'd here: IG_ERR_NOMEM in f->e->err when it fails. */
+#define IG_VAE_TILE_MAX_STARTS 4096
+/* starts of the tiles along an axis of n latents; returns their count, the tile's extent in *t */
+int ig_vae_tile_starts(int n, int tile, int overlap, int *t, int *starts);
+ig_status ig_vae_decode_tiled(ig_fw *f, ig_vae *v, const float *z, int64_t N, int64_t h, int64_t w, int tile,
+                              int overlap, float *image);
+
 typedef struct ig_vae_down {
     ig_resnet res[IG_VAE_MAX_LAYERS];
     bool has_sample;

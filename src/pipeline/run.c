@@ -2,6 +2,7 @@
  * of each network before the first real call, so nothing is allocated inside the sampling loop. */
 #include "run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,6 +14,19 @@
 /* Engine failures are recorded in e->err; copy them to the caller's err. */
 static ig_status engine_fail(ig_engine *e, ig_err *err) {
     return ig__fail(err, e->err.status ? e->err.status : IG_ERR_BACKEND, "%s", e->err.msg);
+}
+
+/* Whether and how the VAE decodes in tiles (run.h): r->vae_tile 0 for one whole decode. */
+static void pick_tiles(ig_run *r) {
+    const char *s = getenv("IMAGINE_VAE_TILE");
+    int tile = 0, overlap = -1;
+    if (s && *s) {
+        if (sscanf(s, "%d,%d", &tile, &overlap) < 1) tile = 0;
+        if (overlap < 0) overlap = tile / 4;
+    } else if ((int64_t)r->h * r->w > IG_RUN_TILE_ABOVE)
+        tile = IG_RUN_TILE, overlap = IG_RUN_TILE_OVERLAP;
+    if (tile < 1 || (r->h <= tile && r->w <= tile)) return;
+    r->vae_tile = tile, r->vae_overlap = overlap < tile ? overlap : tile - 1;
 }
 
 ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_params *p, bool decode, ig_err *err) {
@@ -93,7 +107,11 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
         return engine_fail(e, err);
     if (ig_unet_forward_cond(&r->fw, &m->unet, &lt, 0, &r->ctx, r->xl ? &added : NULL, &lt)) return engine_fail(e, err);
     ig_arena_reset(&r->arena, mark);
-    if (decode && ig_vae_decode(&r->fw, &m->vae, &zt, &it)) return engine_fail(e, err); /* latents in, pixels out */
+    if (decode) pick_tiles(r);
+    if (decode && !r->vae_tile && ig_vae_decode(&r->fw, &m->vae, &zt, &it)) return engine_fail(e, err); /* latents in, pixels out */
+    if (decode && r->vae_tile && /* one tile's activations */
+        ig_vae_decode_tiled(&r->fw, &m->vae, NULL, r->n, r->h, r->w, r->vae_tile, r->vae_overlap, NULL))
+        return engine_fail(e, err);
     ig_arena_reset(&r->arena, mark);
     if (p->init_image) { /* the encoder: one picture in, its moments out (host) */
         int64_t ps[4] = {1, 3, H, W}, ms[4] = {1, r->C, r->h, r->w};
@@ -316,7 +334,9 @@ ig_status ig_run_decode(ig_run *r, float *image, ig_err *err) {
     int64_t ls[4] = {r->n, r->C, r->h, r->w};
     ig_tensor zt = ig_tensor_plain(IG_F32, 4, ls, r->x);
     ig_tensor it = ig_tensor_nhwc(IG_F32, r->n, 3, H, W, image); /* NHWC f32 == (n, H, W, 3) */
-    if (ig_vae_decode(&r->fw, &r->m->vae, &zt, &it)) return engine_fail(r->e, err);
+    if (r->vae_tile ? ig_vae_decode_tiled(&r->fw, &r->m->vae, r->x, r->n, r->h, r->w, r->vae_tile, r->vae_overlap, image)
+                    : ig_vae_decode(&r->fw, &r->m->vae, &zt, &it))
+        return engine_fail(r->e, err);
     ig_arena_reset(&r->arena, r->mark);
     ig_weights_drop_pages(&r->m->w_vae);
     const size_t n_px = (size_t)r->n * H * W * 3;

@@ -23,7 +23,12 @@
  *                          eps = unet(x, t, context); eps = uncond + g (text - uncond); latents =
  *                          scheduler.step(eps, t, latents); then the progress callback (cancel)
  *   ig_run_denoise         every step left
- *   ig_run_decode          vae.decode(latents / scaling_factor) / 2 + 0.5, clamped to [0, 1]
+ *   ig_run_decode          vae.decode(latents / scaling_factor) / 2 + 0.5, clamped to [0, 1]; above
+ *                          IG_RUN_TILE_ABOVE latents (more than 1024x1024 pixels) the decode goes in
+ *                          overlapping tiles of 64 latents (512 px), 16 apart at least, blended
+ *                          linearly (models/vae.h ig_vae_decode_tiled), and the arena holds one
+ *                          tile's activations; IMAGINE_VAE_TILE=T[,O] forces tiles of T latents
+ *                          overlapping by O (default T/4) wherever the latents exceed T, =0 never tiles
  *   ig_run_end             frees everything (after any stage, or a failed begin)
  * A run may be drawn again from ig_run_encode_text or ig_run_prepare_latents on (the bench repeats
  * its stages on one arena).
@@ -48,6 +53,10 @@
 #include "models/sd.h"
 #include "pipeline/rng_torch.h"
 #include "pipeline/sched.h"
+
+#define IG_RUN_TILE_ABOVE (128 * 128) /* latents (h w) above which the VAE decodes in tiles */
+#define IG_RUN_TILE 64               /* the tile's side in latents (512 px) */
+#define IG_RUN_TILE_OVERLAP 16       /* at least, in latents (128 px) */
 
 typedef struct ig_run {
     ig_engine *e;
@@ -82,6 +91,7 @@ typedef struct ig_run {
     int t_start;    /* first denoising step: 0, or later for image to image */
     float *image_latents, *noise; /* [n_lat] inpainting: the picture's latents and their noise */
     float *lat_mask;              /* [h w] inpainting: 1 = repaint, 0 = keep */
+    int vae_tile, vae_overlap; /* latents; vae_tile 0: one decode of the whole picture */
     int step;       /* next denoising step */
     bool pages_dropped;
 } ig_run;
