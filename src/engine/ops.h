@@ -42,7 +42,7 @@ typedef enum ig_act {
  * side, plus pad_extra_b more rows below and pad_extra_r more columns right (0 for the symmetric
  * torch Conv2d; diffusers' Downsample2D(padding=0) pads F.pad(x, (0, 1, 0, 1)), i.e. pad 0 and
  * pad_extra_b = pad_extra_r = 1): Ho = (H + 2 pad + pad_extra_b - R) / stride + 1, and
- * Wo = (W + 2 pad + pad_extra_r - R) / stride + 1. */
+ * Wo = (W + 2 pad + pad_extra_r - R) / stride + 1. res may be y itself (y += act(conv2d(x, w) + b)). */
 typedef struct ig_conv2d {
     ig_tensor w, b;
     int stride, pad;

@@ -63,12 +63,13 @@ ig_status ig_resnet_load(ig_resnet *r, ig_weights *w, const char *p, int cin, in
     return IG_OK;
 }
 
-ig_status ig_resnet_forward(ig_fw *f, ig_resnet *r, const ig_tensor *x, const ig_tensor *temb_act, ig_tensor *out) {
+/* The block into out, which is allocated already and may be x itself (no shortcut: conv2 adds onto x,
+ * which nothing reads after gn1). */
+static ig_status resnet_run(ig_fw *f, ig_resnet *r, const ig_tensor *x, const ig_tensor *temb_act, ig_tensor *out) {
     ig_engine *e = f->e;
     const int64_t N = x->ne[0], H = x->ne[2], W = x->ne[3];
-    IG_TRY(ig__fw_nhwc(f, out, N, r->cout, H, W));
     const size_t mark = ig_arena_mark(f->a);
-    ig_tensor t1, t2, sc;
+    ig_tensor t1, t2;
     IG_TRY(ig__fw_nhwc(f, &t1, N, IG_MAX(r->cin, r->cout), H, W));
     t1 = ig_tensor_nhwc(f->dt, N, r->cin, H, W, t1.data);
     IG_TRY(ig__fw_nhwc(f, &t2, N, r->cout, H, W));
@@ -86,16 +87,28 @@ ig_status ig_resnet_forward(ig_fw *f, ig_resnet *r, const ig_tensor *x, const ig
     }
     ig_tensor t3 = ig_tensor_nhwc(f->dt, N, r->cout, H, W, t1.data); /* t1 is free again: reuse it */
     IG_OP(f, ig_op_group_norm(e, &t2, r->groups, r->eps, &r->n2g, &r->n2b, IG_ACT_SILU, &t3));
+    /* output_scale_factor is 1 in SD: out = shortcut(x) + conv2(h), the add fused into conv2. With a
+     * shortcut conv, its output goes straight to out and conv2 adds onto it in place (res == y): no
+     * tensor for it and no copy of it (at 1024x1024 the VAE's 256 -> 128 block saves 256 MiB). */
     const ig_tensor *skip = x;
     if (r->has_shortcut) {
-        IG_TRY(ig__fw_nhwc(f, &sc, N, r->cout, H, W));
-        IG_OP(f, ig_op_conv2d(e, &r->shortcut, x, NULL, &sc));
-        skip = &sc;
+        IG_OP(f, ig_op_conv2d(e, &r->shortcut, x, NULL, out));
+        skip = out;
     }
-    /* output_scale_factor is 1 in SD: out = shortcut(x) + conv2(h), the add fused into conv2 */
     IG_OP(f, ig_op_conv2d(e, &r->conv2, &t3, skip, out));
     ig_arena_reset(f->a, mark);
     return IG_OK;
+}
+
+ig_status ig_resnet_forward(ig_fw *f, ig_resnet *r, const ig_tensor *x, const ig_tensor *temb_act, ig_tensor *out) {
+    IG_TRY(ig__fw_nhwc(f, out, x->ne[0], r->cout, x->ne[2], x->ne[3]));
+    return resnet_run(f, r, x, temb_act, out);
+}
+
+ig_status ig_resnet_forward_inplace(ig_fw *f, ig_resnet *r, ig_tensor *x, const ig_tensor *temb_act) {
+    if (r->has_shortcut)
+        return ig__fail(&f->e->err, IG_ERR_INVALID, "resnet: %d -> %d channels cannot run in place", r->cin, r->cout);
+    return resnet_run(f, r, x, temb_act, x);
 }
 
 void ig_resnet_release(ig_engine *e, ig_resnet *r) {

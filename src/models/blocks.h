@@ -52,6 +52,9 @@ ig_status ig_resnet_load(ig_resnet *r, ig_weights *w, const char *prefix, int ci
 /* out = conv2(silu(gn2(conv1(silu(gn1(x))) + temb_proj(temb_act)))) + shortcut(x); temb_act = silu(emb)
  * (N, temb_dim) or NULL. out is allocated here. */
 ig_status ig_resnet_forward(ig_fw *f, ig_resnet *r, const ig_tensor *x, const ig_tensor *temb_act, ig_tensor *out);
+/* x = the block of x, in x's memory (no new tensor outlives the call, and conv2 adds onto x with no copy
+ * of it): only without a shortcut conv (cin == cout), for an x nothing else reads (the VAE's chain). */
+ig_status ig_resnet_forward_inplace(ig_fw *f, ig_resnet *r, ig_tensor *x, const ig_tensor *temb_act);
 void ig_resnet_release(ig_engine *e, ig_resnet *r);
 
 typedef struct ig_attention { /* diffusers Attention: to_q/k/v (bias optional), to_out.0 (bias) */

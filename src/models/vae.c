@@ -74,6 +74,17 @@ static ig_status settle(ig_fw *f, size_t x_off, size_t y_off, ig_tensor *y) {
     return IG_OK;
 }
 
+/* x = resnet(x) for the decoder's chain, x at x_off: in place when the block has no shortcut conv. */
+static ig_status resnet_step(ig_fw *f, ig_resnet *r, size_t x_off, ig_tensor *x) {
+    if (!r->has_shortcut) return ig_resnet_forward_inplace(f, r, x, NULL);
+    const size_t y_off = ig_arena_mark(f->a);
+    ig_tensor y;
+    IG_TRY(ig_resnet_forward(f, r, x, NULL, &y));
+    IG_TRY(settle(f, x_off, y_off, &y));
+    *x = y;
+    return IG_OK;
+}
+
 ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *image) {
     ig_engine *e = f->e;
     const ig_vae_config *cfg = &v->cfg;
@@ -89,24 +100,20 @@ ig_status ig_vae_decode(ig_fw *f, ig_vae *v, const ig_tensor *z, ig_tensor *imag
         IG_OP(f, ig_op_conv2d(e, &v->post_quant, &in, NULL, &y));
         in = y;
     }
+    /* x_off: where the chain's current activation lies (the up path's slot). Resnets without a shortcut
+     * conv run in place there; the others and the upsamplers write a new tensor that settles down to it. */
+    size_t x_off = ig_arena_mark(f->a);
     IG_TRY(ig__fw_nhwc(f, &x, N, cfg->block_out[nb - 1], H, W));
     IG_OP(f, ig_op_conv2d(e, &v->conv_in, &in, NULL, &x));
-    IG_TRY(ig_resnet_forward(f, &v->mid_res[0], &x, NULL, &y));
-    x = y;
+    IG_TRY(resnet_step(f, &v->mid_res[0], x_off, &x));
     if (cfg->mid_attention) {
+        x_off = ig_arena_mark(f->a);
         IG_TRY(ig_vae_attn_forward(f, &v->mid_attn, &x, &y));
         x = y;
     }
-    const size_t x_off = ig_arena_mark(f->a); /* the resnet's output lands here: the up path's slot */
-    IG_TRY(ig_resnet_forward(f, &v->mid_res[1], &x, NULL, &y));
-    x = y;
+    IG_TRY(resnet_step(f, &v->mid_res[1], x_off, &x));
     for (int i = 0; i < nb; i++) {
-        for (int j = 0; j < L + 1; j++) {
-            const size_t y_off = ig_arena_mark(f->a);
-            IG_TRY(ig_resnet_forward(f, &v->up[i].res[j], &x, NULL, &y));
-            IG_TRY(settle(f, x_off, y_off, &y));
-            x = y;
-        }
+        for (int j = 0; j < L + 1; j++) IG_TRY(resnet_step(f, &v->up[i].res[j], x_off, &x));
         if (v->up[i].has_sample) { /* Upsample2D: nearest 2x, then the 3x3 conv, as one op (ops.h) */
             H *= 2, W *= 2;
             const size_t y_off = ig_arena_mark(f->a);

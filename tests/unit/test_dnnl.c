@@ -17,6 +17,7 @@ typedef struct {
     bool bias, res, nhwc;
     ig_dtype dt;
     int pad_extra_b, pad_extra_r; /* zeros below / right of x beyond pad (the VAE encoder's downsample) */
+    bool inplace; /* res is y itself (y += conv): the resnet's shortcut written into its output first */
 } conv_case;
 
 static double act_f64(ig_act a, double x) {
@@ -93,12 +94,13 @@ static void run_conv(ig_engine *e, const conv_case *cc) {
     float *got = malloc(ny * sizeof(float));
     char name[160];
     snprintf(name, sizeof name, "%s conv %dx%d %d->%d %dx%d s%d p%d+%d,%d act%d%s%s %s %s", e->be->name, cc->r, cc->r,
-             cc->c, cc->k, cc->h, cc->w, cc->stride, cc->pad, cc->pad_extra_b, cc->pad_extra_r, cc->act, cc->bias ? " bias" : "", cc->res ? " res" : "",
+             cc->c, cc->k, cc->h, cc->w, cc->stride, cc->pad, cc->pad_extra_b, cc->pad_extra_r, cc->act, cc->bias ? " bias" : "", cc->inplace ? " res=y" : cc->res ? " res" : "",
              ig_dtype_name(cc->dt), cc->nhwc ? "nhwc" : "nchw");
     for (int rep = 0; rep < 2; rep++) {
-        memset(yv, 0xff, ny * ig_dtype_size(cc->dt)); /* NaN: every output must be written */
+        if (cc->inplace) ig_tensor_copy(&y, &res);
+        else memset(yv, 0xff, ny * ig_dtype_size(cc->dt)); /* NaN: every output must be written */
         e->err = (ig_err){0};
-        ig_status st = ig_op_conv2d(e, &op, &x, cc->res ? &res : NULL, &y);
+        ig_status st = ig_op_conv2d(e, &op, &x, cc->inplace ? &y : cc->res ? &res : NULL, &y);
         if (st != IG_OK) fprintf(stderr, "  %s: %s\n", name, e->err.msg);
         CHECK(st == IG_OK);
         read_back(&y, got);
@@ -403,30 +405,34 @@ int main(void) {
         return 1;
     }
     const conv_case convs[] = {
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, true, IG_F32, 0, 0},
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, false, IG_F32, 0, 0},
-        {1, 13, 7, 9, 11, 3, 2, 1, IG_ACT_SILU, true, true, true, IG_F32, 0, 0},  /* downsample: odd size, stride 2 */
-        {2, 40, 24, 12, 10, 3, 2, 0, IG_ACT_NONE, false, false, true, IG_F32, 0, 0}, /* VAE-style pad 0, stride 2 */
-        {2, 21, 17, 7, 5, 1, 1, 0, IG_ACT_GELU_ERF, true, true, true, IG_F32, 0, 0}, /* 1x1 shortcut */
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0},
-        {1, 96, 80, 20, 20, 3, 1, 1, IG_ACT_QUICK_GELU, true, true, true, IG_F32, 0, 0},
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0},
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_BF16, 0, 0},
-        {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16, 0, 0},
-        {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16, 0, 0},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, true, IG_F32, 0, 0, false},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, false, IG_F32, 0, 0, false},
+        {1, 13, 7, 9, 11, 3, 2, 1, IG_ACT_SILU, true, true, true, IG_F32, 0, 0, false},  /* downsample: odd size, stride 2 */
+        {2, 40, 24, 12, 10, 3, 2, 0, IG_ACT_NONE, false, false, true, IG_F32, 0, 0, false}, /* VAE-style pad 0, stride 2 */
+        {2, 21, 17, 7, 5, 1, 1, 0, IG_ACT_GELU_ERF, true, true, true, IG_F32, 0, 0, false}, /* 1x1 shortcut */
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0, false},
+        {1, 96, 80, 20, 20, 3, 1, 1, IG_ACT_QUICK_GELU, true, true, true, IG_F32, 0, 0, false},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0, false},
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_BF16, 0, 0, false},
+        {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16, 0, 0, false},
+        {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16, 0, 0, false},
         /* diffusers' VAE encoder Downsample2D: F.pad(x, (0, 1, 0, 1)), 3x3 stride 2, no padding; odd and
          * even sides (an odd side never reaches the extra zeros), NHWC and NCHW, f32 and bf16 */
-        {2, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1},
-        {1, 32, 32, 16, 11, 3, 2, 0, IG_ACT_NONE, true, false, false, IG_F32, 1, 1},
-        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1},
-        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 1, 0}, /* extra rows only */
+        {2, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1, false},
+        {1, 32, 32, 16, 11, 3, 2, 0, IG_ACT_NONE, true, false, false, IG_F32, 1, 1, false},
+        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1, false},
+        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 1, 0, false}, /* extra rows only */
         /* bottom padding 3 = R (a row of outputs sees only zeros) with act + residual: oneDNN 2.6 gets it
          * wrong, conv.c hands it to the reference */
-        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 2, 0},
-        {1, 13, 11, 7, 10, 3, 1, 3, IG_ACT_SILU, true, true, true, IG_F32, 0, 0},
-        {1, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, true, true, IG_BF16, 1, 1},
-        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_BF16, 1, 1},
-        {2, 40, 24, 11, 12, 3, 2, 0, IG_ACT_NONE, false, false, false, IG_BF16, 1, 1},
+        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 2, 0, false},
+        {1, 13, 11, 7, 10, 3, 1, 3, IG_ACT_SILU, true, true, true, IG_F32, 0, 0, false},
+        {1, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, true, true, IG_BF16, 1, 1, false},
+        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_BF16, 1, 1, false},
+        {2, 40, 24, 11, 12, 3, 2, 0, IG_ACT_NONE, false, false, false, IG_BF16, 1, 1, false},
+        /* the residual is the output itself (blocks.c: a resnet's shortcut conv writes out, conv2 adds) */
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0, true},
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0, true},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, false, IG_F32, 0, 0, true},
     };
     /* bf16 runs only where oneDNN has it natively (the engine never picks it elsewhere). */
     const bool bf16 = ig__dnnl_has_native_bf16();

@@ -24,15 +24,16 @@ static ig_status create(ig_engine *e, ig_conv2d *conv, ig__dnnl_op *op, ig__dnnl
     dnnl_dims_t wdims = {w->ne[0], w->ne[1], w->ne[2], w->ne[3]};
     dnnl_dims_t wstr = {w->ne[1] * w->ne[2] * w->ne[3], w->ne[2] * w->ne[3], w->ne[3], 1};
     dnnl_dims_t bdims = {w->ne[0]};
-    dnnl_dims_t strides = {conv->stride, conv->stride}, pad = {conv->pad, conv->pad};
+    /* top / left: pad, less what an upsample phase conv leaves off (upconv.c; 0 for every other conv) */
+    dnnl_dims_t strides = {conv->stride, conv->stride}, pad = {conv->pad - op->skip_t, conv->pad - op->skip_l};
     /* oneDNN pads left/top by padding_l and right/bottom by padding_r, and wants the padding_r that
      * makes the output size come out: pad + pad_extra_b (ops.c sized the output with it; diffusers'
      * Downsample2D pads (0, 1, 0, 1)), less the rows a stride > 1 never reaches, so it can be
      * smaller than pad (even negative) when (H + 2 pad + pad_extra_b - R) is not a multiple of the
      * stride. */
     dnnl_dims_t pad_r = {
-        (p->dst_md.dims[2] - 1) * conv->stride + w->ne[2] - x->ne[2] - conv->pad,
-        (p->dst_md.dims[3] - 1) * conv->stride + w->ne[3] - x->ne[3] - conv->pad,
+        (p->dst_md.dims[2] - 1) * conv->stride + w->ne[2] - x->ne[2] - pad[0],
+        (p->dst_md.dims[3] - 1) * conv->stride + w->ne[3] - x->ne[3] - pad[1],
     };
     dnnl_convolution_desc_t cd;
     void *wei = NULL;

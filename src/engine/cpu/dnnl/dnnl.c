@@ -299,7 +299,7 @@ void ig__dnnl_op_free(ig__dnnl_op *op) {
     }
     ig__free(op->bias[0]);
     ig__free(op->bias[1]);
-    ig__dnnl_op_free(op->up_op);
+    for (int q = 0; q < 4; q++) ig__dnnl_op_free(op->up_op[q]);
     free(op->up);
     ig__free(op->up_b);
     free(op);

@@ -103,9 +103,10 @@ typedef struct ig__dnnl_op {
     ig__dnnl_packed *packed;
     float *bias[2]; /* f32 copies; [1] is the geglu gate half */
     ig__dnnl_prim *prims;
-    ig_conv2d *up;       /* upconv.c: the 2x2 phase conv derived from this 3x3 one, on first use */
-    struct ig__dnnl_op *up_op; /* ... and its cache (held here, not in the engine's table) */
-    float *up_b;         /* its bias (4K); its taps exist only while a primitive is being created */
+    ig_conv2d *up;                /* upconv.c: the four 2x2 phase convs derived from this 3x3 one, on first use */
+    struct ig__dnnl_op *up_op[4]; /* ... and their caches (held here, not in the engine's table) */
+    float *up_b;                  /* their bias (K, shared); their taps exist only while a primitive is created */
+    int skip_t, skip_l; /* a phase conv's: rows / columns of conv.pad not applied at the top / left */
 } ig__dnnl_op;
 
 /* Finds or packs weights in the layout of `want`; src/dims/strides as for ig__dnnl_pack. */
