@@ -30,6 +30,7 @@ typedef struct {
     double text_setup_ms, unet_setup_ms, vae_setup_ms;
     double prof_ms[3][IG_OPK_COUNT]; /* --profile: op time by kind in text, unet (all steps), vae */
     long prof_n[3][IG_OPK_COUNT];
+    size_t trace_end[3]; /* --profile: the engine's trace records of text, unet, vae end here */
 } run_fig;
 
 /* Adds the engine's op time since `from` (a copy of its counters) into stage s of r. */
@@ -95,6 +96,55 @@ static double folder_mib(const char *dir, const char *part) {
     return 0;
 }
 
+#define TRACE_CAP 200000
+
+/* --profile's second part: per stage, the ops grouped by kind and FLOP count (ops of one shape share
+ * both), the groups that took the most time first, with their GFLOP/s against the peak. */
+typedef struct op_group {
+    ig_op_kind kind;
+    double flops_each, seconds;
+    long count;
+} op_group;
+
+static int group_cmp(const void *a, const void *b) {
+    const double x = ((const op_group *)a)->seconds, y = ((const op_group *)b)->seconds;
+    return (x < y) - (x > y);
+}
+
+static void print_trace(const ig_engine *e, const run_fig *rf, double peak) {
+    enum { MAX_GROUPS = 512, SHOWN = 10 };
+    static const char *const stage[3] = {"text encoder", "unet", "vae decode"};
+    op_group *g = malloc(sizeof *g * MAX_GROUPS);
+    if (!g) return;
+    printf("costliest ops of the last run, grouped by kind and FLOP count (one shape each, mostly):\n");
+    size_t from = 0;
+    for (int st = 0; st < 3; st++) {
+        int n_g = 0;
+        for (size_t i = from; i < rf->trace_end[st] && i < e->n_trace; i++) {
+            const ig_op_rec *o = &e->trace[i];
+            int k = 0;
+            while (k < n_g && !(g[k].kind == o->kind && fabs(g[k].flops_each - o->flops) <= 1e-9 * o->flops)) k++;
+            if (k == n_g) {
+                if (n_g == MAX_GROUPS) continue;
+                g[n_g++] = (op_group){o->kind, o->flops, 0, 0};
+            }
+            g[k].seconds += o->seconds, g[k].count++;
+        }
+        from = rf->trace_end[st];
+        qsort(g, (size_t)n_g, sizeof *g, group_cmp);
+        printf("  %s:\n", stage[st]);
+        for (int k = 0; k < n_g && k < SHOWN; k++) {
+            printf("    %-16s x%-4ld %9.1f ms", ig_op_kind_names[g[k].kind], g[k].count, g[k].seconds * 1e3);
+            if (g[k].flops_each > 0) {
+                const double gfs = g[k].flops_each * (double)g[k].count / g[k].seconds * 1e-9;
+                printf("  %8.3f GFLOP each %7.1f GFLOP/s %5.1f %% of peak", g[k].flops_each * 1e-9, gfs, 100 * gfs / peak);
+            }
+            printf("\n");
+        }
+    }
+    free(g);
+}
+
 /* One text-to-image run: the stages of pipeline/run.h in order, each timed on its own. */
 static ig_status run_once(bench *b, run_fig *rf, ig_err *err) {
     ig_engine *e = b->e;
@@ -109,6 +159,7 @@ static ig_status run_once(bench *b, run_fig *rf, ig_err *err) {
     if (ig_run_encode_text(r, err)) return err->status;
     rf->text_ms = (ig__now_s() - t0) * 1e3;
     prof_take(rf, 0, e, &snap);
+    rf->trace_end[0] = e->n_trace;
     rf->text_gf = (e->flops - f0) * 1e-9;
     rf->text_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
 
@@ -123,6 +174,7 @@ static ig_status run_once(bench *b, run_fig *rf, ig_err *err) {
         prof_take(rf, 1, e, &snap);
         rf->step_gf[i] = (e->flops - f0) * 1e-9;
     }
+    rf->trace_end[1] = e->n_trace;
     rf->unet_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
 
     /* 4. VAE decode */
@@ -131,6 +183,7 @@ static ig_status run_once(bench *b, run_fig *rf, ig_err *err) {
     if (ig_run_decode(r, b->image, err)) return err->status;
     rf->vae_ms = (ig__now_s() - t0) * 1e3;
     prof_take(rf, 2, e, &snap);
+    rf->trace_end[2] = e->n_trace;
     rf->vae_gf = (e->flops - f0) * 1e-9;
     rf->vae_setup_ms = (ig_engine_setup_seconds(e) - s0) * 1e3;
     rf->total_ms = (ig__now_s() - t_start) * 1e3;
@@ -286,6 +339,11 @@ int ig_bench_model(int argc, char **argv) {
            warm_unet, steps, warm.vae_ms, warm.total_ms);
     fflush(stdout);
     for (int r = 0; r < reps; r++) {
+        if (profile && r == reps - 1) { /* the last run also keeps a record per op */
+            free(e->trace);
+            e->cap_trace = (e->trace = malloc(sizeof *e->trace * TRACE_CAP)) ? TRACE_CAP : 0;
+            e->n_trace = 0, e->trace_flops = e->flops;
+        }
         if (run_once(&b, &runs[r], &err)) goto done;
         fprintf(stderr, "rep %d/%d: %.1f ms\n", r + 1, reps, runs[r].total_ms);
     }
@@ -377,6 +435,7 @@ int ig_bench_model(int argc, char **argv) {
             }
             printf("; outside ops %.1f\n", stage_ms[st] - in_ops);
         }
+        print_trace(e, r, peak);
     }
     printf("last run's outputs (with random weights only finiteness matters):\n");
     stats("unet output", b.r.eps, (size_t)b.r.NB * b.r.C * b.r.h * b.r.w);
@@ -392,6 +451,7 @@ int ig_bench_model(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) fprintf(stderr, "imagine bench: %s\n", err.msg[0] ? err.msg : "failed");
+    if (b.e) free(b.e->trace), b.e->trace = NULL, b.e->cap_trace = b.e->n_trace = 0;
     ig_run_end(&b.r);
     ig_model_close(b.model);
     free(b.image);

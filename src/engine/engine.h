@@ -67,6 +67,12 @@ typedef enum ig_op_kind {
 } ig_op_kind;
 extern const char *const ig_op_kind_names[IG_OPK_COUNT];
 
+typedef struct ig_op_rec { /* one op of a profile trace */
+    ig_op_kind kind;
+    double flops;   /* multiply-adds x 2 it counted (0: norms, copies) */
+    double seconds; /* wall time */
+} ig_op_rec;
+
 /* Open-addressed table from an op object's address to its backend cache (engine.c). */
 typedef struct ig__cache_slot {
     const void *op; /* NULL: empty */
@@ -83,6 +89,10 @@ struct ig_engine {
     bool profile;       /* when set, every op adds its wall time and a count to prof_s / prof_n by kind */
     double prof_s[IG_OPK_COUNT];
     long prof_n[IG_OPK_COUNT];
+    /* profiling with a trace (benchmarks): every op also appends a record while n_trace < cap_trace */
+    struct ig_op_rec *trace;
+    size_t n_trace, cap_trace;
+    double trace_flops; /* e->flops when the last record was taken */
     ig__cache_slot *caches; /* cap_caches slots (a power of two), n_caches used */
     size_t cap_caches, n_caches;
 };

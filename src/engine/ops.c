@@ -28,8 +28,12 @@ const char *const ig_op_kind_names[IG_OPK_COUNT] = {"conv2d", "linear",     "gro
         if (!(e)->profile) return (call);                                                                \
         const double t0_ = ig__now_s();                                                                  \
         const ig_status st_ = (call);                                                                    \
-        (e)->prof_s[kind] += ig__now_s() - t0_;                                                          \
+        const double dt_ = ig__now_s() - t0_;                                                            \
+        (e)->prof_s[kind] += dt_;                                                                        \
         (e)->prof_n[kind]++;                                                                             \
+        if ((e)->n_trace < (e)->cap_trace)                                                               \
+            (e)->trace[(e)->n_trace++] = (ig_op_rec){kind, (e)->flops - (e)->trace_flops, dt_};           \
+        (e)->trace_flops = (e)->flops;                                                                   \
         return st_;                                                                                      \
     } while (0)
 
