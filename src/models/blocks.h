@@ -55,6 +55,8 @@ ig_status ig_resnet_forward(ig_fw *f, ig_resnet *r, const ig_tensor *x, const ig
 /* x = the block of x, in x's memory (no new tensor outlives the call, and conv2 adds onto x with no copy
  * of it): only without a shortcut conv (cin == cout), for an x nothing else reads (the VAE's chain). */
 ig_status ig_resnet_forward_inplace(ig_fw *f, ig_resnet *r, ig_tensor *x, const ig_tensor *temb_act);
+/* As ig_resnet_forward, for an x nothing reads afterwards: x's memory serves as scratch (its contents are lost). */
+ig_status ig_resnet_forward_consume(ig_fw *f, ig_resnet *r, ig_tensor *x, const ig_tensor *temb_act, ig_tensor *out);
 void ig_resnet_release(ig_engine *e, ig_resnet *r);
 
 typedef struct ig_attention { /* diffusers Attention: to_q/k/v (bias optional), to_out.0 (bias) */

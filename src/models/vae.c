@@ -79,7 +79,7 @@ static ig_status resnet_step(ig_fw *f, ig_resnet *r, size_t x_off, ig_tensor *x)
     if (!r->has_shortcut) return ig_resnet_forward_inplace(f, r, x, NULL);
     const size_t y_off = ig_arena_mark(f->a);
     ig_tensor y;
-    IG_TRY(ig_resnet_forward(f, r, x, NULL, &y));
+    IG_TRY(ig_resnet_forward_consume(f, r, x, NULL, &y));
     IG_TRY(settle(f, x_off, y_off, &y));
     *x = y;
     return IG_OK;
