@@ -161,7 +161,7 @@ typedef struct attn_case {
     bool causal;        /* CLIP's mask (Tq == Tk) */
 } attn_case;
 
-static const char *path_name[] = {"auto", "gemm", "amx", "scalar"};
+static const char *path_name[] = {"auto", "gemm", "amx", "scalar", "avx512bf16"};
 
 static void run_case(const attn_case *tc, ig_dtype in_dt, ig_dtype out_dt, int path) {
     const int64_t ld = tc->H * tc->D, nq = tc->B * tc->Tq * ld, nk = tc->B * tc->Tk * ld;
@@ -188,7 +188,7 @@ static void run_case(const attn_case *tc, ig_dtype in_dt, ig_dtype out_dt, int p
     /* the path switches are the engine's settings: a fresh engine per case, so none leaks into the next */
     ig_engine *eng = new_engine();
     ig__cpu_ctx *cx = eng->ctx;
-    cx->attn_force_path = path == 1 || path == 3 ? PATH_GEMM : PATH_AUTO;
+    cx->attn_force_path = path == 1 || path == 3 ? PATH_GEMM : path == 4 ? PATH_BF16 : PATH_AUTO;
     cx->attn_no_avx512 = path == 3;
     cx->attn_tune_bk = tc->bk;
     ig_status st = ig__cpu_attention(eng, &tq, &tk, &tv, (int)tc->H, tc->scale, tc->causal, &to);
@@ -209,8 +209,9 @@ static void run_case(const attn_case *tc, ig_dtype in_dt, ig_dtype out_dt, int p
 }
 
 static void test_attention(void) {
-    const bool amx = ig__cpu_has_avx512() && amx_available();
-    printf("attention (AVX-512: %s, AMX: %s)\n", ig__cpu_has_avx512() ? "yes" : "no", amx ? "yes" : "no");
+    const bool amx = ig__cpu_has_avx512() && amx_available(), bf16dp = ig__attn_bf16_available();
+    printf("attention (AVX-512: %s, AMX: %s, AVX512_BF16: %s)\n", ig__cpu_has_avx512() ? "yes" : "no",
+           amx ? "yes" : "no", bf16dp ? "yes" : "no");
     const attn_case cases[] = {
         {2, 37, 53, 3, 24, 0.2041f, 1, 0, 0, false},      /* odd everything */
         {2, 37, 53, 3, 24, 0.2041f, 1, 32, 0, false},     /* several key blocks: online rescaling */
@@ -234,6 +235,10 @@ static void test_attention(void) {
             run_case(&cases[i], IG_BF16, IG_F32, path == 0 && amx ? 2 : path);
             run_case(&cases[i], IG_BF16, IG_BF16, path == 0 && amx ? 2 : path);
             if (path == 0) run_case(&cases[i], IG_F32, IG_BF16, path);
+            if (path == 0 && bf16dp) { /* forced, so AMX machines test it too */
+                run_case(&cases[i], IG_BF16, IG_F32, 4);
+                run_case(&cases[i], IG_BF16, IG_BF16, 4);
+            }
         }
 }
 
