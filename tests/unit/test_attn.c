@@ -21,6 +21,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <inttypes.h>
+
+#include "bench/peak.h"
 #include "engine/engine.h"
 #include "test.h"
 
@@ -303,49 +306,112 @@ done:
 }
 
 /* ------------------------------------------------------------------------------------------- */
-static void bench_one(const char *label, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t D, ig_dtype dt,
-                      int path) {
+/* Timings: for each shape the paths run in turn, call after call (a neighbour's load hits them
+ * alike), medians are printed against the peak measured before and after each shape (the highest
+ * reading: the machine reached at least that). IMAGINE_ATTN_TUNE=bq,bk sets the block sizes. */
+typedef struct bench_in {
+    ig_tensor q, k, v, o;
+    void *buf[4];
+} bench_in;
+
+static void bench_setup(bench_in *b, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t D, ig_dtype dt) {
     const int64_t ld = H * D, nq = B * Tq * ld, nk = B * Tk * ld;
     float *tmp = malloc((size_t)IG_MAX(nq, nk) * 4);
     test_fill(tmp, (size_t)IG_MAX(nq, nk), -1, 1);
-    void *qd = to_dtype(tmp, (size_t)nq, dt), *kd = to_dtype(tmp, (size_t)nk, dt), *vd = to_dtype(tmp, (size_t)nk, dt);
-    void *od = ig__alloc((size_t)nq * ig_dtype_size(dt));
+    b->buf[0] = to_dtype(tmp, (size_t)nq, dt), b->buf[1] = to_dtype(tmp, (size_t)nk, dt);
+    b->buf[2] = to_dtype(tmp, (size_t)nk, dt), b->buf[3] = ig__alloc((size_t)nq * ig_dtype_size(dt));
     int64_t sq[3] = {B, Tq, ld}, sk[3] = {B, Tk, ld};
-    ig_tensor tq = ig_tensor_plain(dt, 3, sq, qd), tk = ig_tensor_plain(dt, 3, sk, kd);
-    ig_tensor tv = ig_tensor_plain(dt, 3, sk, vd), to = ig_tensor_plain(dt, 3, sq, od);
-    ig_engine *eng = new_engine();
-    ((ig__cpu_ctx *)eng->ctx)->attn_force_path = path;
-    const double flop = 4.0 * B * H * Tq * Tk * D;
-    double best = 1e30;
-    int reps = 0;
-    for (double t_end = ig__now_s() + 1.0; reps < 3 || (ig__now_s() < t_end && reps < 50); reps++) {
-        double t0 = ig__now_s();
-        ig__cpu_attention(eng, &tq, &tk, &tv, (int)H, 1.0f / sqrtf((float)D), false, &to);
-        double t = ig__now_s() - t0;
-        if (reps && t < best) best = t; /* the first run pays page faults and thread start */
-    }
-    ig_engine_free(eng);
-    const double gf = flop / best * 1e-9, peak = dt == IG_BF16 ? 1900 : 270;
-    printf("  %-34s %-4s %-4s %8.2f ms %7.1f GFLOP/s %5.1f %% of %s peak\n", label, ig_dtype_name(dt),
-           path == PATH_GEMM ? "gemm" : "auto", best * 1e3, gf, 100 * gf / peak,
-           dt == IG_BF16 ? "AMX bf16" : "fp32 FMA");
-    ig__free(od), ig__free(vd), ig__free(kd), ig__free(qd);
+    b->q = ig_tensor_plain(dt, 3, sq, b->buf[0]), b->k = ig_tensor_plain(dt, 3, sk, b->buf[1]);
+    b->v = ig_tensor_plain(dt, 3, sk, b->buf[2]), b->o = ig_tensor_plain(dt, 3, sq, b->buf[3]);
     free(tmp);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double peak_now(ig_dtype dt) {
+    ig_peak pk;
+    ig_peak_measure_arith(&pk);
+    return dt == IG_F32 ? pk.fp32_gflops : pk.bf16_amx_gflops > 0 ? pk.bf16_amx_gflops : pk.bf16_dp_gflops;
+}
+
+typedef struct bench_cfg {
+    int path;
+    int64_t bq, bk; /* 0: automatic */
+} bench_cfg;
+
+static void bench_shape(const char *label, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t D, ig_dtype dt,
+                        const bench_cfg *cfg, int n_paths) {
+    enum { MAX_REPS = 15, MAX_CFG = 8 };
+    bench_in in;
+    bench_setup(&in, B, Tq, Tk, H, D, dt);
+    ig_engine *eng[MAX_CFG];
+    double t[MAX_CFG][MAX_REPS];
+    for (int i = 0; i < n_paths; i++) {
+        eng[i] = new_engine();
+        ig__cpu_ctx *cx = eng[i]->ctx;
+        cx->attn_force_path = cfg[i].path, cx->attn_tune_bq = cfg[i].bq, cx->attn_tune_bk = cfg[i].bk;
+        ig__cpu_attention(eng[i], &in.q, &in.k, &in.v, (int)H, 1.0f / sqrtf((float)D), false, &in.o); /* warm-up */
+    }
+    double peak = peak_now(dt);
+    const double flop = 4.0 * B * H * Tq * Tk * D;
+    int reps = 0;
+    for (double t_end = ig__now_s() + 4.0; reps < 3 || (ig__now_s() < t_end && reps < MAX_REPS); reps++)
+        for (int i = 0; i < n_paths; i++) {
+            const double t0 = ig__now_s();
+            ig__cpu_attention(eng[i], &in.q, &in.k, &in.v, (int)H, 1.0f / sqrtf((float)D), false, &in.o);
+            t[i][reps] = ig__now_s() - t0;
+        }
+    peak = fmax(peak, peak_now(dt));
+    for (int i = 0; i < n_paths; i++) {
+        qsort(t[i], (size_t)reps, sizeof(double), cmp_double);
+        const double med = t[i][reps / 2], gf = flop / med * 1e-9;
+        char tune[32] = "";
+        if (cfg[i].bq || cfg[i].bk) snprintf(tune, sizeof tune, " %lld,%lld", (long long)cfg[i].bq, (long long)cfg[i].bk);
+        printf("  %-30s %-4s %-10s%-8s %8.2f ms %7.1f GFLOP/s %5.1f %% of %.0f (median of %d; best %.1f %%)\n",
+               label, ig_dtype_name(dt), path_name[cfg[i].path == PATH_BF16 ? 4 : cfg[i].path], tune, med * 1e3, gf,
+               100 * gf / peak, peak, reps, 100 * flop / t[i][0] * 1e-9 / peak);
+        ig_engine_free(eng[i]);
+    }
+    for (int i = 0; i < 4; i++) ig__free(in.buf[i]);
 }
 
 static void bench(void) {
     const char *s = getenv("IMAGINE_ATTN_BENCH");
     if (s && !strcmp(s, "0")) return;
-    printf("timings (best of runs, %d threads; FLOPs = 4 B H Tq Tk D; peaks: AMX bf16 1900, fp32 FMA 270 GFLOP/s)\n",
-           omp_get_max_threads());
-    for (int dt = 1; dt >= 0; dt--) {
-        bench_one("64x64 self B2 T4096 H10 D64", 2, 4096, 4096, 10, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("64x64 self B2 T4096 H5 D64", 2, 4096, 4096, 5, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("32x32 self B2 T1024 H10 D64", 2, 1024, 1024, 10, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("cross B2 Tq4096 Tk77 H10 D64", 2, 4096, 77, 10, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("SD1 B2 T4096 H8 D40", 2, 4096, 4096, 8, 40, (ig_dtype)dt, PATH_AUTO);
-        bench_one("VAE B1 T4096 H1 D512", 1, 4096, 4096, 1, 512, (ig_dtype)dt, PATH_AUTO);
-        if (dt == 1) bench_one("64x64 self B2 T4096 H10 D64", 2, 4096, 4096, 10, 64, IG_BF16, PATH_GEMM);
+    const bool amx = ig__cpu_has_avx512() && amx_available();
+    bench_cfg cfg[8] = {{PATH_GEMM, 0, 0}};
+    int n = 1;
+    if (amx) cfg[n++] = (bench_cfg){PATH_AMX, 0, 0};
+    if (ig__attn_bf16_available()) cfg[n++] = (bench_cfg){PATH_BF16, 0, 0};
+    if ((s = getenv("IMAGINE_ATTN_TUNE"))) /* "bq,bk;bq,bk;...": the last path again with these block sizes */
+        for (int64_t bq, bk; n < 8 && sscanf(s, "%" SCNd64 ",%" SCNd64, &bq, &bk) == 2; s = strchr(s, ';') + 1) {
+            cfg[n] = cfg[n - 1], cfg[n].bq = bq, cfg[n].bk = bk, n++;
+            if (!strchr(s, ';')) break;
+        }
+    printf("timings (%d threads; FLOPs = 4 B H Tq Tk D; %% of the measured peak: fp32 FMA, or bf16 %s)\n",
+           omp_get_max_threads(), amx ? "AMX" : "vdpbf16ps");
+    const char *only = getenv("IMAGINE_ATTN_BENCH_ONLY"); /* a substring of the labels */
+    static const struct {
+        const char *label;
+        int64_t B, Tq, Tk, H, D;
+    } shapes[] = {
+        {"SD2 64x64 self T4096 H5 D64", 1, 4096, 4096, 5, 64},  {"SD2 32x32 self T1024 H10 D64", 1, 1024, 1024, 10, 64},
+        {"SD2 16x16 self T256 H20 D64", 1, 256, 256, 20, 64},   {"SD2 cross Tq4096 Tk77 H5 D64", 1, 4096, 77, 5, 64},
+        {"SD2 cross Tq1024 Tk77 H10 D64", 1, 1024, 77, 10, 64}, {"XL 64x64 self T4096 H10 D64", 1, 4096, 4096, 10, 64},
+        {"XL 32x32 self T1024 H20 D64", 1, 1024, 1024, 20, 64}, {"XL cross Tq4096 Tk77 H10 D64", 1, 4096, 77, 10, 64},
+        {"ops B2 T4096 H10 D64", 2, 4096, 4096, 10, 64},        {"SD1 T4096 H8 D40", 1, 4096, 4096, 8, 40},
+        {"VAE T4096 H1 D512", 1, 4096, 4096, 1, 512},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        if (only && !strstr(shapes[i].label, only)) continue;
+        bench_shape(shapes[i].label, shapes[i].B, shapes[i].Tq, shapes[i].Tk, shapes[i].H, shapes[i].D, IG_BF16, cfg, n);
+    }
+    if (!only || strstr("f32", only)) {
+        const bench_cfg gemm = {PATH_GEMM, 0, 0};
+        bench_shape("SD2 64x64 self T4096 H5 D64", 1, 4096, 4096, 5, 64, IG_F32, &gemm, 1);
     }
 }
 
