@@ -1,7 +1,9 @@
-/* test_attn.c — ig__cpu_attention (cpu/attn.c) and ig__dnnl_gemm (cpu/dnnl/gemm.c) against naive
- * float64 loops on fresh random inputs, on every path this machine has (AMX tiles, oneDNN GEMMs
- * with AVX-512 softmax, plain-C softmax), then timings of Stable Diffusion's shapes (printed, not
- * asserted). Includes attn.c and gemm.c to reach their path switches and fallbacks.
+/* test_attn.c — ig__cpu_attention (cpu/attn.c, cpu/attn_bf16.c) and ig__dnnl_gemm (cpu/dnnl/gemm.c)
+ * against naive float64 loops on fresh random inputs, on every path this machine has (AMX tiles,
+ * vdpbf16ps microkernels, oneDNN GEMMs with AVX-512 softmax, plain-C softmax; the avx512bf16 path
+ * is forced on every case where the CPU has AVX512_BF16, AMX or not), the avx512bf16 path's
+ * thread-count independence (bit-identical), then timings of Stable Diffusion's shapes (printed,
+ * not asserted). Includes attn.c and gemm.c to reach their path switches and fallbacks.
  *
  * Tolerances (max|got - ref| against max|ref|):
  *  f32 in, f32 out   1e-5 relative (+ 2.4e-7 max|scaled score|: a score's own f32 rounding, about
@@ -10,10 +12,14 @@
  *  f32 in, bf16 out  5e-3 relative: the output rounding dominates (half an ulp: at most 2^-8 of a value).
  *  bf16 in           1e-2 relative, reference computed on the bf16-rounded inputs: P is rounded to
  *                    bf16 before P V (up to 2^-9 per term; a peaky softmax averages few terms),
- *                    the exp2 polynomial (1e-4), bf16 output rounding (up to 2^-8).
+ *                    the exp2 polynomial (1e-4), bf16 output rounding (up to 2^-8). Same bound for
+ *                    every bf16 path (amx, avx512bf16, gemm).
  *  gemm              1e-5 relative to max|ref| for both dtypes (bf16 products are exact in f32;
  *                    only f32 accumulation differs from the float64 sum).
- * Run with IMAGINE_TEST_SEED=n to repeat a run; IMAGINE_ATTN_BENCH=0 skips the timings. */
+ * Run with IMAGINE_TEST_SEED=n to repeat a run; IMAGINE_ATTN_BENCH=0 skips the timings,
+ * IMAGINE_ATTN_BENCH_ONLY=text times only the shapes whose label contains it, IMAGINE_ATTN_TUNE=
+ * "bq,bk;bq,bk" adds the last path again with those block sizes (OMP_NUM_THREADS=1 for kernel
+ * tuning on a shared machine). */
 #include "../../src/engine/cpu/attn.c"
 #include "../../src/engine/cpu/dnnl/gemm.c"
 
@@ -227,6 +233,8 @@ static void test_attention(void) {
         {1, 20, 33, 2, 16, -0.25f, 1, 0, 0, false},       /* negative scale */
         {1, 40, 128, 2, 64, 1.0f, 1, 32, 12, false},   /* scores jump by hundreds of doublings mid-row */
         {1, 40, 600, 2, 64, 0.125f, 1, 0, 0, false},   /* K and V past the kernels' cache budgets: head-major order */
+        {1, 103, 700, 2, 72, 0.118f, 2, 0, 0, false},  /* default key blocks with a 188-key tail, 36 pairs, 5 vectors */
+        {1, 50, 600, 1, 64, 1.0f, 1, 0, 12, false},    /* a jump inside a default-sized later block (fused softmax rebases) */
         {2, 77, 77, 4, 16, 0.25f, 2, 0, 0, true},  /* CLIP: causal over 77 tokens */
         {1, 90, 90, 2, 24, 0.2f, 2, 32, 0, true},  /* causal over several key blocks and query blocks */
     };
@@ -243,6 +251,43 @@ static void test_attention(void) {
                 run_case(&cases[i], IG_BF16, IG_BF16, 4);
             }
         }
+}
+
+/* The avx512bf16 path gives the same bits on any number of threads: an item is one thread's, and a
+ * thread's own packing of K and V is the same as any other's. */
+static void test_bf16_threads(void) {
+    if (!ig__attn_bf16_available()) return;
+    static const struct {
+        int64_t Tq, Tk, H, D;
+    } shapes[] = {{200, 600, 3, 64}, {150, 77, 4, 40}}; /* head after head; heads packed together */
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t Tq = shapes[i].Tq, Tk = shapes[i].Tk, H = shapes[i].H, D = shapes[i].D, ld = H * D;
+        float *f = malloc((size_t)(IG_MAX(Tq, Tk) * ld) * 4);
+        test_fill(f, (size_t)(IG_MAX(Tq, Tk) * ld), -2, 2);
+        void *q = to_dtype(f, (size_t)(Tq * ld), IG_BF16), *k = to_dtype(f + 7, (size_t)(Tk * ld - 7), IG_BF16);
+        void *v = to_dtype(f + 3, (size_t)(Tk * ld - 3), IG_BF16);
+        uint16_t *o[2];
+        int64_t sq[3] = {1, Tq, ld}, sk[3] = {1, Tk, ld};
+        ig_tensor tq = ig_tensor_plain(IG_BF16, 3, sq, q), tk = ig_tensor_plain(IG_BF16, 3, sk, k);
+        ig_tensor tv = ig_tensor_plain(IG_BF16, 3, sk, v);
+        const int nt = omp_get_max_threads();
+        for (int t = 0; t < 2; t++) {
+            o[t] = ig__alloc((size_t)(Tq * ld) * 2);
+            ig_tensor to = ig_tensor_plain(IG_BF16, 3, sq, o[t]);
+            ig_engine *eng = new_engine();
+            ((ig__cpu_ctx *)eng->ctx)->attn_force_path = PATH_BF16;
+            omp_set_num_threads(t == 0 ? 1 : IG_MAX(nt, 2));
+            CHECK(ig__cpu_attention(eng, &tq, &tk, &tv, (int)H, 0.125f, false, &to) == IG_OK);
+            ig_engine_free(eng);
+        }
+        omp_set_num_threads(nt);
+        const bool same = memcmp(o[0], o[1], (size_t)(Tq * ld) * 2) == 0;
+        printf("  avx512bf16 Tq%lld Tk%lld H%lld D%lld: 1 thread and %d threads bit-identical: %s\n", (long long)Tq,
+               (long long)Tk, (long long)H, (long long)D, IG_MAX(nt, 2), same ? "yes" : "NO");
+        CHECK(same);
+        ig__free(o[0]), ig__free(o[1]), ig__free(v), ig__free(k), ig__free(q);
+        free(f);
+    }
 }
 
 /* Through the public op on engines: "cpu" (this file's kernel) against "ref" (cpu/ref.c), and
@@ -419,6 +464,7 @@ int main(void) {
     test_seed();
     test_gemm();
     test_attention();
+    test_bf16_threads();
     test_engine();
     bench();
     return test_finish("test_attn");
