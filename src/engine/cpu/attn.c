@@ -1,8 +1,9 @@
 /* attn.c — multi-head scaled dot-product attention on the CPU (ig__cpu_attention, cpu.h).
  *
- * Owns the blocked ("flash") loop, its online softmax, and an AMX tile kernel for bf16 inputs.
- * Leaves argument checks to ops.c, the portable path's GEMMs to dnnl/gemm.c, the AVX-512
- * helpers (bf16 load/store, exp) to vec.h.
+ * Owns the blocked ("flash") loop, its online softmax, the choice of path, and an AMX tile kernel
+ * for bf16 inputs. Leaves argument checks to ops.c, the portable path's GEMMs to dnnl/gemm.c, the
+ * avx512bf16 path's kernels to attn_bf16.c, what both files share (plan, scratch, exp2 and row
+ * max) to attn.h, the AVX-512 helpers (bf16 load/store, exp) to vec.h.
  *
  * Work items are (batch, head, block of bq query rows), shared out over the OpenMP threads head
  * after head, so the head's keys and values stay in L2 while all its query blocks use them.
@@ -11,20 +12,26 @@
  * to move), O += P V; finally out = O / l. Scores stay raw, the scale is folded into the
  * exponent, so no pass multiplies S.
  *
- * Two paths, chosen per call:
+ * Three paths, chosen per call (ig__cpu_ctx.attn_force_path forces gemm or avx512bf16):
  *  amx   bf16 inputs on a CPU with AMX-BF16 (Sapphire Rapids on): our own tile kernel. oneDNN 2.6
  *        reaches only 120-540 GFLOP/s on these skinny products (K = 64 for Q K^T, N = 64 for P V)
  *        because it repacks an operand per call (gemm.h); here K and V are packed once per head
  *        into the tile layouts, Q once per item, and the tile unit computes the next block's
  *        scores while the vector units exponentiate this one (qk_job).
  *        P is rounded to bf16 as it is written (as PyTorch's bf16 SDPA does).
- *  gemm  everything else (f32 inputs; bf16 without AMX): ig__dnnl_gemm on the strided head slices
- *        (leading dim H*D, no copies), our softmax between the two products: AVX-512 when
- *        present, plain C otherwise. bf16 without oneDNN's bf16 GEMM (no AVX-512) converts q, k,
- *        v to f32 once and runs the f32 version.
+ *  avx512bf16  bf16 inputs on a CPU with AVX512_BF16 but no AMX (Zen 4/5, Cooper Lake), not
+ *        causal: register-blocked vdpbf16ps microkernels on K and V packed once per head per
+ *        thread, the softmax fused into the Q K^T tile (attn_bf16.c). On 2 Zen 5 cores 60-75 % of
+ *        the vdpbf16ps peak at D = 64, where the gemm path reached 45-53 % (oneDNN's GEMM repacks
+ *        an operand per call, as above); also faster on the VAE's 512-wide head and on 77 keys.
+ *  gemm  everything else (f32 inputs; causal; bf16 without AMX or AVX512_BF16): ig__dnnl_gemm
+ *        on the strided head slices (leading dim H*D, no copies), our softmax between the two
+ *        products: AVX-512 when present, plain C otherwise. bf16 without oneDNN's bf16 GEMM (no
+ *        AVX-512) converts q, k, v to f32 once and runs the f32 version.
  *
  * Numerics: f32 path exp via ig__v_exp (2.3e-7 relative); bf16 paths a degree-3 exp2 (1e-4
- * relative, a fortieth of P's bf16 rounding). Row sums accumulate in f32 per key block (16 lanes,
+ * relative, a fortieth of P's bf16 rounding; the avx512bf16 path evaluates the same polynomial
+ * moved to [0, 1)). Row sums accumulate in f32 per key block (16 lanes,
  * at most bk / 16 terms each) and across blocks in double.
  *
  * State: the scratch (workspaces, packed K/V) and the settings (forced path, AVX-512 off, block
