@@ -1,7 +1,9 @@
-/* test_attn.c — ig__cpu_attention (cpu/attn.c) and ig__dnnl_gemm (cpu/dnnl/gemm.c) against naive
- * float64 loops on fresh random inputs, on every path this machine has (AMX tiles, oneDNN GEMMs
- * with AVX-512 softmax, plain-C softmax), then timings of Stable Diffusion's shapes (printed, not
- * asserted). Includes attn.c and gemm.c to reach their path switches and fallbacks.
+/* test_attn.c — ig__cpu_attention (cpu/attn.c, cpu/attn_bf16.c) and ig__dnnl_gemm (cpu/dnnl/gemm.c)
+ * against naive float64 loops on fresh random inputs, on every path this machine has (AMX tiles,
+ * vdpbf16ps microkernels, oneDNN GEMMs with AVX-512 softmax, plain-C softmax; the avx512bf16 path
+ * is forced on every case where the CPU has AVX512_BF16, AMX or not), the avx512bf16 path's
+ * thread-count independence (bit-identical), then timings of Stable Diffusion's shapes (printed,
+ * not asserted). Includes attn.c and gemm.c to reach their path switches and fallbacks.
  *
  * Tolerances (max|got - ref| against max|ref|):
  *  f32 in, f32 out   1e-5 relative (+ 2.4e-7 max|scaled score|: a score's own f32 rounding, about
@@ -10,10 +12,14 @@
  *  f32 in, bf16 out  5e-3 relative: the output rounding dominates (half an ulp: at most 2^-8 of a value).
  *  bf16 in           1e-2 relative, reference computed on the bf16-rounded inputs: P is rounded to
  *                    bf16 before P V (up to 2^-9 per term; a peaky softmax averages few terms),
- *                    the exp2 polynomial (1e-4), bf16 output rounding (up to 2^-8).
+ *                    the exp2 polynomial (1e-4), bf16 output rounding (up to 2^-8). Same bound for
+ *                    every bf16 path (amx, avx512bf16, gemm).
  *  gemm              1e-5 relative to max|ref| for both dtypes (bf16 products are exact in f32;
  *                    only f32 accumulation differs from the float64 sum).
- * Run with IMAGINE_TEST_SEED=n to repeat a run; IMAGINE_ATTN_BENCH=0 skips the timings. */
+ * Run with IMAGINE_TEST_SEED=n to repeat a run; IMAGINE_ATTN_BENCH=0 skips the timings,
+ * IMAGINE_ATTN_BENCH_ONLY=text times only the shapes whose label contains it, IMAGINE_ATTN_TUNE=
+ * "bq,bk;bq,bk" adds the last path again with those block sizes (OMP_NUM_THREADS=1 for kernel
+ * tuning on a shared machine). */
 #include "../../src/engine/cpu/attn.c"
 #include "../../src/engine/cpu/dnnl/gemm.c"
 
@@ -21,6 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <inttypes.h>
+
+#include "bench/peak.h"
 #include "engine/engine.h"
 #include "test.h"
 
@@ -161,7 +170,7 @@ typedef struct attn_case {
     bool causal;        /* CLIP's mask (Tq == Tk) */
 } attn_case;
 
-static const char *path_name[] = {"auto", "gemm", "amx", "scalar"};
+static const char *path_name[] = {"auto", "gemm", "amx", "scalar", "avx512bf16"};
 
 static void run_case(const attn_case *tc, ig_dtype in_dt, ig_dtype out_dt, int path) {
     const int64_t ld = tc->H * tc->D, nq = tc->B * tc->Tq * ld, nk = tc->B * tc->Tk * ld;
@@ -188,7 +197,7 @@ static void run_case(const attn_case *tc, ig_dtype in_dt, ig_dtype out_dt, int p
     /* the path switches are the engine's settings: a fresh engine per case, so none leaks into the next */
     ig_engine *eng = new_engine();
     ig__cpu_ctx *cx = eng->ctx;
-    cx->attn_force_path = path == 1 || path == 3 ? PATH_GEMM : PATH_AUTO;
+    cx->attn_force_path = path == 1 || path == 3 ? PATH_GEMM : path == 4 ? PATH_BF16 : PATH_AUTO;
     cx->attn_no_avx512 = path == 3;
     cx->attn_tune_bk = tc->bk;
     ig_status st = ig__cpu_attention(eng, &tq, &tk, &tv, (int)tc->H, tc->scale, tc->causal, &to);
@@ -209,8 +218,9 @@ static void run_case(const attn_case *tc, ig_dtype in_dt, ig_dtype out_dt, int p
 }
 
 static void test_attention(void) {
-    const bool amx = ig__cpu_has_avx512() && amx_available();
-    printf("attention (AVX-512: %s, AMX: %s)\n", ig__cpu_has_avx512() ? "yes" : "no", amx ? "yes" : "no");
+    const bool amx = ig__cpu_has_avx512() && amx_available(), bf16dp = ig__attn_bf16_available();
+    printf("attention (AVX-512: %s, AMX: %s, AVX512_BF16: %s)\n", ig__cpu_has_avx512() ? "yes" : "no",
+           amx ? "yes" : "no", bf16dp ? "yes" : "no");
     const attn_case cases[] = {
         {2, 37, 53, 3, 24, 0.2041f, 1, 0, 0, false},      /* odd everything */
         {2, 37, 53, 3, 24, 0.2041f, 1, 32, 0, false},     /* several key blocks: online rescaling */
@@ -223,6 +233,8 @@ static void test_attention(void) {
         {1, 20, 33, 2, 16, -0.25f, 1, 0, 0, false},       /* negative scale */
         {1, 40, 128, 2, 64, 1.0f, 1, 32, 12, false},   /* scores jump by hundreds of doublings mid-row */
         {1, 40, 600, 2, 64, 0.125f, 1, 0, 0, false},   /* K and V past the kernels' cache budgets: head-major order */
+        {1, 103, 700, 2, 72, 0.118f, 2, 0, 0, false},  /* default key blocks with a 188-key tail, 36 pairs, 5 vectors */
+        {1, 50, 600, 1, 64, 1.0f, 1, 0, 12, false},    /* a jump inside a default-sized later block (fused softmax rebases) */
         {2, 77, 77, 4, 16, 0.25f, 2, 0, 0, true},  /* CLIP: causal over 77 tokens */
         {1, 90, 90, 2, 24, 0.2f, 2, 32, 0, true},  /* causal over several key blocks and query blocks */
     };
@@ -234,7 +246,48 @@ static void test_attention(void) {
             run_case(&cases[i], IG_BF16, IG_F32, path == 0 && amx ? 2 : path);
             run_case(&cases[i], IG_BF16, IG_BF16, path == 0 && amx ? 2 : path);
             if (path == 0) run_case(&cases[i], IG_F32, IG_BF16, path);
+            if (path == 0 && bf16dp) { /* forced, so AMX machines test it too */
+                run_case(&cases[i], IG_BF16, IG_F32, 4);
+                run_case(&cases[i], IG_BF16, IG_BF16, 4);
+            }
         }
+}
+
+/* The avx512bf16 path gives the same bits on any number of threads: an item is one thread's, and a
+ * thread's own packing of K and V is the same as any other's. */
+static void test_bf16_threads(void) {
+    if (!ig__attn_bf16_available()) return;
+    static const struct {
+        int64_t Tq, Tk, H, D;
+    } shapes[] = {{200, 600, 3, 64}, {150, 77, 4, 40}}; /* head after head; heads packed together */
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int64_t Tq = shapes[i].Tq, Tk = shapes[i].Tk, H = shapes[i].H, D = shapes[i].D, ld = H * D;
+        float *f = malloc((size_t)(IG_MAX(Tq, Tk) * ld) * 4);
+        test_fill(f, (size_t)(IG_MAX(Tq, Tk) * ld), -2, 2);
+        void *q = to_dtype(f, (size_t)(Tq * ld), IG_BF16), *k = to_dtype(f + 7, (size_t)(Tk * ld - 7), IG_BF16);
+        void *v = to_dtype(f + 3, (size_t)(Tk * ld - 3), IG_BF16);
+        uint16_t *o[2];
+        int64_t sq[3] = {1, Tq, ld}, sk[3] = {1, Tk, ld};
+        ig_tensor tq = ig_tensor_plain(IG_BF16, 3, sq, q), tk = ig_tensor_plain(IG_BF16, 3, sk, k);
+        ig_tensor tv = ig_tensor_plain(IG_BF16, 3, sk, v);
+        const int nt = omp_get_max_threads();
+        for (int t = 0; t < 2; t++) {
+            o[t] = ig__alloc((size_t)(Tq * ld) * 2);
+            ig_tensor to = ig_tensor_plain(IG_BF16, 3, sq, o[t]);
+            ig_engine *eng = new_engine();
+            ((ig__cpu_ctx *)eng->ctx)->attn_force_path = PATH_BF16;
+            omp_set_num_threads(t == 0 ? 1 : IG_MAX(nt, 2));
+            CHECK(ig__cpu_attention(eng, &tq, &tk, &tv, (int)H, 0.125f, false, &to) == IG_OK);
+            ig_engine_free(eng);
+        }
+        omp_set_num_threads(nt);
+        const bool same = memcmp(o[0], o[1], (size_t)(Tq * ld) * 2) == 0;
+        printf("  avx512bf16 Tq%lld Tk%lld H%lld D%lld: 1 thread and %d threads bit-identical: %s\n", (long long)Tq,
+               (long long)Tk, (long long)H, (long long)D, IG_MAX(nt, 2), same ? "yes" : "NO");
+        CHECK(same);
+        ig__free(o[0]), ig__free(o[1]), ig__free(v), ig__free(k), ig__free(q);
+        free(f);
+    }
 }
 
 /* Through the public op on engines: "cpu" (this file's kernel) against "ref" (cpu/ref.c), and
@@ -298,49 +351,112 @@ done:
 }
 
 /* ------------------------------------------------------------------------------------------- */
-static void bench_one(const char *label, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t D, ig_dtype dt,
-                      int path) {
+/* Timings: for each shape the paths run in turn, call after call (a neighbour's load hits them
+ * alike), medians are printed against the peak measured before and after each shape (the highest
+ * reading: the machine reached at least that). IMAGINE_ATTN_TUNE=bq,bk sets the block sizes. */
+typedef struct bench_in {
+    ig_tensor q, k, v, o;
+    void *buf[4];
+} bench_in;
+
+static void bench_setup(bench_in *b, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t D, ig_dtype dt) {
     const int64_t ld = H * D, nq = B * Tq * ld, nk = B * Tk * ld;
     float *tmp = malloc((size_t)IG_MAX(nq, nk) * 4);
     test_fill(tmp, (size_t)IG_MAX(nq, nk), -1, 1);
-    void *qd = to_dtype(tmp, (size_t)nq, dt), *kd = to_dtype(tmp, (size_t)nk, dt), *vd = to_dtype(tmp, (size_t)nk, dt);
-    void *od = ig__alloc((size_t)nq * ig_dtype_size(dt));
+    b->buf[0] = to_dtype(tmp, (size_t)nq, dt), b->buf[1] = to_dtype(tmp, (size_t)nk, dt);
+    b->buf[2] = to_dtype(tmp, (size_t)nk, dt), b->buf[3] = ig__alloc((size_t)nq * ig_dtype_size(dt));
     int64_t sq[3] = {B, Tq, ld}, sk[3] = {B, Tk, ld};
-    ig_tensor tq = ig_tensor_plain(dt, 3, sq, qd), tk = ig_tensor_plain(dt, 3, sk, kd);
-    ig_tensor tv = ig_tensor_plain(dt, 3, sk, vd), to = ig_tensor_plain(dt, 3, sq, od);
-    ig_engine *eng = new_engine();
-    ((ig__cpu_ctx *)eng->ctx)->attn_force_path = path;
-    const double flop = 4.0 * B * H * Tq * Tk * D;
-    double best = 1e30;
-    int reps = 0;
-    for (double t_end = ig__now_s() + 1.0; reps < 3 || (ig__now_s() < t_end && reps < 50); reps++) {
-        double t0 = ig__now_s();
-        ig__cpu_attention(eng, &tq, &tk, &tv, (int)H, 1.0f / sqrtf((float)D), false, &to);
-        double t = ig__now_s() - t0;
-        if (reps && t < best) best = t; /* the first run pays page faults and thread start */
-    }
-    ig_engine_free(eng);
-    const double gf = flop / best * 1e-9, peak = dt == IG_BF16 ? 1900 : 270;
-    printf("  %-34s %-4s %-4s %8.2f ms %7.1f GFLOP/s %5.1f %% of %s peak\n", label, ig_dtype_name(dt),
-           path == PATH_GEMM ? "gemm" : "auto", best * 1e3, gf, 100 * gf / peak,
-           dt == IG_BF16 ? "AMX bf16" : "fp32 FMA");
-    ig__free(od), ig__free(vd), ig__free(kd), ig__free(qd);
+    b->q = ig_tensor_plain(dt, 3, sq, b->buf[0]), b->k = ig_tensor_plain(dt, 3, sk, b->buf[1]);
+    b->v = ig_tensor_plain(dt, 3, sk, b->buf[2]), b->o = ig_tensor_plain(dt, 3, sq, b->buf[3]);
     free(tmp);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double peak_now(ig_dtype dt) {
+    ig_peak pk;
+    ig_peak_measure_arith(&pk);
+    return dt == IG_F32 ? pk.fp32_gflops : pk.bf16_amx_gflops > 0 ? pk.bf16_amx_gflops : pk.bf16_dp_gflops;
+}
+
+typedef struct bench_cfg {
+    int path;
+    int64_t bq, bk; /* 0: automatic */
+} bench_cfg;
+
+static void bench_shape(const char *label, int64_t B, int64_t Tq, int64_t Tk, int64_t H, int64_t D, ig_dtype dt,
+                        const bench_cfg *cfg, int n_paths) {
+    enum { MAX_REPS = 15, MAX_CFG = 8 };
+    bench_in in;
+    bench_setup(&in, B, Tq, Tk, H, D, dt);
+    ig_engine *eng[MAX_CFG];
+    double t[MAX_CFG][MAX_REPS];
+    for (int i = 0; i < n_paths; i++) {
+        eng[i] = new_engine();
+        ig__cpu_ctx *cx = eng[i]->ctx;
+        cx->attn_force_path = cfg[i].path, cx->attn_tune_bq = cfg[i].bq, cx->attn_tune_bk = cfg[i].bk;
+        ig__cpu_attention(eng[i], &in.q, &in.k, &in.v, (int)H, 1.0f / sqrtf((float)D), false, &in.o); /* warm-up */
+    }
+    double peak = peak_now(dt);
+    const double flop = 4.0 * B * H * Tq * Tk * D;
+    int reps = 0;
+    for (double t_end = ig__now_s() + 4.0; reps < 3 || (ig__now_s() < t_end && reps < MAX_REPS); reps++)
+        for (int i = 0; i < n_paths; i++) {
+            const double t0 = ig__now_s();
+            ig__cpu_attention(eng[i], &in.q, &in.k, &in.v, (int)H, 1.0f / sqrtf((float)D), false, &in.o);
+            t[i][reps] = ig__now_s() - t0;
+        }
+    peak = fmax(peak, peak_now(dt));
+    for (int i = 0; i < n_paths; i++) {
+        qsort(t[i], (size_t)reps, sizeof(double), cmp_double);
+        const double med = t[i][reps / 2], gf = flop / med * 1e-9;
+        char tune[32] = "";
+        if (cfg[i].bq || cfg[i].bk) snprintf(tune, sizeof tune, " %lld,%lld", (long long)cfg[i].bq, (long long)cfg[i].bk);
+        printf("  %-30s %-4s %-10s%-8s %8.2f ms %7.1f GFLOP/s %5.1f %% of %.0f (median of %d; best %.1f %%)\n",
+               label, ig_dtype_name(dt), path_name[cfg[i].path == PATH_BF16 ? 4 : cfg[i].path], tune, med * 1e3, gf,
+               100 * gf / peak, peak, reps, 100 * flop / t[i][0] * 1e-9 / peak);
+        ig_engine_free(eng[i]);
+    }
+    for (int i = 0; i < 4; i++) ig__free(in.buf[i]);
 }
 
 static void bench(void) {
     const char *s = getenv("IMAGINE_ATTN_BENCH");
     if (s && !strcmp(s, "0")) return;
-    printf("timings (best of runs, %d threads; FLOPs = 4 B H Tq Tk D; peaks: AMX bf16 1900, fp32 FMA 270 GFLOP/s)\n",
-           omp_get_max_threads());
-    for (int dt = 1; dt >= 0; dt--) {
-        bench_one("64x64 self B2 T4096 H10 D64", 2, 4096, 4096, 10, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("64x64 self B2 T4096 H5 D64", 2, 4096, 4096, 5, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("32x32 self B2 T1024 H10 D64", 2, 1024, 1024, 10, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("cross B2 Tq4096 Tk77 H10 D64", 2, 4096, 77, 10, 64, (ig_dtype)dt, PATH_AUTO);
-        bench_one("SD1 B2 T4096 H8 D40", 2, 4096, 4096, 8, 40, (ig_dtype)dt, PATH_AUTO);
-        bench_one("VAE B1 T4096 H1 D512", 1, 4096, 4096, 1, 512, (ig_dtype)dt, PATH_AUTO);
-        if (dt == 1) bench_one("64x64 self B2 T4096 H10 D64", 2, 4096, 4096, 10, 64, IG_BF16, PATH_GEMM);
+    const bool amx = ig__cpu_has_avx512() && amx_available();
+    bench_cfg cfg[8] = {{PATH_GEMM, 0, 0}};
+    int n = 1;
+    if (amx) cfg[n++] = (bench_cfg){PATH_AMX, 0, 0};
+    if (ig__attn_bf16_available()) cfg[n++] = (bench_cfg){PATH_BF16, 0, 0};
+    if ((s = getenv("IMAGINE_ATTN_TUNE"))) /* "bq,bk;bq,bk;...": the last path again with these block sizes */
+        for (int64_t bq, bk; n < 8 && sscanf(s, "%" SCNd64 ",%" SCNd64, &bq, &bk) == 2; s = strchr(s, ';') + 1) {
+            cfg[n] = cfg[n - 1], cfg[n].bq = bq, cfg[n].bk = bk, n++;
+            if (!strchr(s, ';')) break;
+        }
+    printf("timings (%d threads; FLOPs = 4 B H Tq Tk D; %% of the measured peak: fp32 FMA, or bf16 %s)\n",
+           omp_get_max_threads(), amx ? "AMX" : "vdpbf16ps");
+    const char *only = getenv("IMAGINE_ATTN_BENCH_ONLY"); /* a substring of the labels */
+    static const struct {
+        const char *label;
+        int64_t B, Tq, Tk, H, D;
+    } shapes[] = {
+        {"SD2 64x64 self T4096 H5 D64", 1, 4096, 4096, 5, 64},  {"SD2 32x32 self T1024 H10 D64", 1, 1024, 1024, 10, 64},
+        {"SD2 16x16 self T256 H20 D64", 1, 256, 256, 20, 64},   {"SD2 cross Tq4096 Tk77 H5 D64", 1, 4096, 77, 5, 64},
+        {"SD2 cross Tq1024 Tk77 H10 D64", 1, 1024, 77, 10, 64}, {"XL 64x64 self T4096 H10 D64", 1, 4096, 4096, 10, 64},
+        {"XL 32x32 self T1024 H20 D64", 1, 1024, 1024, 20, 64}, {"XL cross Tq4096 Tk77 H10 D64", 1, 4096, 77, 10, 64},
+        {"ops B2 T4096 H10 D64", 2, 4096, 4096, 10, 64},        {"SD1 T4096 H8 D40", 1, 4096, 4096, 8, 40},
+        {"VAE T4096 H1 D512", 1, 4096, 4096, 1, 512},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        if (only && !strstr(shapes[i].label, only)) continue;
+        bench_shape(shapes[i].label, shapes[i].B, shapes[i].Tq, shapes[i].Tk, shapes[i].H, shapes[i].D, IG_BF16, cfg, n);
+    }
+    if (!only || strstr("f32", only)) {
+        const bench_cfg gemm = {PATH_GEMM, 0, 0};
+        bench_shape("SD2 64x64 self T4096 H5 D64", 1, 4096, 4096, 5, 64, IG_F32, &gemm, 1);
     }
 }
 
@@ -348,6 +464,7 @@ int main(void) {
     test_seed();
     test_gemm();
     test_attention();
+    test_bf16_threads();
     test_engine();
     bench();
     return test_finish("test_attn");

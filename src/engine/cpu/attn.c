@@ -1,8 +1,9 @@
 /* attn.c — multi-head scaled dot-product attention on the CPU (ig__cpu_attention, cpu.h).
  *
- * Owns the blocked ("flash") loop, its online softmax, and an AMX tile kernel for bf16 inputs.
- * Leaves argument checks to ops.c, the portable path's GEMMs to dnnl/gemm.c, the AVX-512
- * helpers (bf16 load/store, exp) to vec.h.
+ * Owns the blocked ("flash") loop, its online softmax, the choice of path, and an AMX tile kernel
+ * for bf16 inputs. Leaves argument checks to ops.c, the portable path's GEMMs to dnnl/gemm.c, the
+ * avx512bf16 path's kernels to attn_bf16.c, what both files share (plan, scratch, exp2 and row
+ * max) to attn.h, the AVX-512 helpers (bf16 load/store, exp) to vec.h.
  *
  * Work items are (batch, head, block of bq query rows), shared out over the OpenMP threads head
  * after head, so the head's keys and values stay in L2 while all its query blocks use them.
@@ -11,26 +12,32 @@
  * to move), O += P V; finally out = O / l. Scores stay raw, the scale is folded into the
  * exponent, so no pass multiplies S.
  *
- * Two paths, chosen per call:
+ * Three paths, chosen per call (ig__cpu_ctx.attn_force_path forces gemm or avx512bf16):
  *  amx   bf16 inputs on a CPU with AMX-BF16 (Sapphire Rapids on): our own tile kernel. oneDNN 2.6
  *        reaches only 120-540 GFLOP/s on these skinny products (K = 64 for Q K^T, N = 64 for P V)
  *        because it repacks an operand per call (gemm.h); here K and V are packed once per head
  *        into the tile layouts, Q once per item, and the tile unit computes the next block's
  *        scores while the vector units exponentiate this one (qk_job).
  *        P is rounded to bf16 as it is written (as PyTorch's bf16 SDPA does).
- *  gemm  everything else (f32 inputs; bf16 without AMX): ig__dnnl_gemm on the strided head slices
- *        (leading dim H*D, no copies), our softmax between the two products: AVX-512 when
- *        present, plain C otherwise. bf16 without oneDNN's bf16 GEMM (no AVX-512) converts q, k,
- *        v to f32 once and runs the f32 version.
+ *  avx512bf16  bf16 inputs on a CPU with AVX512_BF16 but no AMX (Zen 4/5, Cooper Lake), not
+ *        causal: register-blocked vdpbf16ps microkernels on K and V packed once per head per
+ *        thread, the softmax fused into the Q K^T tile (attn_bf16.c). On 2 Zen 5 cores 60-75 % of
+ *        the vdpbf16ps peak at D = 64, where the gemm path reached 45-53 % (oneDNN's GEMM repacks
+ *        an operand per call, as above); also faster on the VAE's 512-wide head and on 77 keys.
+ *  gemm  everything else (f32 inputs; causal; bf16 without AMX or AVX512_BF16): ig__dnnl_gemm
+ *        on the strided head slices (leading dim H*D, no copies), our softmax between the two
+ *        products: AVX-512 when present, plain C otherwise. bf16 without oneDNN's bf16 GEMM (no
+ *        AVX-512) converts q, k, v to f32 once and runs the f32 version.
  *
  * Numerics: f32 path exp via ig__v_exp (2.3e-7 relative); bf16 paths a degree-3 exp2 (1e-4
- * relative, a fortieth of P's bf16 rounding). Row sums accumulate in f32 per key block (16 lanes,
+ * relative, a fortieth of P's bf16 rounding; the avx512bf16 path evaluates the same polynomial
+ * moved to [0, 1)). Row sums accumulate in f32 per key block (16 lanes,
  * at most bk / 16 terms each) and across blocks in double.
  *
  * State: the scratch (workspaces, packed K/V) and the settings (forced path, AVX-512 off, block
  * sizes) are the engine's (ig__cpu_ctx, cpu.h), so two engines may run attention at once; the only
  * process-wide state is the AMX permission probe. */
-#include "cpu.h"
+#include "attn.h"
 
 #include <cpuid.h>
 #include <math.h>
@@ -45,49 +52,19 @@
 
 #define IG_AMX __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16,amx-tile,amx-bf16")))
 
-enum { PATH_AUTO = IG__ATTN_PATH_AUTO, PATH_GEMM = IG__ATTN_PATH_GEMM, PATH_AMX = IG__ATTN_PATH_AMX };
-
-static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
-
-typedef struct attn_plan {
-    int64_t B, Tq, Tk, H, D, ld; /* ld = H * D: row stride of q, k, v and out */
-    float scale;
-    bool causal; /* query i sees keys j <= i (CLIP); gemm path only */
-    ig_dtype in_dt, out_dt;
-    const void *q, *k, *v;
-    void *out;
-    int path;
-    bool avx512;
-    int64_t bq, bk;     /* query rows per item, keys per softmax block */
-    int64_t tune_bq, tune_bk; /* the engine's overrides (ig__cpu_ctx.attn_tune_*; 0: automatic) */
-    int64_t n_qb;       /* query blocks per (batch, head) */
-    int64_t ld_s, ld_p; /* row strides of S (f32) and P (bf16), padded off multiples of 4 KiB */
-    /* amx only */
-    int64_t dp, dv, tkp; /* D rounded to 32 (the tiles' K step), D rounded to 16 (a tile's N), Tk to 32 */
-    uint16_t *kpack, *vpack; /* two buffers of `group` packed heads each, used alternately */
-    int64_t group;            /* heads packed together (amx) */
-    /* per-thread scratch, carved from one allocation */
-    size_t ws_bytes;
-    char *ws;
-} attn_plan;
-
-typedef struct attn_ws { /* one thread's scratch */
-    float *s, *o, *m, *alpha; /* S: two buffers (the amx path fills one while the softmax reads the other) */
-    double *l;
-    uint16_t *p, *qp;
-    int64_t ld_o;
-} attn_ws;
-
 /* Lays one thread's scratch out from base (NULL: only measure); returns its size in bytes. */
 static size_t ws_layout(const attn_plan *p, char *base, attn_ws *w) {
     size_t off = 0;
-    w->ld_o = (p->path == PATH_AMX ? p->dv : p->D) + 16; /* +64 bytes: O's rows off L1 set multiples */
+    const bool packed = p->path == PATH_AMX || p->path == PATH_BF16;
+    w->ld_o = (packed ? p->dv : p->D) + 16; /* +64 bytes: O's rows off L1 set multiples */
 #define TAKE(ptr, type, n) \
     (ptr = (type *)(base ? base + off : NULL), off += (size_t)round_up((int64_t)(n) * (int64_t)sizeof(type), 64))
     TAKE(w->s, float, 2 * p->bq * p->ld_s);
     TAKE(w->p, uint16_t, p->bq * p->ld_p);
     TAKE(w->o, float, p->bq * w->ld_o);
-    TAKE(w->qp, uint16_t, p->path == PATH_AMX ? p->bq * p->dp : 0);
+    TAKE(w->qp, uint16_t, packed ? p->bq * p->dp : 0);
+    TAKE(w->kp, uint16_t, p->path == PATH_BF16 ? p->group * p->tkp * p->dp : 0);
+    TAKE(w->vp, uint16_t, p->path == PATH_BF16 ? p->group * p->tkp * p->dv : 0);
     TAKE(w->m, float, p->bq);
     TAKE(w->alpha, float, p->bq);
     TAKE(w->l, double, p->bq);
@@ -96,48 +73,7 @@ static size_t ws_layout(const attn_plan *p, char *base, attn_ws *w) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Softmax pieces shared by both paths. c is the factor inside the exponent: scale (exp, f32 path)
- * or scale * log2(e) (exp2, bf16 paths). m holds max_j(c s_j) per row. */
-
-/* 2^x for x = c s - m (below 64 wherever the result is kept): x = n + f with n = round(x) (adding
- * 1.5 * 2^23 rounds to an integer), 2^f on [-0.5, 0.5] by a degree-3 minimax polynomial (relative
- * error 1.0e-4, a fortieth of P's bf16 rounding), and vscalefps for 2^n, which needs no clamp:
- * it flushes to 0 below the range (and x far below -2^22 gives f = 0, n = x, also 0). Nine
- * instructions per 16 lanes counting the fused c s - m, against 13 for ig__v_exp. */
-IG_AVX512 static inline __m512 exp2_fast(__m512 x) {
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
-    const __m512 n = _mm512_sub_ps(_mm512_add_ps(x, magic), magic);
-    const __m512 f = _mm512_sub_ps(x, n);
-    __m512 y = _mm512_fmadd_ps(_mm512_set1_ps(0.0550089292f), f, _mm512_set1_ps(0.242210954f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(0.693282902f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(y, n);
-}
-
-/* Lanes [0, r) of 16, r clamped to [0, 16]. */
-static inline __mmask16 tail_mask(int64_t r) {
-    return r <= 0 ? (__mmask16)0 : r >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << r) - 1);
-}
-
-/* max_j (c s_j) over n scores: max of s when c >= 0, min when c < 0. Four accumulators: vmaxps
- * has a latency of 4 cycles, two per cycle issue. */
-#define ROW_EXTREME(OP, INIT)                                                                          \
-    do {                                                                                               \
-        __m512 a0 = _mm512_set1_ps(INIT), a1 = a0, a2 = a0, a3 = a0;                                   \
-        int64_t j = 0;                                                                                 \
-        for (; j + 64 <= n; j += 64) {                                                                 \
-            a0 = OP(a0, _mm512_loadu_ps(s + j)), a1 = OP(a1, _mm512_loadu_ps(s + j + 16));             \
-            a2 = OP(a2, _mm512_loadu_ps(s + j + 32)), a3 = OP(a3, _mm512_loadu_ps(s + j + 48));        \
-        }                                                                                              \
-        for (; j < n; j += 16) a0 = OP(a0, _mm512_mask_loadu_ps(_mm512_set1_ps(INIT), tail_mask(n - j), s + j)); \
-        a0 = OP(OP(a0, a1), OP(a2, a3));                                                               \
-        return c * (c >= 0 ? _mm512_reduce_max_ps(a0) : _mm512_reduce_min_ps(a0));                    \
-    } while (0)
-IG_AVX512 static inline float row_max_avx512(const float *s, int64_t n, float c) {
-    if (c >= 0) ROW_EXTREME(_mm512_max_ps, -INFINITY);
-    ROW_EXTREME(_mm512_min_ps, INFINITY);
-}
-#undef ROW_EXTREME
+ * Softmax pieces of the gemm path (the shared ones are in attn.h). */
 
 /* Lazy online-softmax max (gemm path; the amx path goes further, see amx_softmax). A row keeps
  * the max m it exponentiates against until a block's max mb exceeds it by more than `slack` (8
@@ -207,8 +143,8 @@ static void rescale_rows(float *o, int64_t ld_o, int64_t rows, int64_t cols, con
 }
 
 /* out rows [q0, q0 + rows) of head h = O / l, in out's dtype. */
-IG_AVX512 static void store_rows_avx512(const attn_plan *p, const float *o, int64_t ld_o, const double *l,
-                                        int64_t rows, int64_t b, int64_t h, int64_t q0) {
+IG_AVX512 void ig__attn_store_rows(const attn_plan *p, const float *o, int64_t ld_o, const double *l, int64_t rows,
+                               int64_t b, int64_t h, int64_t q0) {
     for (int64_t r = 0; r < rows; r++) {
         const int64_t off = (b * p->Tq + q0 + r) * p->ld + h * p->D;
         const __m512 inv = _mm512_set1_ps((float)(1.0 / l[r]));
@@ -224,7 +160,7 @@ IG_AVX512 static void store_rows_avx512(const attn_plan *p, const float *o, int6
 static void store_rows(const attn_plan *p, const float *o, int64_t ld_o, const double *l, int64_t rows, int64_t b,
                        int64_t h, int64_t q0) {
     if (p->avx512) {
-        store_rows_avx512(p, o, ld_o, l, rows, b, h, q0);
+        ig__attn_store_rows(p, o, ld_o, l, rows, b, h, q0);
         return;
     }
     for (int64_t r = 0; r < rows; r++) {
@@ -236,10 +172,6 @@ static void store_rows(const attn_plan *p, const float *o, int64_t ld_o, const d
             else ((float *)p->out)[off + j] = y;
         }
     }
-}
-
-static void reset_stats(attn_ws *w, int64_t rows) {
-    for (int64_t r = 0; r < rows; r++) w->m[r] = -INFINITY, w->l[r] = 0;
 }
 
 /* ---------------------------------------------------------------------------------------------
@@ -534,7 +466,7 @@ IG_AMX static void amx_item(const attn_plan *p, attn_ws *w, int64_t b, int64_t h
                 amx_pv(w->p + i * p->ld_p, p->ld_p, vh + t * vt + k0 * 16, vt, nkp, t + 1 < n_dt,
                        w->o + i * w->ld_o + t * 16, w->ld_o, k0 > 0);
     }
-    store_rows_avx512(p, w->o, w->ld_o, w->l, rows, b, h, q0);
+    ig__attn_store_rows(p, w->o, w->ld_o, w->l, rows, b, h, q0);
 }
 
 /* One thread's share, a group of heads at a time: pack a slice of the group's K and V, wait for
@@ -575,7 +507,9 @@ IG_AMX static void amx_thread(const attn_plan *p, attn_ws *w) {
  *        faster than 64 x 512 in f32.
  */
 static void choose_blocks(attn_plan *p) {
-    if (p->path == PATH_AMX) {
+    if (p->path == PATH_BF16) {
+        ig__attn_bf16_blocks(p);
+    } else if (p->path == PATH_AMX) {
         p->dp = round_up(p->D, 32), p->dv = round_up(p->D, 16), p->tkp = round_up(p->Tk, 32);
         p->bq = p->dp <= 128 ? 32 : p->dp <= 256 ? 64 : 128;
         p->bk = IG_MAX(256, round_up(32768 / p->bq, 32));
@@ -640,7 +574,10 @@ ig_status ig__cpu_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k
     p.tune_bq = c->attn_tune_bq, p.tune_bk = c->attn_tune_bk;
     p.avx512 = ig__cpu_has_avx512() && !c->attn_no_avx512;
     const bool amx = p.in_dt == IG_BF16 && p.avx512 && amx_available();
-    p.path = c->attn_force_path == PATH_GEMM || !amx || causal ? PATH_GEMM : PATH_AMX;
+    const bool bf16dp = p.in_dt == IG_BF16 && p.avx512 && ig__attn_bf16_available();
+    if (causal || c->attn_force_path == PATH_GEMM) p.path = PATH_GEMM;
+    else if (c->attn_force_path == PATH_BF16) p.path = bf16dp ? PATH_BF16 : PATH_GEMM;
+    else p.path = amx ? PATH_AMX : bf16dp ? PATH_BF16 : PATH_GEMM;
 
     ig_status st = IG_OK;
     float *wide = NULL;
@@ -671,6 +608,8 @@ ig_status ig__cpu_attention(ig_engine *e, const ig_tensor *q, const ig_tensor *k
         ws_layout(&p, p.ws + (size_t)omp_get_thread_num() * p.ws_bytes, &w);
         if (p.path == PATH_AMX) {
             amx_thread(&p, &w);
+        } else if (p.path == PATH_BF16) {
+            ig__attn_bf16_thread(&p, &w);
         } else {
             const int64_t n_items = p.B * p.H * p.n_qb;
 #pragma omp for schedule(static)

@@ -10,7 +10,7 @@
 #include "../engine.h"
 
 /* Attention's paths (attn.c); tests and benches force one through ig__cpu_ctx.attn_force_path. */
-enum { IG__ATTN_PATH_AUTO = 0, IG__ATTN_PATH_GEMM, IG__ATTN_PATH_AMX };
+enum { IG__ATTN_PATH_AUTO = 0, IG__ATTN_PATH_GEMM, IG__ATTN_PATH_AMX, IG__ATTN_PATH_AVX512BF16 };
 
 /* The "cpu" backend's per-engine state (backend.c creates and frees it). Buffers only grow, and are
  * grown between executes, never inside one: one engine runs one op at a time. */
