@@ -113,7 +113,7 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
                      : contains_ci(id, "lcm") || contains_ci(path, "lcm")   ? IG_PRESET_LCM
                                                                             : IG_PRESET_STANDARD);
     card->revise = true;
-    card->decoder = IG_DECODER_FULL;
+    card->decoder = IG_DECODER_DEFAULT; /* not said: the caller's default (the VAE, or the server's rule) */
     snprintf(card->transparent_words, sizeof card->transparent_words, ", centered on a plain white background");
     if (card->preset == IG_PRESET_STANDARD)
         snprintf(card->negative_prompt, sizeof card->negative_prompt, "blurry, low quality, watermark, text");

@@ -32,7 +32,7 @@ typedef struct ig_model_card {
     char negative_prompt[IG_CARD_TEXT_MAX];
     char transparent_words[IG_CARD_TEXT_MAX]; /* appended for background=transparent */
     char fast_decoder[4096]; /* TAESD weights, "" for none; a relative path is resolved against the folder */
-    ig_decoder decoder;      /* FULL unless imagine.json says "decoder": "fast" */
+    ig_decoder decoder;      /* imagine.json "decoder": FAST or FULL; DEFAULT when it says nothing */
 } ig_model_card;
 
 /* Defaults from the preset the name suggests and the configs of m; then imagine.json in the model

@@ -67,7 +67,7 @@ static void describe(ig_model *m) {
     i->default_guidance = m->card.guidance;
     i->default_sampler = m->card.sampler;
     i->fast_decoder = sd->fast_dec != NULL;
-    i->default_decoder = m->card.decoder;
+    i->default_decoder = m->card.decoder == IG_DECODER_FAST ? IG_DECODER_FAST : IG_DECODER_FULL;
 }
 
 ig_status ig_model_open(ig_model **out, const char *path, const ig_open_options *opt, ig_err *err) {
@@ -303,7 +303,7 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
                 mask[(size_t)y * W + x] = 1.0f - keep >= 0.5f ? 1.0f : 0.0f;
             }
     }
-    if (gp.decoder == IG_DECODER_DEFAULT) gp.decoder = m->card.decoder;
+    if (gp.decoder == IG_DECODER_DEFAULT) gp.decoder = m->info.default_decoder;
     if ((unsigned)gp.decoder > IG_DECODER_FAST) {
         ig__fail(err, IG_ERR_INVALID, "unknown decoder %d", (int)p->decoder);
         goto fail;

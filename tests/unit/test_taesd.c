@@ -374,6 +374,112 @@ static void test_refusals(const char *dir, const wset *dw, const wset *ew) {
     expect_open_fail(p, IG_ERR_UNSUPPORTED, "skip conv");
 }
 
+/* ---- the library: --fast-decoder, ig_gen_params.decoder, imagine.json, previews ---- */
+
+typedef struct {
+    int calls, preview_w, preview_h;
+    ig_status st;
+} preview_seen;
+
+static int on_step(void *user, const ig_progress *p) {
+    preview_seen *ps = user;
+    ig_image *img = NULL;
+    ig_err err = {0};
+    ps->calls++;
+    ps->st = ig_progress_preview(p, 0, &img, &err);
+    if (img) ps->preview_w = img->width, ps->preview_h = img->height;
+    ig_image_free(img);
+    return 0;
+}
+
+static ig_status gen(ig_model *m, ig_decoder d, preview_seen *ps, ig_image **out, ig_err *err) {
+    ig_gen_params p = IG_GEN_PARAMS_INIT;
+    p.prompt = "a red apple", p.width = p.height = 64, p.n_steps = 2, p.seed = 7, p.decoder = d;
+    if (ps) p.progress = on_step, p.progress_user = ps;
+    return ig_generate(m, &p, out, NULL, err);
+}
+
+static bool same_image(const ig_image *a, const ig_image *b) {
+    return a && b && a->width == b->width && a->height == b->height && !memcmp(a->pixels, b->pixels, (size_t)a->height * a->stride);
+}
+
+static void test_library(const char *dir, const char *dec_path) {
+    char model[512], link_dir[512], q[700];
+    snprintf(model, sizeof model, "%s/golden/sd2-tiny/model", test_shared_dir());
+    struct stat st;
+    if (stat(model, &st) != 0) {
+        printf("  %s missing: library tests skipped\n", model);
+        return;
+    }
+    ig_err err = {0};
+    ig_model *plain = NULL, *fast = NULL, *card = NULL;
+    ig_image *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    ig_open_options o = IG_OPEN_OPTIONS_INIT;
+    o.precision = IG_PRECISION_F32;
+    CHECK(ig_model_open(&plain, model, &o, &err) == IG_OK);
+    o.fast_decoder = dec_path;
+    CHECK(ig_model_open(&fast, model, &o, &err) == IG_OK);
+    if (!plain || !fast) {
+        fprintf(stderr, "  open: %s\n", err.msg);
+        goto done;
+    }
+    ig_model_info info;
+    ig_model_describe(plain, &info);
+    CHECK(!info.fast_decoder && info.default_decoder == IG_DECODER_FULL);
+    ig_model_describe(fast, &info);
+    CHECK(info.fast_decoder && info.default_decoder == IG_DECODER_FULL);
+    /* asked for without one: refused, naming the way to configure it */
+    err = (ig_err){0};
+    CHECK(gen(plain, IG_DECODER_FAST, NULL, &a, &err) == IG_ERR_INVALID && strstr(err.msg, "--fast-decoder") && !a);
+    printf("  fast decoder asked for, none configured: %s\n", err.msg);
+    /* previews: the linear map at latent size without TAESD, TAESD at full size with it */
+    preview_seen p0 = {0}, p1 = {0};
+    err = (ig_err){0};
+    CHECK(gen(plain, IG_DECODER_DEFAULT, &p0, &a, &err) == IG_OK);
+    CHECK(gen(fast, IG_DECODER_DEFAULT, &p1, &b, &err) == IG_OK);
+    CHECK(p0.calls == 2 && p0.st == IG_OK && p0.preview_w == 8 && p0.preview_h == 8);
+    CHECK(p1.calls == 2 && p1.st == IG_OK && p1.preview_w == 64 && p1.preview_h == 64);
+    printf("  previews: %dx%d without a fast decoder, %dx%d with it\n", p0.preview_w, p0.preview_h, p1.preview_w,
+           p1.preview_h);
+    CHECK(same_image(a, b)); /* the default stays the VAE: previews change nothing in the result */
+    CHECK(gen(fast, IG_DECODER_FAST, NULL, &c, &err) == IG_OK && c && c->width == 64 && !same_image(a, c));
+    ig_image_free(b), b = NULL;
+    /* imagine.json: "fast_decoder" relative to the folder, "decoder": "fast" as the default */
+    snprintf(link_dir, sizeof link_dir, "%s/sd2-tiny-fast", dir);
+    mkdir(link_dir, 0755);
+    static const char *const subs[] = {"model_index.json", "scheduler", "text_encoder", "tokenizer", "unet", "vae"};
+    for (size_t i = 0; i < sizeof subs / sizeof *subs; i++) {
+        char from[700];
+        snprintf(from, sizeof from, "%s/%s", model, subs[i]);
+        snprintf(q, sizeof q, "%s/%s", link_dir, subs[i]);
+        CHECK(symlink(from, q) == 0);
+    }
+    snprintf(q, sizeof q, "%s/taesd.safetensors", link_dir);
+    CHECK(symlink(dec_path, q) == 0);
+    snprintf(q, sizeof q, "%s/imagine.json", link_dir);
+    write_text(q, "{\"fast_decoder\": \"taesd.safetensors\", \"decoder\": \"fast\"}");
+    o.fast_decoder = NULL;
+    CHECK(ig_model_open(&card, link_dir, &o, &err) == IG_OK);
+    if (card) {
+        ig_model_describe(card, &info);
+        CHECK(info.fast_decoder && info.default_decoder == IG_DECODER_FAST);
+        CHECK(gen(card, IG_DECODER_DEFAULT, NULL, &b, &err) == IG_OK && same_image(b, c));
+        CHECK(gen(card, IG_DECODER_FULL, NULL, &d, &err) == IG_OK && same_image(d, a));
+        printf("  imagine.json fast_decoder + decoder fast: the default decodes with TAESD, IG_DECODER_FULL with the VAE\n");
+    }
+    ig_model_close(card), card = NULL;
+    write_text(q, "{\"decoder\": \"fast\"}");
+    err = (ig_err){0};
+    CHECK(ig_model_open(&card, link_dir, &o, &err) == IG_ERR_INVALID && !card && strstr(err.msg, "no fast decoder"));
+    printf("  refused: %s\n", err.msg);
+    write_text(q, "{\"decoder\": \"quick\"}");
+    err = (ig_err){0};
+    CHECK(ig_model_open(&card, link_dir, &o, &err) == IG_ERR_INVALID && !card && strstr(err.msg, "fast or full"));
+done:
+    ig_image_free(a), ig_image_free(b), ig_image_free(c), ig_image_free(d);
+    ig_model_close(plain), ig_model_close(fast), ig_model_close(card);
+}
+
 static bool have_python(void) {
     return access("tools/taesd_convert.py", R_OK) == 0 && access("tests/unit/taesd_pth.py", R_OK) == 0 &&
            system("python3 -c 'import zipfile, pickle' >/dev/null 2>&1") == 0;
@@ -448,6 +554,7 @@ int main(void) {
         printf("  python3 or the scripts not reachable from here: tools/taesd_convert.py not tested\n");
     test_layouts(eng[0], dec_path, enc_path, folder, folder_st, conv_ok ? cd : NULL, conv_ok ? ce : NULL);
     test_refusals(dir, &dw, &ew);
+    test_library(dir, dec_path);
 
     wset_free(&dw), wset_free(&ew);
     for (int k = 0; k < n_eng; k++) ig_engine_free(eng[k]);
