@@ -134,6 +134,14 @@ typedef enum ig_spacing {
     IG_SPACING_TRAILING,
 } ig_spacing;
 
+/* What turns the final latents into pixels. */
+typedef enum ig_decoder {
+    IG_DECODER_DEFAULT = 0, /* the model's default: its imagine.json "decoder", else FULL */
+    IG_DECODER_FULL,        /* the model's own VAE */
+    IG_DECODER_FAST,        /* TAESD (ig_open_options.fast_decoder): about a tenth of the VAE's work, softer
+                               detail; IG_ERR_INVALID when the model has none */
+} ig_decoder;
+
 typedef enum ig_family {
     IG_FAMILY_UNKNOWN = 0,
     IG_FAMILY_SD1, /* Stable Diffusion 1.x: CLIP ViT-L/14 text encoder */
@@ -167,6 +175,10 @@ typedef struct ig_open_options {
                                  (NULL: the one imagine ships, assets/clip) */
     ig_prediction prediction; /* single files: what the UNet predicts (UNSET: epsilon; SD 2.x-768 is V) */
     bool copy_weights;        /* read the weight files into memory instead of mapping them */
+    const char *fast_decoder; /* TAESD / TAESDXL weights (a diffusers AutoencoderTiny folder, or a .safetensors
+                                 converted by tools/taesd_convert.py): a fast decoder for previews and, when
+                                 asked (ig_gen_params.decoder), final images. NULL: the model folder's
+                                 imagine.json "fast_decoder" (relative to the folder), else none */
 } ig_open_options;
 
 #define IG_OPEN_OPTIONS_INIT {.precision = IG_PRECISION_AUTO, .n_threads = 0}
@@ -185,6 +197,8 @@ typedef struct ig_model_info {
     int size_multiple;                    /* width and height must be multiples of this */
     int latent_channels, latent_factor;   /* latents are (C, height / factor, width / factor) */
     int max_prompt_tokens;                /* the text encoder's context, BOS and EOS included */
+    bool fast_decoder;                    /* a fast decoder (TAESD) was loaded: IG_DECODER_FAST works */
+    ig_decoder default_decoder;           /* imagine.json "decoder", else IG_DECODER_FULL */
     ig_prediction prediction;
     ig_precision precision;               /* what activations run in: F32 or BF16 */
     unsigned samplers;                    /* bit (1u << s) for every ig_sampler s the model takes */
@@ -212,9 +226,10 @@ typedef struct ig_progress {
  * ig_generate then returns IG_ERR_CANCELLED, with everything freed. */
 typedef int (*ig_progress_fn)(void *user, const ig_progress *p);
 
-/* A quick picture of image `index` (0..n_images-1) at this step, from pred_x0 through a linear
- * latent-to-RGB map fitted to the model's own VAE (refined by every generation): RGB at the
- * latents' resolution (width / latent_factor). Only inside the callback. Free with ig_image_free. */
+/* A quick picture of image `index` (0..n_images-1) at this step, from pred_x0: with a fast decoder
+ * (ig_open_options.fast_decoder) TAESD's decode at full size; without one, a linear latent-to-RGB
+ * map fitted to the model's own VAE (refined by every generation), RGB at the latents' resolution
+ * (width / latent_factor). Only inside the callback. Free with ig_image_free. */
 ig_status ig_progress_preview(const ig_progress *p, int index, ig_image **out, ig_err *err);
 
 typedef struct ig_gen_params {
@@ -241,6 +256,7 @@ typedef struct ig_gen_params {
                                    that leaves no step returns decode(encode(picture)), seed aside */
     ig_progress_fn progress;    /* may be NULL */
     void *progress_user;
+    ig_decoder decoder;         /* DEFAULT: the model's (ig_model_info.default_decoder) */
 } ig_gen_params;
 
 #define IG_GEN_PARAMS_INIT                                                                                      \

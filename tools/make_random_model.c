@@ -24,7 +24,9 @@
  * Run:
  *   build/make_random_model [--variant sd-turbo|sd21|sdxl|sdxl-turbo] [--dtype f16|bf16|f32] [--out DIR] [--seed N]
  *                           [--force] ASSET_DIR
- *   prints the folder on stdout's last line. */
+ *   prints the folder on stdout's last line.
+ *   build/make_random_model --taesd OUT.safetensors [--seed N]
+ *   writes a random-weight TAESD decoder (for imagine bench --decoder fast --fast-decoder OUT). */
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
@@ -38,6 +40,7 @@
 #include "io/safetensors.h"
 #include "models/family.h"
 #include "models/sd.h"
+#include "models/taesd.h"
 
 #define MARKER ".imagine-random-complete"
 
@@ -457,15 +460,47 @@ static bool marker_matches(const char *dir, const char *want) {
 static void usage(FILE *f) {
     fprintf(f, "usage: make_random_model [--variant sd-turbo|sd21|sdxl|sdxl-turbo] [--dtype f16|bf16|f32] [--out DIR] [--seed N]\n"
                "                         [--force] ASSET_DIR\n"
+               "       make_random_model --taesd OUT.safetensors [--seed N]   (a random TAESD decoder)\n"
                "  ASSET_DIR holds the CLIP tokenizer's vocab.json and merges.txt (../shared/assets/clip).\n"
                "  DIR defaults to $XDG_CACHE_HOME/imagine/<variant>-random (~/.cache/imagine/...), with -<dtype>\n"
                "  appended unless f16. A folder that is already complete (marker " MARKER ") is kept.\n");
+}
+
+/* --taesd OUT: a TAESD decoder with random weights (the tensors models/taesd.h lists, taesd.py's keys,
+ * f32 ~ N(0, 1/fan_in), biases 0) for timing the fast decoder: its speed does not depend on them. */
+static int write_taesd(const char *path, uint64_t seed) {
+    ig_taesd_tensor t[IG_TAESD_MAX_TENSORS];
+    ig_weights_entry e[IG_TAESD_MAX_TENSORS];
+    const int n = ig_taesd_tensors(true, 4, t);
+    ig_err err = {0};
+    uint64_t st = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (int i = 0; i < n; i++) {
+        const int64_t cnt = t[i].ne[0] * t[i].ne[1] * t[i].ne[2] * t[i].ne[3];
+        float *v = malloc((size_t)cnt * sizeof(float));
+        if (!v) return 1;
+        const double fan_in = (double)(t[i].ne[1] * t[i].ne[2] * t[i].ne[3]);
+        for (int64_t k = 0; k < cnt; k++) {
+            double u = 0; /* Irwin-Hall of 4 uniforms, as for the model's weights */
+            for (int j = 0; j < 4; j++) {
+                st ^= st << 13, st ^= st >> 7, st ^= st << 17;
+                u += (double)(st >> 11) / 9007199254740992.0;
+            }
+            v[k] = t[i].n_dims == 1 ? 0.0f : (float)((u - 2.0) * sqrt(3.0) / sqrt(fan_in));
+        }
+        e[i] = (ig_weights_entry){t[i].name, ig_tensor_plain(IG_F32, t[i].n_dims, t[i].ne, v)};
+    }
+    const ig_status rc = ig_weights_write(path, e, n, NULL, &err);
+    for (int i = 0; i < n; i++) free(e[i].t.data);
+    if (rc) fprintf(stderr, "make_random_model: %s\n", err.msg);
+    else printf("%s\n", path);
+    return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
     const char *variant_name = "sd-turbo", *dtype = "f16", *out = NULL, *assets = NULL;
     uint64_t seed = 42;
     bool force = false;
+    const char *taesd = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) return usage(stdout), 0;
@@ -474,9 +509,11 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--dtype") && v) dtype = v, i++;
         else if (!strcmp(a, "--out") && v) out = v, i++;
         else if (!strcmp(a, "--seed") && v) seed = strtoull(v, NULL, 10), i++;
+        else if (!strcmp(a, "--taesd") && v) taesd = v, i++;
         else if (a[0] != '-' && !assets) assets = a;
         else return usage(stderr), 2;
     }
+    if (taesd) return write_taesd(taesd, seed);
     const variant *var = NULL;
     for (size_t i = 0; i < sizeof VARIANTS / sizeof *VARIANTS; i++)
         if (!strcmp(variant_name, VARIANTS[i].name)) var = &VARIANTS[i];

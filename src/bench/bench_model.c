@@ -209,6 +209,9 @@ static void stats(const char *name, const float *v, size_t n) {
 static void usage(FILE *f) {
     fprintf(f, "usage: imagine bench --model DIR|FILE [--width 512] [--height 512] [--steps 1] [--n 1] [--cfg F]\n"
                "                     [--reps 3] [--seed N] [--precision f32|bf16|auto] [--profile]\n"
+               "                     [--fast-decoder PATH] [--decoder fast|full]\n"
+               "  --decoder fast times TAESD (--fast-decoder: its weights; random ones time the same) as the\n"
+               "  decode stage instead of the VAE.\n"
                "  --cfg > 1 runs classifier-free guidance (UNet batch 2n); the default 0 is SD-Turbo's setting.\n"
                "  IMAGINE_PRECISION=f32|bf16 also picks the activation dtype (auto: bf16 where native).\n"
                "  --profile times every op and prints, per stage of the last run, the time by kind of op and\n"
@@ -216,7 +219,7 @@ static void usage(FILE *f) {
 }
 
 int ig_bench_model(int argc, char **argv) {
-    const char *dir = NULL, *precision = "auto";
+    const char *dir = NULL, *precision = "auto", *fast_path = NULL, *decoder = "full";
     int W = 512, H = 512, steps = 1, n = 1, reps = 3, rc = 1;
     float guidance = 0;
     uint64_t seed = 0;
@@ -243,6 +246,8 @@ int ig_bench_model(int argc, char **argv) {
         else if (!strcmp(a, "--reps")) reps = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--seed")) seed = strtoull(v, &end, 10);
         else if (!strcmp(a, "--precision")) precision = v;
+        else if (!strcmp(a, "--fast-decoder")) fast_path = v;
+        else if (!strcmp(a, "--decoder") && (!strcmp(v, "fast") || !strcmp(v, "full"))) decoder = v;
         else {
             fprintf(stderr, "imagine bench: unknown option %s\n", a);
             usage(stderr);
@@ -272,7 +277,7 @@ int ig_bench_model(int argc, char **argv) {
     if (!runs) goto done;
     double t0 = ig__now_s();
     ig_open_options o = IG_OPEN_OPTIONS_INIT;
-    o.precision = prec;
+    o.precision = prec, o.fast_decoder = fast_path;
     if (ig_model_open(&b.model, dir, &o, &err)) goto done; /* a folder or a single file */
     const double load_ms = (ig__now_s() - t0) * 1e3, rss_load = rss_mib();
     ig_engine *e = b.e = ig__model_engine(b.model);
@@ -284,6 +289,7 @@ int ig_bench_model(int argc, char **argv) {
     ig_model_info info;
     ig_model_describe(b.model, &info);
     gp.sampler = info.default_sampler; /* the model's own setting (turbo: Euler a, trailing) */
+    gp.decoder = !strcmp(decoder, "fast") ? IG_DECODER_FAST : IG_DECODER_FULL;
     /* sizes the arena by a dry run of every network, as ig_generate does */
     if (ig_run_begin(&b.r, e, b.m, &gp, true, &err)) goto done;
     steps = b.r.sched.n_steps; /* the scheduler's real step count ("trailing" may give one more than asked) */
@@ -401,7 +407,8 @@ int ig_bench_model(int argc, char **argv) {
     for (int r = 0; r < reps; r++)
         for (int i = 0; i < steps; i++) v[k++] = runs[r].step_ms[i];
     const double unet_step_ms = median(v, k);
-    printf("  %-16s %10.1f ms %8.1f GFLOP/s %5.1f %% of %s peak   (%.1f GFLOP)\n", "vae decode", vae_ms,
+    printf("  %-16s %10.1f ms %8.1f GFLOP/s %5.1f %% of %s peak   (%.1f GFLOP)\n",
+           gp.decoder == IG_DECODER_FAST ? "fast decode" : "vae decode", vae_ms,
            vae_gf / vae_ms * 1e3, 100 * vae_gf / vae_ms * 1e3 / peak, ig_dtype_name(e->act_dtype), vae_gf);
     for (int r = 0; r < reps; r++) { /* per run, so the glue is not a difference of two medians */
         v[r] = runs[r].total_ms - runs[r].text_ms - runs[r].vae_ms;

@@ -42,6 +42,9 @@ static void usage(FILE *f) {
                "       [--cfg F] [--sampler euler|euler_a|dpmpp_2m_karras|lcm|turbo]\n"
                "       [--timestep-spacing leading|linspace|trailing] [--width W] [--height H] [--n N]\n"
                "       [--out FILE.png] [--out-latent FILE.bin] [--precision f32|bf16|auto] [--exact-size]\n"
+               "       [--fast-decoder PATH] [--decoder fast|full]\n"
+               "--fast-decoder loads TAESD weights (README \"Fast decoder\"); --decoder fast decodes with it\n"
+               "(default: the model's imagine.json \"decoder\", else full, the model's VAE).\n"
                "The model draws at its native area in the asked aspect and the result is resized to --width x\n"
                "--height (default: the native size), as imagine serve does; --exact-size (implied by --out-latent)\n"
                "draws at exactly --width x --height (multiples of the model's size multiple, 64 for SD).\n"
@@ -52,7 +55,7 @@ static void usage(FILE *f) {
 
 int ig_cli_generate(int argc, char **argv) {
     ig_gen_params p = IG_GEN_PARAMS_INIT;
-    const char *model = NULL, *out = "out.png", *out_latent = NULL, *precision = "auto", *vocab = NULL;
+    const char *model = NULL, *out = "out.png", *out_latent = NULL, *precision = "auto", *vocab = NULL, *fast = NULL;
     ig_prediction prediction = IG_PREDICTION_UNSET;
     bool exact = false, sized = false;
     int rc = 1;
@@ -85,6 +88,15 @@ int ig_cli_generate(int argc, char **argv) {
         else if (!strcmp(a, "--out-latent")) out_latent = v;
         else if (!strcmp(a, "--precision")) precision = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
+        else if (!strcmp(a, "--fast-decoder")) fast = v;
+        else if (!strcmp(a, "--decoder")) {
+            if (!strcmp(v, "fast")) p.decoder = IG_DECODER_FAST;
+            else if (!strcmp(v, "full")) p.decoder = IG_DECODER_FULL;
+            else {
+                fprintf(stderr, "imagine generate: --decoder is fast or full, not '%s'\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--prediction")) {
             if (!strcmp(v, "epsilon")) prediction = IG_PREDICTION_EPSILON;
             else if (!strcmp(v, "v_prediction") || !strcmp(v, "v")) prediction = IG_PREDICTION_V;
@@ -120,7 +132,7 @@ int ig_cli_generate(int argc, char **argv) {
     }
     ig_open_options o = IG_OPEN_OPTIONS_INIT;
     o.precision = !strcmp(precision, "f32") ? IG_PRECISION_F32 : !strcmp(precision, "bf16") ? IG_PRECISION_BF16 : IG_PRECISION_AUTO;
-    o.vocab_dir = vocab, o.prediction = prediction;
+    o.vocab_dir = vocab, o.prediction = prediction, o.fast_decoder = fast;
     ig_err err = {0};
     ig_model *m = NULL;
     ig_model_info info;

@@ -35,19 +35,24 @@ typedef enum ig_act {
     IG_ACT_GELU_ERF,   /* 0.5 x (1 + erf(x / sqrt 2))            torch gelu(approximate='none') */
     IG_ACT_GELU_TANH,  /* 0.5 x (1 + tanh(sqrt(2/pi)(x + 0.044715 x^3)))  approximate='tanh' */
     IG_ACT_QUICK_GELU, /* x * sigmoid(1.702 x)                    CLIP ViT-L (SD 1.x) */
+    IG_ACT_RELU,       /* max(x, 0)                               TAESD */
+    IG_ACT_TANH_CLAMP, /* 3 tanh(x / 3): a soft clamp to (-3, 3)  TAESD's decoder input (its Clamp module) */
 } ig_act;
+#define IG_ACT_LAST IG_ACT_TANH_CLAMP /* for tests that run every activation */
 
-/* y = act(conv2d(x, w) + b) [+ res]. w (K, C, R, R) as in the checkpoint, b (K) or data NULL.
+/* y = act(conv2d(x, w) + b) [+ res], or with act_after_res y = act(conv2d(x, w) + b + res) (TAESD's
+ * Block: ReLU(conv(x) + skip(x))). w (K, C, R, R) as in the checkpoint, b (K) or data NULL.
  * x (N, C, H, W) -> y (N, K, Ho, Wo), res like y or data NULL. x is zero-padded by pad on every
  * side, plus pad_extra_b more rows below and pad_extra_r more columns right (0 for the symmetric
  * torch Conv2d; diffusers' Downsample2D(padding=0) pads F.pad(x, (0, 1, 0, 1)), i.e. pad 0 and
  * pad_extra_b = pad_extra_r = 1): Ho = (H + 2 pad + pad_extra_b - R) / stride + 1, and
- * Wo = (W + 2 pad + pad_extra_r - R) / stride + 1. res may be y itself (y += act(conv2d(x, w) + b)). */
+ * Wo = (W + 2 pad + pad_extra_r - R) / stride + 1. res may be y itself (y += act(conv2d(x, w) + b); with act_after_res y = act(y + conv2d(x, w) + b)). */
 typedef struct ig_conv2d {
     ig_tensor w, b;
     int stride, pad;
     int pad_extra_b, pad_extra_r;
     ig_act act;
+    bool act_after_res; /* the residual joins before the activation (no effect without a residual) */
 } ig_conv2d;
 
 /* y = act(x w^T + b) [+ res] over the last dim. w (O, I) as in the checkpoint (torch Linear), b (O).

@@ -33,7 +33,7 @@ static void set_preset(ig_model_card *c, ig_preset p) {
     c->guidance = t[p].g;
 }
 
-static ig_status read_card_file(ig_model_card *card, const char *path, ig_err *err) {
+static ig_status read_card_file(ig_model_card *card, const char *path, const char *dir, ig_err *err) {
     ig_config *c = NULL;
     const char *s = NULL;
     double g = 0;
@@ -85,6 +85,20 @@ static ig_status read_card_file(ig_model_card *card, const char *path, ig_err *e
         TRY(ig_config_string(c, "transparent_prompt", "", &s, err));
         snprintf(card->transparent_words, sizeof card->transparent_words, "%s", s);
     }
+    if (ig_config_has(c, "fast_decoder")) {
+        TRY(ig_config_string(c, "fast_decoder", "", &s, err));
+        if (s[0] == '/') snprintf(card->fast_decoder, sizeof card->fast_decoder, "%s", s);
+        else snprintf(card->fast_decoder, sizeof card->fast_decoder, "%s/%s", dir, s);
+    }
+    if (ig_config_has(c, "decoder")) {
+        TRY(ig_config_string(c, "decoder", "full", &s, err));
+        if (!strcmp(s, "fast")) card->decoder = IG_DECODER_FAST;
+        else if (!strcmp(s, "full")) card->decoder = IG_DECODER_FULL;
+        else {
+            ig__fail(err, IG_ERR_INVALID, "%s: \"decoder\" is \"%s\": fast or full", path, s);
+            goto fail;
+        }
+    }
 fail:
     ig_config_free(c);
     return err->status;
@@ -99,6 +113,7 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
                      : contains_ci(id, "lcm") || contains_ci(path, "lcm")   ? IG_PRESET_LCM
                                                                             : IG_PRESET_STANDARD);
     card->revise = true;
+    card->decoder = IG_DECODER_DEFAULT; /* not said: the caller's default (the VAE, or the server's rule) */
     snprintf(card->transparent_words, sizeof card->transparent_words, ", centered on a plain white background");
     if (card->preset == IG_PRESET_STANDARD)
         snprintf(card->negative_prompt, sizeof card->negative_prompt, "blurry, low quality, watermark, text");
@@ -108,7 +123,7 @@ ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *
     if (dir) {
         char cp[1200];
         snprintf(cp, sizeof cp, "%s/imagine.json", path);
-        if (stat(cp, &st) == 0) return read_card_file(card, cp, err);
+        if (stat(cp, &st) == 0) return read_card_file(card, cp, path, err);
     }
     return IG_OK;
 }

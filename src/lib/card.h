@@ -31,12 +31,15 @@ typedef struct ig_model_card {
     bool revise;         /* style and quality words added to the prompt */
     char negative_prompt[IG_CARD_TEXT_MAX];
     char transparent_words[IG_CARD_TEXT_MAX]; /* appended for background=transparent */
+    char fast_decoder[4096]; /* TAESD weights, "" for none; a relative path is resolved against the folder */
+    ig_decoder decoder;      /* imagine.json "decoder": FAST or FULL; DEFAULT when it says nothing */
 } ig_model_card;
 
 /* Defaults from the preset the name suggests and the configs of m; then imagine.json in the model
  * folder (when path is a folder and has one) overrides any of: "preset", "sampler" (euler, euler_a,
  * dpmpp_2m_karras, lcm, turbo), "steps_low", "steps_medium", "steps_high", "guidance", "native",
- * "revise_prompt", "negative_prompt", "transparent_prompt". A bad imagine.json is an error naming it. */
+ * "revise_prompt", "negative_prompt", "transparent_prompt", "fast_decoder" (TAESD weights: a path, relative
+ * to the folder unless absolute), "decoder" ("fast" or "full"). A bad imagine.json is an error naming it. */
 ig_status ig_model_card_load(ig_model_card *card, const char *path, const char *id, const ig_sd_model *m,
                              ig_err *err);
 

@@ -3,7 +3,7 @@
  * bench timing each stage. They open models with ig_model_open like any other program: there is no
  * second loading path.
  *
- * Owns: the ig_model object (its engine, the loaded network, the card, the preview fit) and the
+ * Owns: the ig_model object (its engine, the loaded network and fast decoder, the card, the preview fit) and the
  * public functions (model.c). Leaves to others: the stages of a generation (pipeline/run.h), the
  * networks (models/), the presets (card.h).
  */
@@ -23,6 +23,7 @@ struct ig_model {
     ig_open_options opt;
     char path[4096];
     ig_model_info info;
+    struct ig_run *run; /* the generation in progress (ig_progress_preview reaches its arena), else NULL */
 };
 
 /* The model's engine and network, for the bench and tests. */

@@ -66,6 +66,8 @@ static void describe(ig_model *m) {
     i->default_steps = m->card.steps[1];
     i->default_guidance = m->card.guidance;
     i->default_sampler = m->card.sampler;
+    i->fast_decoder = sd->fast_dec != NULL;
+    i->default_decoder = m->card.decoder == IG_DECODER_FAST ? IG_DECODER_FAST : IG_DECODER_FULL;
 }
 
 ig_status ig_model_open(ig_model **out, const char *path, const ig_open_options *opt, ig_err *err) {
@@ -81,7 +83,7 @@ ig_status ig_model_open(ig_model **out, const char *path, const ig_open_options 
     m = calloc(1, sizeof *m);
     if (!m) return ig__fail(err, IG_ERR_NOMEM, "out of memory opening a model");
     m->opt = *opt;
-    m->opt.vocab_dir = NULL; /* not kept: the caller's string */
+    m->opt.vocab_dir = m->opt.fast_decoder = NULL; /* not kept: the caller's strings */
     if (path) snprintf(m->path, sizeof m->path, "%s", path);
     else ig__asset_path("imagine-emoji", m->path, sizeof m->path);
     if (stat(m->path, &st) != 0) {
@@ -96,6 +98,21 @@ ig_status ig_model_open(ig_model **out, const char *path, const ig_open_options 
     const char *base = strrchr(m->path, '/');
     base = base && base[1] ? base + 1 : m->path;
     if (ig_model_card_load(&m->card, m->path, base, m->sd, err)) goto fail;
+    const char *fast = opt->fast_decoder ? opt->fast_decoder : m->card.fast_decoder[0] ? m->card.fast_decoder : NULL;
+    if (fast) {
+        if (ig_taesd_open(&m->sd->fast_dec, fast, opt->copy_weights, err)) goto fail;
+        if (!m->sd->fast_dec->has_decoder || m->sd->fast_dec->latent_channels != m->sd->vae.cfg.latent_channels) {
+            ig__fail(err, IG_ERR_INVALID, "%s: %s, for a model whose VAE has %d latent channels", fast,
+                     m->sd->fast_dec->has_decoder ? "a fast decoder for other latents" : "TAESD encoder weights, not a decoder",
+                     m->sd->vae.cfg.latent_channels);
+            goto fail;
+        }
+    }
+    if (m->card.decoder == IG_DECODER_FAST && !m->sd->fast_dec) {
+        ig__fail(err, IG_ERR_INVALID, "%s/imagine.json: \"decoder\" is \"fast\" but no fast decoder is configured "
+                                      "(\"fast_decoder\" or ig_open_options.fast_decoder)", m->path);
+        goto fail;
+    }
     ig_preview_init(&m->preview, m->sd->unet.cfg.in_channels, m->card.factor);
     describe(m);
     *out = m;
@@ -136,10 +153,21 @@ ig_status ig_progress_preview(const ig_progress *p, int index, ig_image **out, i
         return ig__fail(err, IG_ERR_INVALID, "ig_progress_preview: only inside a progress callback");
     if (index < 0 || index >= p->n_images)
         return ig__fail(err, IG_ERR_INVALID, "preview of image %d, but the batch has %d", index, p->n_images);
-    const int C = p->latent_channels, h = p->latent_height, w = p->latent_width;
+    const int C = p->latent_channels;
+    int h = p->latent_height, w = p->latent_width;
+    ig_run *run = p->model->run;
+    const float *x0 = p->pred_x0 + (size_t)index * C * h * w;
+    const bool fast = run && run->fast_preview; /* TAESD at full size, in the run's arena between steps */
+    if (fast) h = run->p.height, w = run->p.width;
     rgb = malloc(sizeof(float) * 3 * (size_t)h * w);
     if (!rgb) return ig__fail(err, IG_ERR_NOMEM, "out of memory for a preview");
-    ig_preview_apply(&p->model->preview, p->pred_x0 + (size_t)index * C * h * w, rgb, h, w);
+    if (fast) {
+        if (ig_run_preview_fast(run, x0, rgb, err)) {
+            free(rgb);
+            return err->status;
+        }
+    } else
+        ig_preview_apply(&p->model->preview, x0, rgb, h, w);
     if (ig_image_new(out, w, h, 3, err) == IG_OK && ig_image_from_f32(*out, rgb, IG_LAYOUT_HWC, IG_RANGE_0_1, err)) {
         ig_image_free(*out);
         *out = NULL;
@@ -275,6 +303,12 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
                 mask[(size_t)y * W + x] = 1.0f - keep >= 0.5f ? 1.0f : 0.0f;
             }
     }
+    if (gp.decoder == IG_DECODER_DEFAULT) gp.decoder = m->info.default_decoder;
+    if ((unsigned)gp.decoder > IG_DECODER_FAST) {
+        ig__fail(err, IG_ERR_INVALID, "unknown decoder %d", (int)p->decoder);
+        goto fail;
+    }
+    m->run = &r;
     if (ig_run_begin(&r, m->e, m->sd, &gp, true, err) || ig_run_encode_text(&r, err) ||
         (p->init_image ? ig_run_prepare_image(&r, init, mask, err) : ig_run_prepare_latents(&r, err)) ||
         ig_run_denoise(&r, err) || ig_run_decode(&r, px, err))
@@ -309,6 +343,7 @@ ig_status ig__generate(ig_model *m, const ig_gen_params *p, ig_image **images, i
 fail:
     if (err->status)
         for (int i = 0; i < n; i++) ig_image_free(images[i]), images[i] = NULL;
+    m->run = NULL;
     ig_run_end(&r);
     free(px), free(init), free(mask), free(feather);
     ig_image_free(fit), ig_image_free(fit_mask);

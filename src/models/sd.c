@@ -468,6 +468,7 @@ void ig_sd_close(ig_engine *e, ig_sd_model *m) {
         ig_vae_release(e, &m->vae);
         ig_vae_encoder_release(e, &m->vae_enc);
     }
+    ig_taesd_close(e, m->fast_dec);
     ig_weights_close(&m->w_text);
     ig_weights_close(&m->w_text2);
     ig_bpe_free(m->bpe2);

@@ -12,6 +12,7 @@
 #include "clip.h"
 #include "models/bpe.h"
 #include "models/sched_config.h"
+#include "taesd.h"
 #include "unet.h"
 #include "vae.h"
 
@@ -38,6 +39,7 @@ typedef struct ig_sd_model {
                                         without one, and single files: 512; SD 2.x v-prediction files: 768),
                                         rounded up to size_multiple */
     int size_multiple;               /* sides must be multiples of this: latent factor x 2^(UNet levels - 1) */
+    ig_taesd *fast_dec; /* optional TAESD (taesd.h), set by whoever opened it (lib/); ig_sd_close closes it */
 } ig_sd_model;
 
 /* How to open a model, a folder and a single file alike (fields a folder's configs say are for

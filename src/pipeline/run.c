@@ -49,6 +49,16 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
     if (p->mask && !p->init_image) return ig__fail(err, IG_ERR_INVALID, "a mask needs an init image");
     if (p->init_image && !(p->strength >= 0 && p->strength <= 1))
         return ig__fail(err, IG_ERR_INVALID, "strength must be 0..1, not %g", (double)p->strength);
+    if (p->decoder == IG_DECODER_FAST && !m->fast_dec)
+        return ig__fail(err, IG_ERR_INVALID, "the fast decoder was asked for, but this model has none configured "
+                                             "(--fast-decoder PATH, or \"fast_decoder\" in the model's imagine.json)");
+    r->fast = decode && p->decoder == IG_DECODER_FAST;
+    r->fast_preview = m->fast_dec && m->fast_dec->has_decoder && p->progress;
+    if (m->fast_dec && (r->fast || r->fast_preview) &&
+        (!m->fast_dec->has_decoder || m->fast_dec->latent_channels != m->vae.cfg.latent_channels))
+        return ig__fail(err, IG_ERR_INVALID, "the fast decoder %s (the model's VAE has %d latent channels)",
+                        m->fast_dec->has_decoder ? "takes other latents" : "holds no decoder, only an encoder",
+                        m->vae.cfg.latent_channels);
     if (p->init_image) TRY(ig_sd_load_encoder(m, err)); /* on demand: txt2img never reads encoder.* */
     r->n_lat = (size_t)r->n * r->C * r->h * r->w;
     r->sc = m->sched;
@@ -107,9 +117,17 @@ ig_status ig_run_begin(ig_run *r, ig_engine *e, ig_sd_model *m, const ig_gen_par
         return engine_fail(e, err);
     if (ig_unet_forward_cond(&r->fw, &m->unet, &lt, 0, &r->ctx, r->xl ? &added : NULL, &lt)) return engine_fail(e, err);
     ig_arena_reset(&r->arena, mark);
-    if (decode) pick_tiles(r);
-    if (decode && !r->vae_tile && ig_vae_decode(&r->fw, &m->vae, &zt, &it)) return engine_fail(e, err); /* latents in, pixels out */
-    if (decode && r->vae_tile && /* one tile's activations */
+    if (decode && r->fast && ig_taesd_decode(&r->fw, m->fast_dec, &zt, &it)) return engine_fail(e, err);
+    ig_arena_reset(&r->arena, mark);
+    if (r->fast_preview) { /* one image's preview, between steps */
+        int64_t z1[4] = {1, r->C, r->h, r->w}, i1[4] = {1, 3, H, W};
+        ig_tensor z1t = ig_tensor_plain(IG_F32, 4, z1, NULL), i1t = ig_tensor_plain(IG_F32, 4, i1, NULL);
+        if (ig_taesd_decode(&r->fw, m->fast_dec, &z1t, &i1t)) return engine_fail(e, err);
+        ig_arena_reset(&r->arena, mark);
+    }
+    if (decode && !r->fast) pick_tiles(r);
+    if (decode && !r->fast && !r->vae_tile && ig_vae_decode(&r->fw, &m->vae, &zt, &it)) return engine_fail(e, err); /* latents in, pixels out */
+    if (decode && !r->fast && r->vae_tile && /* one tile's activations */
         ig_vae_decode_tiled(&r->fw, &m->vae, NULL, r->n, r->h, r->w, r->vae_tile, r->vae_overlap, NULL))
         return engine_fail(e, err);
     ig_arena_reset(&r->arena, mark);
@@ -325,8 +343,29 @@ ig_status ig_run_denoise(ig_run *r, ig_err *err) {
     return IG_OK;
 }
 
+/* TAESD on n latents (scaled, as the UNet sees them) into image (n, H, W, 3) f32, clamped to [0, 1]
+ * (taesd.py: decoder(latents).clamp(0, 1)); activations above r->mark. */
+static ig_status fast_decode(ig_run *r, const float *latents, int n, float *image, ig_err *err) {
+    const int H = r->p.height, W = r->p.width;
+    int64_t ls[4] = {n, r->C, r->h, r->w};
+    ig_tensor zt = ig_tensor_plain(IG_F32, 4, ls, (void *)latents);
+    ig_tensor it = ig_tensor_nhwc(IG_F32, n, 3, H, W, image); /* NHWC f32 == (n, H, W, 3) */
+    ig_arena_reset(&r->arena, r->mark);
+    if (ig_taesd_decode(&r->fw, r->m->fast_dec, &zt, &it)) return engine_fail(r->e, err);
+    ig_arena_reset(&r->arena, r->mark);
+    const size_t n_px = (size_t)n * H * W * 3;
+    for (size_t k = 0; k < n_px; k++) image[k] = image[k] < 0 ? 0 : image[k] > 1 ? 1 : image[k];
+    return IG_OK;
+}
+
+ig_status ig_run_preview_fast(ig_run *r, const float *latents, float *image, ig_err *err) {
+    if (!r->fast_preview) return ig__fail(err, IG_ERR_INVALID, "ig_run_preview_fast: the run has no fast decoder sized");
+    return fast_decode(r, latents, 1, image, err);
+}
+
 ig_status ig_run_decode(ig_run *r, float *image, ig_err *err) {
     if (!r->decode) return ig__fail(err, IG_ERR_INVALID, "ig_run_decode: the run was begun without the VAE");
+    if (r->fast) return fast_decode(r, r->latents, r->n, image, err);
     const ig_vae_config *vc = &r->m->vae.cfg;
     const float sf = vc->scaling_factor, sh = vc->shift_factor;
     const int H = r->p.height, W = r->p.width;

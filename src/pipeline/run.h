@@ -29,6 +29,7 @@
  *                          linearly (models/vae.h ig_vae_decode_tiled), and the arena holds one
  *                          tile's activations; IMAGINE_VAE_TILE=T[,O] forces tiles of T latents
  *                          overlapping by O (default T/4) wherever the latents exceed T, =0 never tiles
+ *                          (or, with p.decoder IG_DECODER_FAST, the model's TAESD: ig_run_decode)
  *   ig_run_end             frees everything (after any stage, or a failed begin)
  * A run may be drawn again from ig_run_encode_text or ig_run_prepare_latents on (the bench repeats
  * its stages on one arena).
@@ -92,6 +93,8 @@ typedef struct ig_run {
     float *image_latents, *noise; /* [n_lat] inpainting: the picture's latents and their noise */
     float *lat_mask;              /* [h w] inpainting: 1 = repaint, 0 = keep */
     int vae_tile, vae_overlap; /* latents; vae_tile 0: one decode of the whole picture */
+    bool fast;         /* the final decode is the model's TAESD (p.decoder IG_DECODER_FAST), not the VAE */
+    bool fast_preview; /* the model has a TAESD and a progress callback is set: previews through it (sized) */
     int step;       /* next denoising step */
     bool pages_dropped;
 } ig_run;
@@ -110,8 +113,13 @@ ig_status ig_run_prepare_latents(ig_run *r, ig_err *err);
 ig_status ig_run_prepare_image(ig_run *r, const float *image, const float *mask, ig_err *err);
 ig_status ig_run_step(ig_run *r, ig_err *err); /* IG_ERR_CANCELLED when the callback says stop */
 ig_status ig_run_denoise(ig_run *r, ig_err *err);
-/* image (n, H, W, 3) f32 HWC in [0, 1]; needs begin(decode = true). */
+/* image (n, H, W, 3) f32 HWC in [0, 1]; needs begin(decode = true). With p.decoder IG_DECODER_FAST
+ * the model's TAESD decodes the latents as they are (TAESD's latents are the UNet's: no scaling
+ * factor), clamped to [0, 1], never tiled (its memory grows linearly with the picture). */
 ig_status ig_run_decode(ig_run *r, float *image, ig_err *err);
+/* One image's latents (C, h, w) (a step's pred_x0) through the model's TAESD into image (H, W, 3)
+ * f32 in [0, 1], in the run's arena between steps (sized by begin when r->fast_preview). */
+ig_status ig_run_preview_fast(ig_run *r, const float *latents, float *image, ig_err *err);
 void ig_run_end(ig_run *r);
 
 #endif

@@ -152,6 +152,17 @@ static long long address_space_left(void) {
     return (long long)rl.rlim_cur - pages * (long long)sysconf(_SC_PAGESIZE);
 }
 
+/* The final decoder (README "Fast decoder"): --decoder, else the model's imagine.json "decoder", else
+ * TAESD for quality=low on a turbo model that has one, else the VAE. The server refused at start a
+ * --decoder fast for a model without a fast decoder. */
+static ig_decoder pick_decoder(const ig_server *s, const ig_served_model *m, const ig_request *req) {
+    if (s->opt.decoder) return !strcmp(s->opt.decoder, "fast") ? IG_DECODER_FAST : IG_DECODER_FULL;
+    if (m->card.decoder != IG_DECODER_DEFAULT) return m->card.decoder;
+    if (req->quality_tier == IG_QUALITY_LOW && m->card.preset == IG_PRESET_TURBO && m->info.fast_decoder)
+        return IG_DECODER_FAST;
+    return IG_DECODER_FULL;
+}
+
 static void run_job(ig_server *s, ig_job *j) {
     ig_served_model *m = j->model;
     const ig_request *req = &j->req;
@@ -192,6 +203,7 @@ static void run_job(ig_server *s, ig_job *j) {
         gp.prompt = p->prompt, gp.negative_prompt = p->negative;
         gp.width = p->gen_width, gp.height = p->gen_height, gp.n_images = nb;
         gp.n_steps = p->n_steps, gp.guidance = p->guidance, gp.sampler = p->sampler;
+        gp.decoder = pick_decoder(s, m, req);
         gp.seed = p->seed + (uint64_t)(first / B); /* one generator per batch, as diffusers draws a batch */
         if (p->img2img) { /* edits and variations: the library fits the image to gen_width x gen_height */
             gp.init_image = req->image;

@@ -29,7 +29,7 @@ static void usage(FILE *f) {
             "       [--api-key KEY | --api-keys-file FILE] [--data-dir DIR] [--public-url URL] [--max-queue N]\n"
             "       [--timeout S] [--url-ttl S] [--max-connections N] [--max-body-memory MIB] [--rate-limit PER_MIN] [--rate-limit-by key|user]\n"
             "       [--max-batch-pixels N] [--moderation-file FILE] [--no-revise-prompt] [--no-warmup] [--precision auto|f32|bf16]\n"
-            "       [--vocab DIR] [--port-file FILE] [--copy-weights]\n"
+            "       [--vocab DIR] [--port-file FILE] [--copy-weights] [--fast-decoder PATH] [--decoder fast|full]\n"
             "       [--queue redis://HOST:PORT[/DB] [--role all|api|worker] [--claim-timeout S] [--store file|redis]]\n"
             "PATH is a diffusers folder or a single-file .safetensors; without --model the built-in model\n"
             "(assets/imagine-emoji) is served. gpt-image-1, gpt-image-1-mini, gpt-image-1.5, dall-e-2 and dall-e-3\n"
@@ -38,6 +38,9 @@ static void usage(FILE *f) {
             "--copy-weights reads the weight files into memory instead of mapping them: the server then survives\n"
             "them being truncated or rewritten while it runs (a mapped file that shrinks kills it with SIGBUS), at\n"
             "the cost of their size in resident memory.\n"
+            "--fast-decoder PATH loads TAESD weights (README \"Fast decoder\") for every model: previews (partial_images)\n"
+            "use it, and so do final images with --decoder fast, or quality=low on a turbo model; --decoder full never\n"
+            "uses it for final images. Without --decoder, a model's imagine.json \"decoder\" decides.\n"
             "--queue shares jobs between processes through Redis Streams ($IMAGINE_REDIS_PASSWORD or the URL's\n"
             "password): --role api answers HTTP only, --role worker runs jobs only, all (default) both; a job idle\n"
             "--claim-timeout seconds (30) on a worker is taken over by another; --store redis keeps url files in\n"
@@ -87,6 +90,11 @@ static int parse_args(int argc, char **argv, ig_serve_options *o) {
         else if (!strcmp(a, "--public-url")) o->public_url = v;
         else if (!strcmp(a, "--moderation-file")) o->moderation_file = v;
         else if (!strcmp(a, "--vocab")) o->vocab_dir = v;
+        else if (!strcmp(a, "--fast-decoder")) o->fast_decoder = v;
+        else if (!strcmp(a, "--decoder")) {
+            if (strcmp(v, "fast") && strcmp(v, "full")) return fprintf(stderr, "imagine serve: --decoder fast|full\n"), -1;
+            o->decoder = v;
+        }
         else if (!strcmp(a, "--precision")) o->precision = v;
         else if (!strcmp(a, "--port-file")) o->port_file = v;
         else if (!strcmp(a, "--queue")) o->queue_url = v;
@@ -190,6 +198,7 @@ static ig_status load_models(ig_server *s, ig_err *err) {
                                                                    : IG_PRECISION_AUTO;
     ig_open_options o = IG_OPEN_OPTIONS_INIT;
     o.precision = prec, o.vocab_dir = s->opt.vocab_dir, o.copy_weights = s->opt.copy_weights;
+    o.fast_decoder = s->opt.fast_decoder;
     for (int i = 0; i < n; i++) {
         ig_served_model *m = &s->models[i];
         split_model(specs[i], m->id, sizeof m->id, m->path, sizeof m->path);
@@ -207,6 +216,9 @@ static ig_status load_models(ig_server *s, ig_err *err) {
         if (ig_model_open(&m->model, m->path, &o, err)) return err->status;
         ig_model_describe(m->model, &m->info);
         s->n_models = i + 1;
+        if (s->opt.decoder && !strcmp(s->opt.decoder, "fast") && !m->info.fast_decoder)
+            return ig__fail(err, IG_ERR_INVALID, "--decoder fast, but model %s has no fast decoder (--fast-decoder PATH, "
+                                                 "or \"fast_decoder\" in its imagine.json)", m->id);
         /* the card again, with the id: --model sd-turbo=PATH names a turbo model by its id */
         if (ig_model_card_load(&m->card, m->path, m->id, ig__model_sd(m->model), err)) return err->status;
         s->api_models[i] = (ig_api_model){.id = m->id, .default_width = 1024, .default_height = 1024};

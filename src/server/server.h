@@ -60,6 +60,8 @@ typedef struct ig_serve_options {
     bool revise_prompt;      /* false: --no-revise-prompt */
     bool warmup;             /* run one small generation at start (fills caches, fits previews) */
     bool copy_weights;       /* --copy-weights: weight files read into memory, not mapped (see safetensors.h) */
+    const char *fast_decoder;/* --fast-decoder PATH: TAESD weights for every model (else each imagine.json's) */
+    const char *decoder;     /* --decoder fast|full for every request; NULL: per model and quality (job.c) */
     const char *port_file;   /* write the bound port here once listening (tests) */
     const char *queue_url;   /* --queue redis://HOST:PORT[/DB]: the shared queue (rq.h); NULL: in memory */
     ig_role role;            /* --role api|worker|all (with --queue) */

@@ -18,6 +18,7 @@ typedef struct {
     ig_dtype dt;
     int pad_extra_b, pad_extra_r; /* zeros below / right of x beyond pad (the VAE encoder's downsample) */
     bool inplace; /* res is y itself (y += conv): the resnet's shortcut written into its output first */
+    bool after;   /* act_after_res: y = act(conv + b + res), TAESD's Block (ReLU after the skip add) */
 } conv_case;
 
 static double act_f64(ig_act a, double x) {
@@ -27,6 +28,8 @@ static double act_f64(ig_act a, double x) {
     case IG_ACT_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     case IG_ACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case IG_ACT_QUICK_GELU: return x / (1 + exp(-1.702 * x));
+    case IG_ACT_RELU: return x > 0 ? x : 0;
+    case IG_ACT_TANH_CLAMP: return 3 * tanh(x / 3);
     }
     return NAN;
 }
@@ -69,7 +72,7 @@ static void run_conv(ig_engine *e, const conv_case *cc) {
     yv = malloc((size_t)cc->n * cc->k * Ho * Wo * 4);
     ig_tensor y = cc->nhwc ? ig_tensor_nhwc(cc->dt, cc->n, cc->k, Ho, Wo, yv) : ig_tensor_plain(cc->dt, 4, ys, yv);
     ig_conv2d op = {.w = w, .stride = cc->stride, .pad = cc->pad, .pad_extra_b = cc->pad_extra_b,
-                    .pad_extra_r = cc->pad_extra_r, .act = cc->act};
+                    .pad_extra_r = cc->pad_extra_r, .act = cc->act, .act_after_res = cc->after};
     if (cc->bias) op.b = b;
 
     const size_t ny = (size_t)cc->n * cc->k * Ho * Wo;
@@ -88,13 +91,14 @@ static void run_conv(ig_engine *e, const conv_case *cc) {
                                      wv[((k * cc->c + c) * cc->r + i) * cc->r + j];
                             }
                     size_t o = (((size_t)n * cc->k + k) * Ho + oh) * Wo + ow;
-                    ref[o] = act_f64(cc->act, s) + (cc->res ? rv[o] : 0);
+                    const double r = cc->res ? rv[o] : 0;
+                    ref[o] = cc->after ? act_f64(cc->act, s + r) : act_f64(cc->act, s) + r;
                 }
     /* Run twice: the second call reuses the cached primitive and packed weights. */
     float *got = malloc(ny * sizeof(float));
     char name[160];
-    snprintf(name, sizeof name, "%s conv %dx%d %d->%d %dx%d s%d p%d+%d,%d act%d%s%s %s %s", e->be->name, cc->r, cc->r,
-             cc->c, cc->k, cc->h, cc->w, cc->stride, cc->pad, cc->pad_extra_b, cc->pad_extra_r, cc->act, cc->bias ? " bias" : "", cc->inplace ? " res=y" : cc->res ? " res" : "",
+    snprintf(name, sizeof name, "%s conv %dx%d %d->%d %dx%d s%d p%d+%d,%d act%d%s%s%s %s %s", e->be->name, cc->r, cc->r,
+             cc->c, cc->k, cc->h, cc->w, cc->stride, cc->pad, cc->pad_extra_b, cc->pad_extra_r, cc->act, cc->bias ? " bias" : "", cc->inplace ? " res=y" : cc->res ? " res" : "", cc->after ? " first" : "",
              ig_dtype_name(cc->dt), cc->nhwc ? "nhwc" : "nchw");
     for (int rep = 0; rep < 2; rep++) {
         if (cc->inplace) ig_tensor_copy(&y, &res);
@@ -405,34 +409,47 @@ int main(void) {
         return 1;
     }
     const conv_case convs[] = {
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, true, IG_F32, 0, 0, false},
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, false, IG_F32, 0, 0, false},
-        {1, 13, 7, 9, 11, 3, 2, 1, IG_ACT_SILU, true, true, true, IG_F32, 0, 0, false},  /* downsample: odd size, stride 2 */
-        {2, 40, 24, 12, 10, 3, 2, 0, IG_ACT_NONE, false, false, true, IG_F32, 0, 0, false}, /* VAE-style pad 0, stride 2 */
-        {2, 21, 17, 7, 5, 1, 1, 0, IG_ACT_GELU_ERF, true, true, true, IG_F32, 0, 0, false}, /* 1x1 shortcut */
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0, false},
-        {1, 96, 80, 20, 20, 3, 1, 1, IG_ACT_QUICK_GELU, true, true, true, IG_F32, 0, 0, false},
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0, false},
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_BF16, 0, 0, false},
-        {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16, 0, 0, false},
-        {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16, 0, 0, false},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, true, IG_F32, 0, 0, false, false},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, false, false, IG_F32, 0, 0, false, false},
+        {1, 13, 7, 9, 11, 3, 2, 1, IG_ACT_SILU, true, true, true, IG_F32, 0, 0, false, false},  /* downsample: odd size, stride 2 */
+        {2, 40, 24, 12, 10, 3, 2, 0, IG_ACT_NONE, false, false, true, IG_F32, 0, 0, false, false}, /* VAE-style pad 0, stride 2 */
+        {2, 21, 17, 7, 5, 1, 1, 0, IG_ACT_GELU_ERF, true, true, true, IG_F32, 0, 0, false, false}, /* 1x1 shortcut */
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0, false, false},
+        {1, 96, 80, 20, 20, 3, 1, 1, IG_ACT_QUICK_GELU, true, true, true, IG_F32, 0, 0, false, false},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0, false, false},
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_BF16, 0, 0, false, false},
+        {1, 40, 24, 12, 10, 3, 2, 1, IG_ACT_NONE, true, false, true, IG_BF16, 0, 0, false, false},
+        {2, 33, 65, 9, 7, 1, 1, 0, IG_ACT_NONE, true, true, false, IG_BF16, 0, 0, false, false},
         /* diffusers' VAE encoder Downsample2D: F.pad(x, (0, 1, 0, 1)), 3x3 stride 2, no padding; odd and
          * even sides (an odd side never reaches the extra zeros), NHWC and NCHW, f32 and bf16 */
-        {2, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1, false},
-        {1, 32, 32, 16, 11, 3, 2, 0, IG_ACT_NONE, true, false, false, IG_F32, 1, 1, false},
-        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1, false},
-        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 1, 0, false}, /* extra rows only */
+        {2, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1, false, false},
+        {1, 32, 32, 16, 11, 3, 2, 0, IG_ACT_NONE, true, false, false, IG_F32, 1, 1, false, false},
+        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_F32, 1, 1, false, false},
+        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 1, 0, false, false}, /* extra rows only */
         /* bottom padding 3 = R (a row of outputs sees only zeros) with act + residual: oneDNN 2.6 gets it
          * wrong, conv.c hands it to the reference */
-        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 2, 0, false},
-        {1, 13, 11, 7, 10, 3, 1, 3, IG_ACT_SILU, true, true, true, IG_F32, 0, 0, false},
-        {1, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, true, true, IG_BF16, 1, 1, false},
-        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_BF16, 1, 1, false},
-        {2, 40, 24, 11, 12, 3, 2, 0, IG_ACT_NONE, false, false, false, IG_BF16, 1, 1, false},
+        {2, 13, 11, 7, 10, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 2, 0, false, false},
+        {1, 13, 11, 7, 10, 3, 1, 3, IG_ACT_SILU, true, true, true, IG_F32, 0, 0, false, false},
+        {1, 13, 7, 9, 12, 3, 2, 0, IG_ACT_NONE, true, true, true, IG_BF16, 1, 1, false, false},
+        {1, 64, 64, 24, 17, 3, 2, 0, IG_ACT_NONE, true, false, true, IG_BF16, 1, 1, false, false},
+        {2, 40, 24, 11, 12, 3, 2, 0, IG_ACT_NONE, false, false, false, IG_BF16, 1, 1, false, false},
         /* the residual is the output itself (blocks.c: a resnet's shortcut conv writes out, conv2 adds) */
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0, true},
-        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0, true},
-        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, false, IG_F32, 0, 0, true},
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_F32, 0, 0, true, false},
+        {2, 64, 48, 15, 17, 3, 1, 1, IG_ACT_NONE, true, true, true, IG_BF16, 0, 0, true, false},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_NONE, true, true, false, IG_F32, 0, 0, true, false},
+        /* TAESD: ReLU convs, the Block's last conv adding the skip before its ReLU (act_after_res; a sum
+         * post-op then the eltwise, or a binary add then the eltwise when res is laid out otherwise),
+         * the input clamp as a fused act, the encoder's stride-2 conv without bias */
+        {2, 64, 64, 15, 17, 3, 1, 1, IG_ACT_RELU, true, false, true, IG_F32, 0, 0, false, false},
+        {2, 64, 64, 15, 17, 3, 1, 1, IG_ACT_RELU, true, true, true, IG_F32, 0, 0, false, true},
+        {2, 64, 64, 15, 17, 3, 1, 1, IG_ACT_RELU, true, true, true, IG_F32, 0, 0, true, true},
+        {2, 13, 7, 9, 11, 3, 1, 1, IG_ACT_RELU, true, true, false, IG_F32, 0, 0, false, true},
+        {1, 13, 7, 9, 11, 3, 1, 1, IG_ACT_SILU, true, true, true, IG_F32, 0, 0, false, true},
+        {1, 4, 16, 9, 11, 3, 1, 1, IG_ACT_TANH_CLAMP, true, false, true, IG_F32, 0, 0, false, false},
+        {1, 64, 64, 16, 11, 3, 2, 1, IG_ACT_NONE, false, false, true, IG_F32, 0, 0, false, false},
+        {2, 64, 64, 15, 17, 3, 1, 1, IG_ACT_RELU, true, true, true, IG_BF16, 0, 0, false, true},
+        {2, 64, 64, 15, 17, 3, 1, 1, IG_ACT_RELU, true, true, true, IG_BF16, 0, 0, true, true},
+        {1, 4, 16, 9, 11, 3, 1, 1, IG_ACT_TANH_CLAMP, true, false, true, IG_BF16, 0, 0, false, false},
     };
     /* bf16 runs only where oneDNN has it natively (the engine never picks it elsewhere). */
     const bool bf16 = ig__dnnl_has_native_bf16();

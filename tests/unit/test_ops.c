@@ -158,10 +158,12 @@ static double act_d(ig_act act, double x) {
     case IG_ACT_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
     case IG_ACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
     case IG_ACT_QUICK_GELU: return x / (1 + exp(-1.702 * x));
+    case IG_ACT_RELU: return x > 0 ? x : 0;
+    case IG_ACT_TANH_CLAMP: return 3 * tanh(x / 3);
     }
     return NAN;
 }
-static const char *act_name[] = {"none", "silu", "gelu_erf", "gelu_tanh", "quick_gelu"};
+static const char *act_name[] = {"none", "silu", "gelu_erf", "gelu_tanh", "quick_gelu", "relu", "tanh_clamp"};
 
 /* torch.nn.GroupNorm(G, C, eps): biased variance over (C/G, H, W), eps inside the square root. */
 static void naive_group_norm(const float *x, int64_t N, int64_t C, int64_t HW, int64_t G, double eps, const float *gamma,
@@ -424,7 +426,7 @@ static void test_act(void) {
     for (int s = 0; s < 3; s++) {
         const int64_t *ne = shapes[s], n = ne[0] * ne[1] * ne[2] * ne[3];
         double *ref = malloc((size_t)n * sizeof *ref);
-        for (int a = IG_ACT_NONE; a <= IG_ACT_QUICK_GELU; a++)
+        for (int a = IG_ACT_NONE; a <= IG_ACT_LAST; a++)
             for (int k = 0; k < N_COMBOS; k++) {
                 float *x = rnd((size_t)n, -10, 10, combos[k].in);
                 for (int64_t i = 0; i < n; i++) ref[i] = act_d((ig_act)a, x[i]);
@@ -579,16 +581,20 @@ static void test_concat(void) {
 static void test_ref_conv2d(void) {
     printf("ref conv2d\n");
     /* eb, er: pad_extra_b / pad_extra_r, the extra zeros below and right of x */
-    struct { int64_t N, C, H, W, K, R; int stride, pad, eb, er; ig_act act; bool bias, res; ig_dtype xdt, wdt; } cs[] = {
-        {2, 5, 7, 6, 4, 3, 1, 1, 0, 0, IG_ACT_SILU, true, true, IG_F32, IG_F32},
-        {1, 3, 9, 7, 5, 3, 2, 1, 0, 0, IG_ACT_NONE, true, false, IG_F32, IG_F16}, /* downsample conv, f16 checkpoint weights */
-        {2, 7, 5, 5, 3, 1, 1, 0, 0, 0, IG_ACT_GELU_ERF, false, true, IG_BF16, IG_BF16}, /* 1x1 shortcut */
-        {1, 4, 6, 5, 2, 3, 1, 0, 0, 0, IG_ACT_QUICK_GELU, true, false, IG_F32, IG_F32}, /* no padding */
+    /* after: act_after_res, y = act(conv + b + res) (TAESD's Block) */
+    struct { int64_t N, C, H, W, K, R; int stride, pad, eb, er; ig_act act; bool bias, res; ig_dtype xdt, wdt; bool after; } cs[] = {
+        {2, 5, 7, 6, 4, 3, 1, 1, 0, 0, IG_ACT_SILU, true, true, IG_F32, IG_F32, false},
+        {1, 3, 9, 7, 5, 3, 2, 1, 0, 0, IG_ACT_NONE, true, false, IG_F32, IG_F16, false}, /* downsample conv, f16 checkpoint weights */
+        {2, 7, 5, 5, 3, 1, 1, 0, 0, 0, IG_ACT_GELU_ERF, false, true, IG_BF16, IG_BF16, false}, /* 1x1 shortcut */
+        {1, 4, 6, 5, 2, 3, 1, 0, 0, 0, IG_ACT_QUICK_GELU, true, false, IG_F32, IG_F32, false}, /* no padding */
         /* diffusers' VAE encoder downsample, F.pad(x, (0, 1, 0, 1)) then stride 2: an odd H (the
          * extra row is never reached) and an even W (the last output column reads it) */
-        {2, 5, 9, 8, 4, 3, 2, 0, 1, 1, IG_ACT_NONE, true, true, IG_F32, IG_F32},
-        {1, 6, 10, 7, 3, 3, 2, 0, 1, 1, IG_ACT_NONE, true, false, IG_BF16, IG_F16},
-        {1, 3, 5, 6, 2, 3, 1, 1, 2, 0, IG_ACT_SILU, false, true, IG_F32, IG_F32}, /* extra rows only, 2 of them */
+        {2, 5, 9, 8, 4, 3, 2, 0, 1, 1, IG_ACT_NONE, true, true, IG_F32, IG_F32, false},
+        {1, 6, 10, 7, 3, 3, 2, 0, 1, 1, IG_ACT_NONE, true, false, IG_BF16, IG_F16, false},
+        {1, 3, 5, 6, 2, 3, 1, 1, 2, 0, IG_ACT_SILU, false, true, IG_F32, IG_F32, false}, /* extra rows only, 2 of them */
+        {2, 5, 7, 6, 4, 3, 1, 1, 0, 0, IG_ACT_RELU, true, true, IG_F32, IG_F32, true}, /* TAESD Block's last conv */
+        {1, 6, 6, 5, 6, 3, 1, 1, 0, 0, IG_ACT_TANH_CLAMP, false, true, IG_BF16, IG_F16, true},
+        {1, 4, 9, 7, 5, 3, 2, 1, 0, 0, IG_ACT_RELU, false, false, IG_F32, IG_F32, false}, /* TAESD encoder downsample + relu */
     };
     for (size_t t = 0; t < sizeof cs / sizeof cs[0]; t++) {
         const int64_t N = cs[t].N, C = cs[t].C, H = cs[t].H, W = cs[t].W, K = cs[t].K, R = cs[t].R;
@@ -611,11 +617,12 @@ static void test_ref_conv2d(void) {
                                         acc += (double)x[((n * C + c) * H + ih) * W + iw] * w[((k * C + c) * R + r) * R + s];
                                 }
                         const int64_t i = ((n * K + k) * Ho + oh) * Wo + ow;
-                        ref[i] = act_d(cs[t].act, acc) + (cs[t].res ? res[i] : 0);
+                        const double rv = cs[t].res ? res[i] : 0;
+                        ref[i] = cs[t].after ? act_d(cs[t].act, acc + rv) : act_d(cs[t].act, acc) + rv;
                     }
         for (int lay = 0; lay < 2; lay++) {
             ig_conv2d op = {.stride = cs[t].stride, .pad = cs[t].pad, .pad_extra_b = cs[t].eb, .pad_extra_r = cs[t].er,
-                            .act = cs[t].act};
+                            .act = cs[t].act, .act_after_res = cs[t].after};
             op.w = tfrom(cs[t].wdt, 4, (int64_t[]){K, C, R, R}, PLAIN, w);
             if (cs[t].bias) op.b = tfrom(IG_F32, 1, &K, PLAIN, b);
             ig_tensor tx = tfrom(cs[t].xdt, 4, (int64_t[]){N, C, H, W}, lay ? NHWC : PLAIN, x);
@@ -624,7 +631,8 @@ static void test_ref_conv2d(void) {
             char name[160];
             snprintf(name, sizeof name, "conv2d ref (%lld,%lld,%lld,%lld) k%lld r%lld s%d p%d+%d,%d %s x %s w %s%s%s",
                      (long long)N, (long long)C, (long long)H, (long long)W, (long long)K, (long long)R, cs[t].stride,
-                     cs[t].pad, cs[t].eb, cs[t].er, dn(cs[t].xdt), dn(cs[t].wdt), act_name[cs[t].act], cs[t].res ? " +res" : "", lay ? " nhwc" : "");
+                     cs[t].pad, cs[t].eb, cs[t].er, dn(cs[t].xdt), dn(cs[t].wdt), act_name[cs[t].act],
+                     cs[t].res ? (cs[t].after ? " +res first" : " +res") : "", lay ? " nhwc" : "");
             if (run_ok(engines[0], ig_op_conv2d(engines[0], &op, &tx, cs[t].res ? &tr : NULL, &ty))) check_t(name, &ty, ref);
             ig_conv2d_release(engines[0], &op);
             tfree(&op.w), tfree(&op.b), tfree(&tx), tfree(&tr), tfree(&ty);

@@ -109,6 +109,8 @@ IG_AVX512 static inline __m512 act_v(ig_act act, __m512 v) {
     case IG_ACT_GELU_ERF: return ig__v_gelu_erf(v);
     case IG_ACT_GELU_TANH: return ig__v_gelu_tanh(v);
     case IG_ACT_QUICK_GELU: return ig__v_quick_gelu(v);
+    case IG_ACT_RELU: return _mm512_max_ps(v, _mm512_setzero_ps());
+    case IG_ACT_TANH_CLAMP: return _mm512_mul_ps(_mm512_set1_ps(3.0f), ig__v_tanh(_mm512_mul_ps(v, _mm512_set1_ps(1.0f / 3.0f))));
     }
     return v;
 }

@@ -70,6 +70,8 @@ static double act_d(ig_act act, double x) {
         return x / (1.0 + exp(-2.0 * u));
     }
     case IG_ACT_QUICK_GELU: return x / (1.0 + exp(-1.702 * x));
+    case IG_ACT_RELU: return x > 0 ? x : 0.0;
+    case IG_ACT_TANH_CLAMP: return 3.0 * tanh(x / 3.0);
     }
     return NAN;
 }
@@ -99,8 +101,8 @@ ig_status ig__ref_conv2d(ig_engine *e, ig_conv2d *op, const ig_tensor *x, const 
                                 acc += ld(x, off4(x, n, c, ih, iw)) * ld(w, off4(w, k, c, r, s));
                             }
                         }
-                    double v = act_d(op->act, acc);
-                    if (res) v += ld(res, off4(res, n, k, oh, ow));
+                    const double r = res ? ld(res, off4(res, n, k, oh, ow)) : 0.0;
+                    const double v = op->act_after_res ? act_d(op->act, acc + r) : act_d(op->act, acc) + r;
                     sto(y, off4(y, n, k, oh, ow), v);
                 }
     return IG_OK;

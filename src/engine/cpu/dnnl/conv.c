@@ -1,5 +1,6 @@
 /* conv.c — 2-D convolution on oneDNN: y = act(conv(x, w) + b) [+ res] in one primitive, the
- * activation and the residual add fused as post-ops (eltwise, then binary add).
+ * activation and the residual add fused as post-ops (eltwise, then binary add; the other way round
+ * for act_after_res: y = act(conv(x, w) + b + res)).
  *
  * Activations keep whatever strides they come with (the engine's NHWC); oneDNN's brgemm convolutions
  * (AMX bf16, AVX-512 fp32) run on NHWC directly, so there is no reorder between consecutive convs or
@@ -46,18 +47,23 @@ static ig_status create(ig_engine *e, ig_conv2d *conv, ig__dnnl_op *op, ig__dnnl
     DNNL_TRY(err, dnnl_primitive_attr_create(&attr));
     DNNL_TRY(err, dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user));
     DNNL_TRY(err, dnnl_post_ops_create(&po));
-    DNNL_TRY(err, ig__dnnl_append_act(po, conv->act));
-    /* The residual: with no activation and the residual laid out like dst, a sum post-op (dst += conv)
-     * over a copy of it. oneDNN 2.6 runs that in its brgemm AMX convolution, while a binary-add
-     * post-op sends the same shape to an older jit kernel about 1.5x slower (57 vs 37 ms for
-     * 128->128 at 512x512 in the VAE); the copy costs a few ms. Otherwise a binary add. */
-    p->res_sum = p->has_res && conv->act == IG_ACT_NONE && dnnl_memory_desc_equal(&p->res_md, &p->dst_md);
+    /* act_after_res (TAESD's ReLU(conv + skip)): the residual's post-op first, then the eltwise. */
+    const bool res_first = p->has_res && conv->act_after_res;
+    if (!res_first) DNNL_TRY(err, ig__dnnl_append_act(po, conv->act));
+    /* The residual: with no activation after it and the residual laid out like dst, a sum post-op
+     * (dst += conv) over a copy of it. oneDNN 2.6 runs that in its brgemm AMX convolution, while a
+     * binary-add post-op sends the same shape to an older jit kernel about 1.5x slower (57 vs 37 ms
+     * for 128->128 at 512x512 in the VAE); the copy costs a few ms. Otherwise a binary add. A sum
+     * followed by an eltwise (conv + sum + relu, the ResNet pattern) stays in the brgemm kernel too. */
+    p->res_sum = p->has_res && (conv->act == IG_ACT_NONE || res_first) &&
+                 dnnl_memory_desc_equal(&p->res_md, &p->dst_md);
     if (p->res_sum) {
         DNNL_TRY(err, dnnl_post_ops_append_sum(po, 1.0f));
     } else if (p->has_res) {
         p->res_idx = dnnl_post_ops_len(po);
         DNNL_TRY(err, dnnl_post_ops_append_binary(po, dnnl_binary_add, &p->res_md));
     }
+    if (res_first) DNNL_TRY(err, ig__dnnl_append_act(po, conv->act));
     DNNL_TRY(err, dnnl_primitive_attr_set_post_ops(attr, po));
     DNNL_TRY(err, dnnl_primitive_desc_create(&pd, &cd, attr, ig__dnnl_eng, NULL));
 

@@ -88,6 +88,11 @@ dnnl_status_t ig__dnnl_append_act(dnnl_post_ops_t po, ig_act act) {
     case IG_ACT_GELU_ERF: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f);
     case IG_ACT_GELU_TANH: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_tanh, 0.0f, 0.0f);
     case IG_ACT_QUICK_GELU: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f);
+    case IG_ACT_RELU: return dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f);
+    case IG_ACT_TANH_CLAMP: { /* x / 3 (linear: alpha x + beta), then tanh scaled by 3 */
+        dnnl_status_t st = dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_linear, 1.0f / 3.0f, 0.0f);
+        return st != dnnl_success ? st : dnnl_post_ops_append_eltwise(po, 3.0f, dnnl_eltwise_tanh, 0.0f, 0.0f);
+    }
     }
     return dnnl_invalid_arguments;
 }

@@ -80,7 +80,7 @@ typedef struct ig__dnnl_prim {
 typedef struct ig__dnnl_key {
     const void *w, *b;
     int64_t w_ne[4], w_st[4];
-    int w_dtype, b_dtype, stride, pad, pad_extra_b, pad_extra_r, act, geglu;
+    int w_dtype, b_dtype, stride, pad, pad_extra_b, pad_extra_r, act, act_after_res, geglu;
 } ig__dnnl_key;
 
 static inline ig__dnnl_key ig__dnnl_key_of(const ig_tensor *w, const ig_tensor *b) {
@@ -94,7 +94,7 @@ static inline ig__dnnl_key ig__dnnl_key_of(const ig_tensor *w, const ig_tensor *
 static inline ig__dnnl_key ig__dnnl_conv_key(const ig_conv2d *conv) {
     ig__dnnl_key k = ig__dnnl_key_of(&conv->w, &conv->b);
     k.stride = conv->stride, k.pad = conv->pad, k.pad_extra_b = conv->pad_extra_b;
-    k.pad_extra_r = conv->pad_extra_r, k.act = (int)conv->act;
+    k.pad_extra_r = conv->pad_extra_r, k.act = (int)conv->act, k.act_after_res = conv->act_after_res;
     return k;
 }
 
