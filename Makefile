@@ -22,7 +22,7 @@ PIC_OBJ  = $(LIB_SRC:%.c=$(BUILD)/pic/%.o)
 PREFIX  ?= /usr/local
 DESTDIR ?=
 SO_NAME  = libimagine.so.0
-SO_FILE  = libimagine.so.0.2.0
+SO_FILE  = libimagine.so.0.3.0
 # Where an installed library finds the built-in model and the CLIP vocabulary (ig__asset_path).
 DATADIR_FLAG = -DIG_DATADIR='"$(PREFIX)/share/imagine"'
 TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
@@ -86,7 +86,7 @@ $(BUILD)/imagine.pc: Makefile
 	@mkdir -p $(dir $@)
 	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' 'libdir=$${prefix}/lib' '' \
 	    'Name: imagine' 'Description: Stable Diffusion text-to-image in C on oneDNN (libimagine)' \
-	    'Version: 0.2.0' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -limagine' \
+	    'Version: 0.3.0' 'Cflags: -I$${includedir}' 'Libs: -L$${libdir} -limagine' \
 	    'Libs.private: -ldnnl -lmicrohttpd -lhiredis -ljansson -lpng -ljpeg -lwebp -lm -lgomp -lpthread' > $@
 
 $(BUILD)/examples/txt2img: examples/txt2img.c include/imagine.h $(BUILD)/libimagine.a

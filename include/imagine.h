@@ -66,13 +66,13 @@ extern "C" {
 #endif
 
 #define IG_VERSION_MAJOR 0
-#define IG_VERSION_MINOR 2
+#define IG_VERSION_MINOR 3
 #define IG_VERSION_PATCH 0
-#define IG_VERSION "0.2.0"
+#define IG_VERSION "0.3.0"
 /* The library's version as a number: MAJOR * 10000 + MINOR * 100 + PATCH. */
 #define IG_VERSION_NUMBER (IG_VERSION_MAJOR * 10000 + IG_VERSION_MINOR * 100 + IG_VERSION_PATCH)
 
-/* The version of the library actually linked ("0.2.0"), which may differ from IG_VERSION. */
+/* The version of the library actually linked ("0.3.0"), which may differ from IG_VERSION. */
 const char *ig_version(void);
 
 /* ---- errors ------------------------------------------------------------------------------- */
@@ -197,8 +197,6 @@ typedef struct ig_model_info {
     int size_multiple;                    /* width and height must be multiples of this */
     int latent_channels, latent_factor;   /* latents are (C, height / factor, width / factor) */
     int max_prompt_tokens;                /* the text encoder's context, BOS and EOS included */
-    bool fast_decoder;                    /* a fast decoder (TAESD) was loaded: IG_DECODER_FAST works */
-    ig_decoder default_decoder;           /* imagine.json "decoder", else IG_DECODER_FULL */
     ig_prediction prediction;
     ig_precision precision;               /* what activations run in: F32 or BF16 */
     unsigned samplers;                    /* bit (1u << s) for every ig_sampler s the model takes */
@@ -207,6 +205,8 @@ typedef struct ig_model_info {
     int default_steps;
     float default_guidance;
     ig_sampler default_sampler;
+    bool fast_decoder;                    /* a fast decoder (TAESD) was loaded: IG_DECODER_FAST works */
+    ig_decoder default_decoder;           /* imagine.json "decoder", else IG_DECODER_FULL */
 } ig_model_info;
 
 /* Fills info; the strings live as long as the model. */
