@@ -10,9 +10,10 @@
  * closeness bounds only say that nothing blows up; the trained VAE's say how close. Latents: fresh
  * smooth fields (4 random low-frequency waves per channel, as real latents are smooth) of a 128x192
  * image, decoded in 64x64-pixel tiles (8 latents) overlapping by 4 latents (32 px). States:
- *   - closeness, 8-latent tiles: max|tiled - untiled| / max|untiled| <= 1.5 trained (measured
- *     0.8 to 1.1), 2.0 random (~1); rms(tiled - untiled) / rms(untiled) <= 0.6 trained (0.35 to 0.41), 1.5
- *     random (~1.15);
+ *   - closeness, 8-latent tiles: max|tiled - untiled| / max|untiled| <= 2.0 trained, 2.0 random (~1);
+ *     rms(tiled - untiled) / rms(untiled) <= 0.8 trained, 1.5 random (~1.15). The trained VAE's figures
+ *     depend on the random latents: over 17 seeds max 0.4 to 1.55, rms 0.21 to 0.60 (an earlier
+ *     bound of 0.6 failed on one seed in 17);
  *   - convergence: the rms error falls as tiles grow (16 latents: 0.1 to 0.3 of the picture's rms on the
  *     trained VAE), and one tile over the whole latent is bit-identical to the untiled decode;
  *   - no seam: across a tile edge, the tiled picture's largest step between neighbouring pixel
@@ -32,8 +33,8 @@
 #include "test.h"
 
 /* max|tiled - untiled| / max|untiled| and rms(tiled - untiled) / rms(untiled), 8-latent tiles */
-#define TOL_TRAINED 1.5
-#define TOL_TRAINED_RMS 0.6
+#define TOL_TRAINED 2.0
+#define TOL_TRAINED_RMS 0.8
 #define TOL_RANDOM 2.0
 #define TOL_RANDOM_RMS 1.5
 #define SEAM_RATIO 1.25
