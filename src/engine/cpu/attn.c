@@ -390,42 +390,9 @@ IG_AMX static void amx_pv(const uint16_t *pb, int64_t ld_p, const uint16_t *vp, 
  * Spreads the next block's Q K^T (job, may be empty) evenly over its rows. */
 IG_AMX static void amx_softmax(const float *s, int64_t ld_s, uint16_t *pb, int64_t ld_p, int64_t rows, int64_t n,
                                float c, float *m, double *l, float *alpha, qk_job *job) {
-    const __m512 vc = _mm512_set1_ps(c);
     for (int64_t r = 0; r < rows; r++) {
         qk_advance(job, (r + 1) * job->n_steps / rows);
-        const float *sr = s + r * ld_s;
-        uint16_t *pr = pb + r * ld_p;
-        alpha[r] = 1.0f;
-        if (m[r] == -INFINITY) m[r] = row_max_avx512(sr, n, c), alpha[r] = 0.0f;
-        for (;;) {
-            const __m512 vm = _mm512_set1_ps(m[r]);
-            __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-            int64_t j = 0;
-            for (; j + 32 <= n; j += 32) {
-                __m512 y0 = exp2_fast(_mm512_fmsub_ps(_mm512_loadu_ps(sr + j), vc, vm));
-                __m512 y1 = exp2_fast(_mm512_fmsub_ps(_mm512_loadu_ps(sr + j + 16), vc, vm));
-                acc0 = _mm512_add_ps(acc0, y0);
-                acc1 = _mm512_add_ps(acc1, y1);
-                _mm512_storeu_si512(pr + j, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
-            }
-            if (j < n) { /* last 1..31 keys; the rest of the 32 are padding, P = 0 there */
-                const __mmask16 k0 = tail_mask(n - j), k1 = tail_mask(n - j - 16);
-                __m512 x0 = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k0, sr + j), vc, vm);
-                __m512 x1 = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k1, sr + j + 16), vc, vm);
-                __m512 y0 = _mm512_maskz_mov_ps(k0, exp2_fast(x0)), y1 = _mm512_maskz_mov_ps(k1, exp2_fast(x1));
-                acc0 = _mm512_add_ps(acc0, y0);
-                acc1 = _mm512_add_ps(acc1, y1);
-                _mm512_storeu_si512(pr + j, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
-            }
-            const double sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-            const float mb = sum < 0x1p64 ? m[r] : row_max_avx512(sr, n, c);
-            if (!(mb > m[r])) { /* the common case; also NaN scores, which no rebase would fix */
-                l[r] = l[r] * alpha[r] + sum;
-                break;
-            }
-            alpha[r] *= exp2f(m[r] - mb);
-            m[r] = mb;
-        }
+        softmax_row(s + r * ld_s, pb + r * ld_p, n, c, m + r, l + r, alpha + r, false);
     }
     qk_advance(job, job->n_steps);
 }

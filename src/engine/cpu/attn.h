@@ -94,6 +94,62 @@ IG_AVX512 static inline float row_max_avx512(const float *s, int64_t n, float c)
 }
 #undef ROW_EXTREME
 
+#define IG_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+
+/* 2^x as exp2_fast computes it, in 6 instructions instead of 8 counting the fused c s - m:
+ * vreduceps gives f = x - floor(x) in one step, and vscalefps multiplies by 2^floor(x) by itself, so
+ * n is never formed. The polynomial is exp2_fast's moved to [0, 1) (sqrt(2) p(f - 1/2)): the same
+ * 1.0e-4 relative error. Far below the range vscalefps flushes to 0, as before. */
+IG_AVX512 static inline __m512 exp2_dp(__m512 x) {
+    const __m512 f = _mm512_reduce_ps(x, 0x09); /* imm: round down (01), no precision exception (08) */
+    __m512 y = _mm512_fmadd_ps(_mm512_set1_ps(0.077794373f), f, _mm512_set1_ps(0.225846455f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(0.69625783f));
+    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(0.999898732f));
+    return _mm512_scalef_ps(y, x);
+}
+
+/* One row of the blocked softmax, for the amx path (exp2_fast) and the avx512bf16 one (exp2_dp, dp):
+ * n scores sr -> P (bf16, columns up to n rounded to 32 written, zeros past n), m fixed at the row's
+ * first block, l += sum; a block whose sum reaches 2^64 moves m to the block's max (rebase, alpha). */
+IG_AVX512_BF16 static inline __attribute__((always_inline)) void softmax_row(const float *sr, uint16_t *pr, int64_t n,
+                                                                            float c, float *m, double *l, float *alpha,
+                                                                            bool dp) {
+    const __m512 vc = _mm512_set1_ps(c);
+    *alpha = 1.0f;
+    if (*m == -INFINITY) *m = row_max_avx512(sr, n, c), *alpha = 0.0f;
+    for (;;) {
+        const __m512 vm = _mm512_set1_ps(*m);
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+        int64_t j = 0;
+        for (; j + 32 <= n; j += 32) {
+            const __m512 x0 = _mm512_fmsub_ps(_mm512_loadu_ps(sr + j), vc, vm);
+            const __m512 x1 = _mm512_fmsub_ps(_mm512_loadu_ps(sr + j + 16), vc, vm);
+            const __m512 y0 = dp ? exp2_dp(x0) : exp2_fast(x0), y1 = dp ? exp2_dp(x1) : exp2_fast(x1);
+            acc0 = _mm512_add_ps(acc0, y0);
+            acc1 = _mm512_add_ps(acc1, y1);
+            _mm512_storeu_si512(pr + j, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
+        }
+        if (j < n) { /* last 1..31 keys; the rest of the 32 are padding, P = 0 there */
+            const __mmask16 k0 = tail_mask(n - j), k1 = tail_mask(n - j - 16);
+            const __m512 x0 = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k0, sr + j), vc, vm);
+            const __m512 x1 = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k1, sr + j + 16), vc, vm);
+            const __m512 y0 = _mm512_maskz_mov_ps(k0, dp ? exp2_dp(x0) : exp2_fast(x0));
+            const __m512 y1 = _mm512_maskz_mov_ps(k1, dp ? exp2_dp(x1) : exp2_fast(x1));
+            acc0 = _mm512_add_ps(acc0, y0);
+            acc1 = _mm512_add_ps(acc1, y1);
+            _mm512_storeu_si512(pr + j, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
+        }
+        const double sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+        const float mb = sum < 0x1p64 ? *m : row_max_avx512(sr, n, c);
+        if (!(mb > *m)) { /* the common case; also NaN scores, which no rebase would fix */
+            *l = *l * *alpha + sum;
+            return;
+        }
+        *alpha *= exp2f(*m - mb);
+        *m = mb;
+    }
+}
+
 static inline void reset_stats(attn_ws *w, int64_t rows) {
     for (int64_t r = 0; r < rows; r++) w->m[r] = -INFINITY, w->l[r] = 0;
 }

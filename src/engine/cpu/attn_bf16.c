@@ -39,7 +39,7 @@
 #include <omp.h>
 #include <string.h>
 
-#define IG_BF16DP __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+#define IG_BF16DP IG_AVX512_BF16
 #define ALWAYS_INLINE __attribute__((always_inline)) inline
 
 enum { TILE_R = 6, TILE_V = 4 }; /* rows per tile; vectors (of 16 keys or channels) per tile */
@@ -52,17 +52,6 @@ IG_BF16DP static inline __m512i bcast_pair(const uint16_t *p) {
     return _mm512_set1_epi32(x);
 }
 
-/* 2^x as exp2_fast (attn.h) computes it, in 6 instructions instead of 8 counting the fused c s - m:
- * vreduceps gives f = x - floor(x) in one step, and vscalefps multiplies by 2^floor(x) by itself, so
- * n is never formed. The polynomial is exp2_fast's moved to [0, 1) (sqrt(2) p(f - 1/2)): the same
- * 1.0e-4 relative error. Far below the range vscalefps flushes to 0, as before. */
-IG_BF16DP static inline __m512 exp2_dp(__m512 x) {
-    const __m512 f = _mm512_reduce_ps(x, 0x09); /* imm: round down (01), no precision exception (08) */
-    __m512 y = _mm512_fmadd_ps(_mm512_set1_ps(0.077794373f), f, _mm512_set1_ps(0.225846455f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(0.69625783f));
-    y = _mm512_fmadd_ps(y, f, _mm512_set1_ps(0.999898732f));
-    return _mm512_scalef_ps(y, x);
-}
 
 /* The softmax fused into Q K^T's tile (every key block but a row's first): the tile's scores, still
  * in registers, become P = 2^(c s - m) (bf16, row stride ld_p) and their sums (added to bsum, 16
@@ -206,42 +195,7 @@ IG_BF16DP static void pv_rows(const uint16_t *p, int64_t ld_p, const uint16_t *v
  * up to n rounded to 32 written, zeros past n), m fixed at the row's first block, l += sum. */
 IG_BF16DP static void softmax_rows(const float *s, int64_t ld_s, uint16_t *pb, int64_t ld_p, int64_t rows, int64_t n,
                                    float c, float *m, double *l, float *alpha) {
-    const __m512 vc = _mm512_set1_ps(c);
-    for (int64_t r = 0; r < rows; r++) {
-        const float *sr = s + r * ld_s;
-        uint16_t *pr = pb + r * ld_p;
-        alpha[r] = 1.0f;
-        if (m[r] == -INFINITY) m[r] = row_max_avx512(sr, n, c), alpha[r] = 0.0f;
-        for (;;) {
-            const __m512 vm = _mm512_set1_ps(m[r]);
-            __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
-            int64_t j = 0;
-            for (; j + 32 <= n; j += 32) {
-                __m512 y0 = exp2_dp(_mm512_fmsub_ps(_mm512_loadu_ps(sr + j), vc, vm));
-                __m512 y1 = exp2_dp(_mm512_fmsub_ps(_mm512_loadu_ps(sr + j + 16), vc, vm));
-                acc0 = _mm512_add_ps(acc0, y0);
-                acc1 = _mm512_add_ps(acc1, y1);
-                _mm512_storeu_si512(pr + j, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
-            }
-            if (j < n) { /* last 1..31 keys; the rest of the 32 are padding, P = 0 there */
-                const __mmask16 k0 = tail_mask(n - j), k1 = tail_mask(n - j - 16);
-                __m512 x0 = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k0, sr + j), vc, vm);
-                __m512 x1 = _mm512_fmsub_ps(_mm512_maskz_loadu_ps(k1, sr + j + 16), vc, vm);
-                __m512 y0 = _mm512_maskz_mov_ps(k0, exp2_dp(x0)), y1 = _mm512_maskz_mov_ps(k1, exp2_dp(x1));
-                acc0 = _mm512_add_ps(acc0, y0);
-                acc1 = _mm512_add_ps(acc1, y1);
-                _mm512_storeu_si512(pr + j, (__m512i)_mm512_cvtne2ps_pbh(y1, y0));
-            }
-            const double sum = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-            const float mb = sum < 0x1p64 ? m[r] : row_max_avx512(sr, n, c);
-            if (!(mb > m[r])) { /* the common case; also NaN scores, which no rebase would fix */
-                l[r] = l[r] * alpha[r] + sum;
-                break;
-            }
-            alpha[r] *= exp2f(m[r] - mb);
-            m[r] = mb;
-        }
-    }
+    for (int64_t r = 0; r < rows; r++) softmax_row(s + r * ld_s, pb + r * ld_p, n, c, m + r, l + r, alpha + r, true);
 }
 
 /* Row n's head slice (D bf16) on its way into the cache: the rows are ld apart, which the hardware
