@@ -225,7 +225,7 @@ static void test_errors(void) {
     ig_sampler s;
     CHECK(ig_sampler_parse("dpmpp_2m_karras", &s) == 0 && s == IG_SAMPLER_DPMPP_2M_KARRAS);
     CHECK(ig_sampler_parse("nope", &s) == -1 && !strcmp(ig_sampler_name(IG_SAMPLER_TURBO), "turbo"));
-    CHECK(!strcmp(ig_version(), IG_VERSION) && IG_VERSION_NUMBER == 200);
+    CHECK(!strcmp(ig_version(), IG_VERSION) && IG_VERSION_NUMBER == 300);
     CHECK(!strcmp(ig_status_name(IG_ERR_CANCELLED), "IG_ERR_CANCELLED"));
     ig_model_close(NULL);
     ig_image_free(NULL);
