@@ -16,7 +16,7 @@
 # request (sections 1-7 run meanwhile); --data-dir shared by two fronts (FD1, FD2; no --store redis);
 # the retry limit: workers killed right after taking a job, three times, the fourth take-over answers
 # 500 job_failed; a front with --timeout 2 answers 504 and the worker stops the job (a model drawn at
-# 256x256, SLOW, makes jobs slow); Redis restarted mid-run: the request in flight gets 200 or a clear
+# 640x640, SLOW, makes jobs slow); Redis restarted mid-run: the request in flight gets 200 or a clear
 # 503, new ones are answered once the processes reconnect.
 # Every wait is bounded; every process is stopped at the end (trap).
 # IMAGINE_REDIS_KEEP=1 keeps the temp folder. Needs redis-server, nginx (skipped when absent), curl,
@@ -80,10 +80,11 @@ start_redis() {
 start_redis
 Q=redis://127.0.0.1:$RPORT
 
-# SLOW: the tiny model drawn at 256x256 (imagine.json "native"): about 0.3 s a step on one core, so a job
-# of 150 steps outlasts a front's 15 s lease
+# SLOW: the tiny model drawn at 640x640 (imagine.json "native"): 0.3-0.6 s a step on 2 cores, so a job of
+# 150 steps outlasts a front's 15 s lease many times over (at 256x256 a step took 0.03 s on a quiet
+# machine: the job ended before the lease and the give-up could not be seen)
 SLOW=$T/slow-model
-mkdir -p "$SLOW" && ln -s "$SD1"/* "$SLOW"/ && echo '{"native": 256}' >"$SLOW/imagine.json" || die "cannot make $SLOW"
+mkdir -p "$SLOW" && ln -s "$SD1"/* "$SLOW"/ && echo '{"native": 640}' >"$SLOW/imagine.json" || die "cannot make $SLOW"
 
 # serve NAME ARGS...: a server on a free port (--port-file), its pid in NAME_PID, port in NAME_PORT.
 # MODEL (default sd1=$SD1) replaces the model; DATA_DIR set: --data-dir DATA_DIR instead of --store redis.
@@ -176,7 +177,7 @@ wait_live() {
     bad "a worker of $1 announced itself" "not within 10 s"
     return 1
 }
-SLOWJOB='"size":"256x256","steps":150' # SLOW's 150 steps: a minute or more
+SLOWJOB='"size":"256x256","steps":150' # SLOW's 150 steps: a minute and more
 
 # ---- 0. a front killed mid-request: started here, so that its job's 15 s lease runs out while sections
 # 1-7 run; checked in section 8 (the worker gives the job up, then serves a new request)
