@@ -266,16 +266,17 @@ static void test_bf16_threads(void) {
         test_fill(f, (size_t)(IG_MAX(Tq, Tk) * ld), -2, 2);
         void *q = to_dtype(f, (size_t)(Tq * ld), IG_BF16), *k = to_dtype(f + 7, (size_t)(Tk * ld - 7), IG_BF16);
         void *v = to_dtype(f + 3, (size_t)(Tk * ld - 3), IG_BF16);
-        uint16_t *o[2];
+        uint16_t *o[3];
         int64_t sq[3] = {1, Tq, ld}, sk[3] = {1, Tk, ld};
         ig_tensor tq = ig_tensor_plain(IG_BF16, 3, sq, q), tk = ig_tensor_plain(IG_BF16, 3, sk, k);
         ig_tensor tv = ig_tensor_plain(IG_BF16, 3, sk, v);
         const int nt = omp_get_max_threads();
-        for (int t = 0; t < 2; t++) {
+        for (int t = 0; t < 3; t++) { /* 1 thread; all threads; all threads with 192-row query blocks */
             o[t] = ig__alloc((size_t)(Tq * ld) * 2);
             ig_tensor to = ig_tensor_plain(IG_BF16, 3, sq, o[t]);
             ig_engine *eng = new_engine();
             ((ig__cpu_ctx *)eng->ctx)->attn_force_path = PATH_BF16;
+            if (t == 2) ((ig__cpu_ctx *)eng->ctx)->attn_tune_bq = 192; /* what a large head gets (attn_bf16.c) */
             omp_set_num_threads(t == 0 ? 1 : IG_MAX(nt, 2));
             CHECK(ig__cpu_attention(eng, &tq, &tk, &tv, (int)H, 0.125f, false, &to) == IG_OK);
             ig_engine_free(eng);
@@ -285,7 +286,12 @@ static void test_bf16_threads(void) {
         printf("  avx512bf16 Tq%lld Tk%lld H%lld D%lld: 1 thread and %d threads bit-identical: %s\n", (long long)Tq,
                (long long)Tk, (long long)H, (long long)D, IG_MAX(nt, 2), same ? "yes" : "NO");
         CHECK(same);
-        ig__free(o[0]), ig__free(o[1]), ig__free(v), ig__free(k), ig__free(q);
+        /* a row's result does not depend on which query block holds it */
+        const bool same_bq = memcmp(o[0], o[2], (size_t)(Tq * ld) * 2) == 0;
+        printf("  avx512bf16 Tq%lld Tk%lld H%lld D%lld: 48- and 192-row query blocks bit-identical: %s\n", (long long)Tq,
+               (long long)Tk, (long long)H, (long long)D, same_bq ? "yes" : "NO");
+        CHECK(same_bq);
+        ig__free(o[0]), ig__free(o[1]), ig__free(o[2]), ig__free(v), ig__free(k), ig__free(q);
         free(f);
     }
 }
@@ -448,10 +454,11 @@ static void bench(void) {
         {"SD2 cross Tq1024 Tk77 H10 D64", 1, 1024, 77, 10, 64}, {"XL 64x64 self T4096 H10 D64", 1, 4096, 4096, 10, 64},
         {"XL 32x32 self T1024 H20 D64", 1, 1024, 1024, 20, 64}, {"XL cross Tq4096 Tk77 H10 D64", 1, 4096, 77, 10, 64},
         {"ops B2 T4096 H10 D64", 2, 4096, 4096, 10, 64},        {"SD1 T4096 H8 D40", 1, 4096, 4096, 8, 40},
-        {"VAE T4096 H1 D512", 1, 4096, 4096, 1, 512},
+        {"VAE T4096 H1 D512", 1, 4096, 4096, 1, 512},           {"VAE T16384 H1 D512 (SDXL 1024)", 1, 16384, 16384, 1, 512},
     };
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         if (only && !strstr(shapes[i].label, only)) continue;
+        if (!only && shapes[i].Tq > 8192) continue; /* seconds a run: only when asked for (IMAGINE_ATTN_BENCH_ONLY) */
         bench_shape(shapes[i].label, shapes[i].B, shapes[i].Tq, shapes[i].Tk, shapes[i].H, shapes[i].D, IG_BF16, cfg, n);
     }
     if (!only || strstr("f32", only)) {
