@@ -245,6 +245,35 @@ static ig_status write_text(const char *path, const char *text, ig_err *err) {
     return IG_OK;
 }
 
+/* dir/vae/config.json: the SD VAE's architecture (the same for SD 1.x/2.x and SDXL), with the
+ * version, sample size and scaling factor of the checkpoint it mimics. */
+static ig_status write_vae_config(const char *dir, const char *diffusers_version, int sample_size, double scaling,
+                                  ig_err *err) {
+    char path[1200], text[2048];
+    snprintf(path, sizeof path, "%s/vae/config.json", dir);
+    snprintf(text, sizeof text,
+             "{\n"
+             "  \"_class_name\": \"AutoencoderKL\",\n"
+             "  \"_diffusers_version\": \"%s\",\n"
+             "  \"act_fn\": \"silu\",\n"
+             "  \"block_out_channels\": [128, 256, 512, 512],\n"
+             "  \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\", "
+             "\"DownEncoderBlock2D\"],\n"
+             "  \"force_upcast\": true,\n"
+             "  \"in_channels\": 3,\n"
+             "  \"latent_channels\": 4,\n"
+             "  \"layers_per_block\": 2,\n"
+             "  \"norm_num_groups\": 32,\n"
+             "  \"out_channels\": 3,\n"
+             "  \"sample_size\": %d,\n"
+             "  \"scaling_factor\": %g,\n"
+             "  \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\", "
+             "\"UpDecoderBlock2D\"]\n"
+             "}\n",
+             diffusers_version, sample_size, scaling);
+    return write_text(path, text, err);
+}
+
 #include "random_model_sdxl.h"
 
 static ig_status write_configs(const char *dir, const variant *v, ig_err *err) {
@@ -326,28 +355,7 @@ static ig_status write_configs(const char *dir, const variant *v, ig_err *err) {
              v->unet_sample_size, v->upcast_attention);
     if (write_text(path, text, err)) return err->status;
 
-    snprintf(path, sizeof path, "%s/vae/config.json", dir);
-    snprintf(text, sizeof text,
-             "{\n"
-             "  \"_class_name\": \"AutoencoderKL\",\n"
-             "  \"_diffusers_version\": \"0.24.0.dev0\",\n"
-             "  \"act_fn\": \"silu\",\n"
-             "  \"block_out_channels\": [128, 256, 512, 512],\n"
-             "  \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\", "
-             "\"DownEncoderBlock2D\"],\n"
-             "  \"force_upcast\": true,\n"
-             "  \"in_channels\": 3,\n"
-             "  \"latent_channels\": 4,\n"
-             "  \"layers_per_block\": 2,\n"
-             "  \"norm_num_groups\": 32,\n"
-             "  \"out_channels\": 3,\n"
-             "  \"sample_size\": %d,\n"
-             "  \"scaling_factor\": 0.18215,\n"
-             "  \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\", "
-             "\"UpDecoderBlock2D\"]\n"
-             "}\n",
-             v->vae_sample_size);
-    if (write_text(path, text, err)) return err->status;
+    if (write_vae_config(dir, "0.24.0.dev0", v->vae_sample_size, 0.18215, err)) return err->status;
 
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
     if (write_text(path,

@@ -195,28 +195,7 @@ static ig_status write_configs_xl(const char *dir, bool turbo, ig_err *err) {
              turbo ? 64 : 128);
     if (write_text(path, text, err)) return err->status;
 
-    snprintf(path, sizeof path, "%s/vae/config.json", dir);
-    snprintf(text, sizeof text,
-             "{\n"
-             "  \"_class_name\": \"AutoencoderKL\",\n"
-             "  \"_diffusers_version\": \"0.20.0.dev0\",\n"
-             "  \"act_fn\": \"silu\",\n"
-             "  \"block_out_channels\": [128, 256, 512, 512],\n"
-             "  \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\", \"DownEncoderBlock2D\", "
-             "\"DownEncoderBlock2D\"],\n"
-             "  \"force_upcast\": true,\n"
-             "  \"in_channels\": 3,\n"
-             "  \"latent_channels\": 4,\n"
-             "  \"layers_per_block\": 2,\n"
-             "  \"norm_num_groups\": 32,\n"
-             "  \"out_channels\": 3,\n"
-             "  \"sample_size\": %d,\n"
-             "  \"scaling_factor\": 0.13025,\n"
-             "  \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\", \"UpDecoderBlock2D\", "
-             "\"UpDecoderBlock2D\"]\n"
-             "}\n",
-             turbo ? 512 : 1024);
-    if (write_text(path, text, err)) return err->status;
+    if (write_vae_config(dir, "0.20.0.dev0", turbo ? 512 : 1024, 0.13025, err)) return err->status;
 
     snprintf(path, sizeof path, "%s/text_encoder/config.json", dir);
     if (write_text_config_xl(path, false, err)) return err->status;
