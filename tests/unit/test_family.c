@@ -17,13 +17,10 @@
 #include "models/family.h"
 #include "models/sd.h"
 #include "models/single.h"
+#include "single_file.h"
 #include "test.h"
 
 static char g_tmp[256];
-
-static const char *const part_file[IG_FAM_N_PARTS] = {"text_encoder/model.safetensors",
-                                                      "unet/diffusion_pytorch_model.safetensors",
-                                                      "vae/diffusion_pytorch_model.safetensors"};
 
 static bool arch_of(const char *model, ig_fam_arch *a) {
     char p[700];
@@ -57,7 +54,7 @@ static void test_exact(const char *set, ig_family want) {
         ig_fam_list l = {0};
         ig_st_file *f = NULL;
         ig_err err = {0};
-        snprintf(p, sizeof p, "%s/%s", model, part_file[part]);
+        snprintf(p, sizeof p, "%s/%s", model, test_part_file[part]);
         CHECK(ig_fam_tensors(&a, (ig_fam_part)part, &l, &err) == IG_OK);
         CHECK(ig_st_open(&f, p, false, &err) == IG_OK);
         if (!f) continue;
@@ -90,70 +87,7 @@ static void test_exact(const char *set, ig_family want) {
     }
 }
 
-/* ---- a single file from the description ---- */
-
-typedef struct out {
-    ig_weights_entry *e;
-    char **names;
-    float **bufs;
-    int n, cap;
-} out;
-
-/* The stored tensor named name (created zeroed with shape ldm_ne the first time). */
-static float *stored(out *o, const char *name, int n_dims, const int64_t *ne) {
-    for (int i = 0; i < o->n; i++)
-        if (!strcmp(o->names[i], name)) return o->bufs[i];
-    if (o->n == o->cap) {
-        o->cap = o->cap ? 2 * o->cap : 512;
-        o->e = realloc(o->e, (size_t)o->cap * sizeof *o->e);
-        o->names = realloc(o->names, (size_t)o->cap * sizeof *o->names);
-        o->bufs = realloc(o->bufs, (size_t)o->cap * sizeof *o->bufs);
-    }
-    int64_t n = 1;
-    for (int i = 0; i < n_dims; i++) n *= ne[i];
-    o->names[o->n] = strdup(name);
-    o->bufs[o->n] = calloc((size_t)n, sizeof(float));
-    o->e[o->n] = (ig_weights_entry){o->names[o->n], ig_tensor_plain(IG_F32, n_dims, ne, o->bufs[o->n])};
-    return o->bufs[o->n++];
-}
-
-static void out_free(out *o) {
-    for (int i = 0; i < o->n; i++) free(o->names[i]), free(o->bufs[i]);
-    free(o->e), free(o->names), free(o->bufs);
-}
-
-/* Writes the folder model's tensors where the description places them in a single file. */
-static bool write_from_description(const char *model, const ig_fam_arch *a, const char *path) {
-    out o = {0};
-    ig_err err = {0};
-    bool ok = true;
-    for (int part = 0; part < IG_FAM_N_PARTS; part++) {
-        ig_fam_arch w = *a;
-        if (part == IG_FAM_TEXT && a->family == IG_FAMILY_SD2) w.text.layers++; /* the unused last resblock */
-        ig_fam_list l = {0};
-        ig_st_file *f = NULL;
-        char p[800], name[300];
-        snprintf(p, sizeof p, "%s/%s", model, part_file[part]);
-        ok = ok && ig_fam_tensors(&w, (ig_fam_part)part, &l, &err) == IG_OK && ig_st_open(&f, p, false, &err) == IG_OK;
-        for (int i = 0; ok && i < l.n; i++) {
-            const ig_fam_tensor *d = &l.v[i];
-            snprintf(name, sizeof name, "%s%s", l.ldm_prefix, d->ldm_key);
-            float *dst = stored(&o, name, d->ldm_n_dims, d->ldm_ne);
-            int64_t n = d->ne[0] * d->ne[1] * d->ne[2] * d->ne[3], row = n / d->ne[0];
-            if (d->ldm_n_rows) dst += d->ldm_row0 * row;
-            ig_tensor src;
-            if (ig_weights_st_get(f, d->key, &src, &(ig_err){0}) != IG_OK) continue; /* the extra layer: zeros */
-            ig_tensor t = ig_tensor_plain(IG_F32, src.n_dims, src.ne, dst);
-            ig_tensor_copy(&t, &src);
-        }
-        ig_st_close(f);
-        ig_fam_list_free(&l);
-    }
-    ok = ok && ig_weights_write(path, o.e, o.n, NULL, &err) == IG_OK;
-    if (!ok) fprintf(stderr, "  %s\n", err.msg);
-    out_free(&o);
-    return ok;
-}
+/* ---- a single file from the description (single_file.h writes it) ---- */
 
 static bool same_bytes(const ig_tensor *x, const ig_tensor *y) {
     if (x->n_dims != y->n_dims || x->dtype != y->dtype) return false;
@@ -169,7 +103,7 @@ static void test_round_trip(const char *set, const ig_sd_open_opts *opts) {
     ig_fam_arch a;
     ig_sd_model *fm = NULL, *sm = NULL;
     ig_err err = {0};
-    if (!arch_of(model, &a) || !write_from_description(model, &a, file)) {
+    if (!arch_of(model, &a) || !test_write_single(model, &a, file, -1)) {
         CHECK(false);
         return;
     }
@@ -215,7 +149,7 @@ static void test_round_trip(const char *set, const ig_sd_open_opts *opts) {
 static void test_check(void) {
     char model[600], p[800], file[400];
     snprintf(model, sizeof model, "%s/golden/sd1-tiny/model", test_shared_dir());
-    snprintf(p, sizeof p, "%s/%s", model, part_file[IG_FAM_UNET]);
+    snprintf(p, sizeof p, "%s/%s", model, test_part_file[IG_FAM_UNET]);
     snprintf(file, sizeof file, "%s/unet.safetensors", g_tmp);
     ig_fam_arch a;
     if (!arch_of(model, &a)) return;

@@ -19,6 +19,7 @@
 #include "models/family.h"
 #include "models/sd.h"
 #include "pipeline/run.h"
+#include "single_file.h"
 #include "test.h"
 #include "golden.h"
 
@@ -308,72 +309,6 @@ static void test_api(const char *mdir) {
 
 /* ---- single files (section 5) and bad input (section 6) ---- */
 
-static const char *const part_file[IG_FAM_N_PARTS_MAX] = {
-    "text_encoder/model.safetensors", "unet/diffusion_pytorch_model.safetensors",
-    "vae/diffusion_pytorch_model.safetensors", "text_encoder_2/model.safetensors"};
-
-typedef struct {
-    ig_weights_entry *e;
-    char **names;
-    float **bufs;
-    int n, cap;
-} out;
-
-/* The f32 buffer of the stored tensor `name`, made (zeroed) on first use. */
-static float *stored(out *o, const char *name, int n_dims, const int64_t *ne) {
-    for (int i = 0; i < o->n; i++)
-        if (!strcmp(o->names[i], name)) return o->bufs[i];
-    if (o->n == o->cap) {
-        o->cap = o->cap ? 2 * o->cap : 256;
-        o->e = realloc(o->e, o->cap * sizeof *o->e), o->names = realloc(o->names, o->cap * sizeof *o->names);
-        o->bufs = realloc(o->bufs, o->cap * sizeof *o->bufs);
-    }
-    int64_t n = 1;
-    for (int i = 0; i < n_dims; i++) n *= ne[i];
-    o->names[o->n] = strdup(name), o->bufs[o->n] = calloc((size_t)n, sizeof(float));
-    o->e[o->n] = (ig_weights_entry){.name = o->names[o->n], .t = ig_tensor_plain(IG_F32, n_dims, ne, o->bufs[o->n])};
-    return o->bufs[o->n++];
-}
-
-/* The folder's tensors where the SDXL description places them in one file (skip: a part left out). */
-static bool write_single(const char *model, const ig_fam_arch *a, const char *path, int skip) {
-    out o = {0};
-    ig_err err = {0};
-    bool ok = true;
-    for (int part = 0; part < IG_FAM_N_PARTS_MAX; part++) {
-        if (part == skip) continue;
-        ig_fam_list l = {0};
-        ig_st_file *f = NULL;
-        char p[800], name[300];
-        snprintf(p, sizeof p, "%s/%s", model, part_file[part]);
-        ok = ok && ig_fam_tensors(a, (ig_fam_part)part, &l, &err) == IG_OK && ig_st_open(&f, p, false, &err) == IG_OK;
-        for (int i = 0; ok && i < l.n; i++) {
-            const ig_fam_tensor *d = &l.v[i];
-            snprintf(name, sizeof name, "%s%s", l.ldm_prefix, d->ldm_key);
-            float *dst = stored(&o, name, d->ldm_n_dims, d->ldm_ne);
-            int64_t n = d->ne[0] * d->ne[1] * d->ne[2] * d->ne[3], row = n / d->ne[0];
-            if (d->ldm_n_rows) dst += d->ldm_row0 * row;
-            ig_tensor src;
-            ok = ig_weights_st_get(f, d->key, &src, &err) == IG_OK;
-            ig_tensor t = ig_tensor_plain(IG_F32, src.n_dims, src.ne, dst);
-            if (d->ldm_transposed) { /* stored (in, out): element (r, c) of src at (c, r) */
-                int64_t tne[2] = {src.ne[1], src.ne[0]};
-                t = ig_tensor_plain(IG_F32, 2, tne, dst);
-                int64_t st0 = t.st[0];
-                t.ne[0] = src.ne[0], t.ne[1] = src.ne[1], t.st[0] = t.st[1], t.st[1] = st0;
-            }
-            if (ok) ig_tensor_copy(&t, &src);
-        }
-        ig_st_close(f);
-        ig_fam_list_free(&l);
-    }
-    ok = ok && ig_weights_write(path, o.e, o.n, NULL, &err) == IG_OK;
-    if (!ok) fprintf(stderr, "  write_single: %s\n", err.msg);
-    for (int i = 0; i < o.n; i++) free(o.names[i]), free(o.bufs[i]);
-    free(o.e), free(o.names), free(o.bufs);
-    return ok;
-}
-
 static ig_status run_latents(ig_engine *e, ig_sd_model *m, float *lat, ig_err *err) {
     ig_gen_params p = IG_GEN_PARAMS_INIT;
     p.prompt = "wow! a cat!! riding a horse";
@@ -398,7 +333,7 @@ static void test_single(ig_engine *e, const char *model, const char *tmp) {
     if (!fm) return;
     ig_fam_arch a = {.family = IG_FAMILY_SDXL, .text = fm->clip.cfg, .text2 = fm->clip2.cfg, .unet = fm->unet.cfg,
                      .vae = fm->vae.cfg};
-    CHECK(write_single(model, &a, file, -1));
+    CHECK(test_write_single(model, &a, file, -1));
     /* what the tiny model's configs say and a single file cannot */
     ig_sd_open_opts o = IG_SD_OPEN_OPTS_INIT;
     o.text_heads = 2, o.text2_heads = 4, o.unet_block_heads[0] = 2, o.unet_block_heads[1] = 4, o.unet_block_heads[2] = 8;
@@ -422,11 +357,11 @@ static void test_single(ig_engine *e, const char *model, const char *tmp) {
     ig_sd_close(e, sm), sm = NULL;
     /* a single file without the second text encoder: refused, naming what is missing */
     err = (ig_err){0};
-    CHECK(write_single(model, &a, file, IG_FAM_TEXT2));
+    CHECK(test_write_single(model, &a, file, IG_FAM_TEXT2));
     CHECK(ig_sd_open_path(&sm, file, &o, &err) != IG_OK && !sm && strstr(err.msg, "conditioner.embedders.1"));
     fprintf(stderr, "  no second encoder: %s\n", err.msg);
     /* truncated: every length an error, never a crash */
-    CHECK(write_single(model, &a, file, -1));
+    CHECK(test_write_single(model, &a, file, -1));
     struct stat sb;
     CHECK(stat(file, &sb) == 0);
     const off_t cuts[] = {sb.st_size - 1, sb.st_size / 2, 4096, 7, 0};
